@@ -1,0 +1,88 @@
+# Build for libcnn and the cnn-* tools.  `make` builds bin/; `make test` installs
+# missing Debian packages, builds, and runs every test; `make asan` runs the same
+# suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wvla
+PKGS    := openblas libcjson libpng zlib
+# Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Ilib
+LDLIBS   += -lm -lpthread
+
+BUILD   ?= build
+BIN     ?= bin
+
+LIB_SRC  := $(wildcard lib/*.c)
+CMD_SRC  := $(wildcard cmd/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMDS     := $(CMD_SRC:cmd/%.c=$(BIN)/%)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIBCNN   := $(BUILD)/libcnn.a
+
+# Debian packages the build needs: header or tool -> package.
+DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev
+
+.PHONY: all deps data test run-tests asan bench clean fuzz
+all: $(CMDS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBCNN): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/%: $(BUILD)/cmd/%.o $(LIBCNN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBCNN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
+
+# Installs whichever Debian packages are missing; does nothing when all are there.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get install -y$$missing)" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Full Fashion-MNIST (60,000 + 10,000) from Debian.
+data: deps
+	@dpkg-query -W -f='$${Status}' dataset-fashion-mnist 2>/dev/null | grep -q 'ok installed' || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+	@ls /usr/share/datasets/fashion-mnist/
+
+test: deps
+	@$(MAKE) --no-print-directory run-tests
+
+run-tests: $(CMDS) $(TESTS)
+	@BIN=$(BIN) BUILD=$(BUILD) bash tests/run.sh
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  run-tests
+
+bench: deps
+	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench
+	@BIN=$(BIN) BUILD=$(BUILD) bash bench/run.sh
+
+$(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(LIBCNN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
+
+clean:
+	rm -rf build build-asan build-fuzz bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

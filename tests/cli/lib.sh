@@ -1,0 +1,27 @@
+# Shared helpers for the CLI tests (sourced by tests/cli/*.sh).  Each test is a
+# shell function run with `run_test NAME`; expect_* helpers mark the running
+# test failed and print why.  `finish` prints the closing "N passed, N failed".
+set -u
+: "${BIN:=bin}"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cnn-cli.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+_passed=0; _failed=0; _cur_failed=0
+
+fail() { echo "  $*" >&2; _cur_failed=1; }
+
+run_test() {
+    _cur_failed=0
+    "$1"
+    if [ $_cur_failed = 0 ]; then _passed=$((_passed + 1)); else _failed=$((_failed + 1)); echo "FAIL $1" >&2; fi
+}
+
+# run CMD...: runs it, keeping stdout in $TMP/out, stderr in $TMP/err, status in $rc.
+run() { "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?; }
+
+expect_rc() { [ "$rc" = "$1" ] || fail "expected exit status $1, got $rc; stderr: $(head -c 400 "$TMP/err")"; }
+expect_err_contains() { grep -qF -- "$1" "$TMP/err" || fail "stderr lacks \"$1\"; stderr: $(head -c 400 "$TMP/err")"; }
+expect_out_contains() { grep -qF -- "$1" "$TMP/out" || fail "stdout lacks \"$1\"; stdout: $(head -c 400 "$TMP/out")"; }
+expect_out_empty() { [ ! -s "$TMP/out" ] || fail "stdout not empty: $(head -c 200 "$TMP/out")"; }
+expect_out_equals_file() { cmp -s "$1" "$TMP/out" || fail "stdout differs from $1: $(diff "$1" "$TMP/out" | head -n 20)"; }
+
+finish() { echo "$_passed passed, $_failed failed"; [ $_failed = 0 ]; }
