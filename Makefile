@@ -5,7 +5,8 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           -Wmissing-prototypes -Wvla
+           -Wmissing-prototypes -Wvla -Wno-format-truncation
+# (messages are cut at CNN_ERROR_MAX on purpose; truncation is not a bug there)
 PKGS    := openblas libcjson libpng zlib
 # Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))

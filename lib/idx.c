@@ -1,0 +1,540 @@
+/* IDX reader and writer, plain or gzip (see idx.h).
+ *
+ * Reading goes through a small `reader` that serves bytes from a FILE or a
+ * memory buffer, optionally through zlib's inflate, so the header can be read
+ * and checked before the element buffer is allocated, whatever the source. */
+#include "idx.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "fileio.h"
+
+#define CHUNK (1u << 16)
+
+/* ---------------------------------------------------------------- types */
+
+const char *cnn_idx_type_name(int type)
+{
+    switch (type) {
+    case CNN_IDX_U8: return "u8";
+    case CNN_IDX_I8: return "i8";
+    case CNN_IDX_I16: return "i16";
+    case CNN_IDX_I32: return "i32";
+    case CNN_IDX_F32: return "f32";
+    case CNN_IDX_F64: return "f64";
+    default: return "unknown";
+    }
+}
+
+size_t cnn_idx_type_size(int type)
+{
+    switch (type) {
+    case CNN_IDX_U8:
+    case CNN_IDX_I8: return 1;
+    case CNN_IDX_I16: return 2;
+    case CNN_IDX_I32:
+    case CNN_IDX_F32: return 4;
+    case CNN_IDX_F64: return 8;
+    default: return 0;
+    }
+}
+
+/* "60000×28×28 u8" into buf. */
+static void describe_shape(char *buf, size_t cap, int type, int rank, const size_t *dims)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < rank && used < cap; i++) {
+        int n = snprintf(buf + used, cap - used, "%s%zu", i ? "×" : "", dims[i]);
+        if (n < 0) return;
+        used += (size_t)n;
+    }
+    if (used < cap) snprintf(buf + used, cap - used, " %s", cnn_idx_type_name(type));
+}
+
+/* --------------------------------------------------------------- reader */
+
+typedef struct reader {
+    const char *name;
+    FILE *fp;                   /* file source, or NULL for memory */
+    const unsigned char *mem;   /* memory source */
+    size_t mem_len, mem_pos;
+    unsigned char peek[2];      /* bytes read ahead to detect gzip */
+    size_t npeek, peek_pos;
+    size_t raw_total;           /* source bytes consumed so far */
+
+    int gzip;
+    int z_init;
+    int member_done;            /* inflate reached the end of a gzip member */
+    int truncated;              /* the compressed input ended inside a member */
+    z_stream zs;
+    unsigned char *inbuf;       /* input chunk for file sources */
+    size_t out_total;           /* decompressed bytes handed out */
+} reader;
+
+/* Reads up to n raw source bytes into dst; *got < n means end of input. */
+static int raw_read(reader *r, void *dst, size_t n, size_t *got, cnn_error *err)
+{
+    unsigned char *d = dst;
+    size_t k = 0;
+    while (k < n && r->peek_pos < r->npeek) d[k++] = r->peek[r->peek_pos++];
+    if (r->fp) {
+        size_t m = fread(d + k, 1, n - k, r->fp);
+        k += m;
+        if (k < n && ferror(r->fp))
+            return cnn_errorf(err, "%s: read error: %s", r->name, strerror(errno));
+    } else {
+        size_t m = r->mem_len - r->mem_pos;
+        if (m > n - k) m = n - k;
+        if (m) memcpy(d + k, r->mem + r->mem_pos, m);
+        r->mem_pos += m;
+        k += m;
+    }
+    r->raw_total += k;
+    *got = k;
+    return 0;
+}
+
+/* Gives inflate more input.  *got == 0 means the source is exhausted. */
+static int gz_refill(reader *r, size_t *got, cnn_error *err)
+{
+    if (!r->fp && r->peek_pos == r->npeek) {
+        /* Memory: point zlib straight at the buffer (in pieces that fit uInt). */
+        size_t m = r->mem_len - r->mem_pos;
+        if (m > (1u << 30)) m = 1u << 30;
+        r->zs.next_in = (Bytef *)(r->mem + r->mem_pos);
+        r->zs.avail_in = (uInt)m;
+        r->mem_pos += m;
+        r->raw_total += m;
+        *got = m;
+        return 0;
+    }
+    if (!r->inbuf && !(r->inbuf = malloc(CHUNK)))
+        return cnn_errorf(err, "%s: out of memory", r->name);
+    size_t m = 0;
+    if (raw_read(r, r->inbuf, r->fp ? CHUNK : r->npeek - r->peek_pos, &m, err) != 0) return -1;
+    r->zs.next_in = r->inbuf;
+    r->zs.avail_in = (uInt)m;
+    *got = m;
+    return 0;
+}
+
+/* Decompresses up to n bytes into dst.  *got < n means the data ended: cleanly
+ * at the end of a gzip member, or (r->truncated set) inside one. */
+static int gz_read(reader *r, void *dst, size_t n, size_t *got, cnn_error *err)
+{
+    unsigned char *d = dst;
+    size_t k = 0;
+    while (k < n) {
+        if (r->zs.avail_in == 0) {
+            size_t m = 0;
+            if (gz_refill(r, &m, err) != 0) return -1;
+            if (m == 0) {
+                if (!r->member_done) r->truncated = 1;
+                break;
+            }
+        }
+        if (r->member_done) {
+            /* More input after a complete member: another member (as `cat a.gz b.gz`
+             * makes) or garbage, which inflate reports as a bad header. */
+            if (inflateReset(&r->zs) != Z_OK)
+                return cnn_errorf(err, "%s: gzip: cannot reset the decoder", r->name);
+            r->member_done = 0;
+        }
+        size_t want = n - k;
+        if (want > UINT_MAX) want = UINT_MAX;
+        r->zs.next_out = d + k;
+        r->zs.avail_out = (uInt)want;
+        int ret = inflate(&r->zs, Z_NO_FLUSH);
+        size_t produced = want - r->zs.avail_out;
+        k += produced;
+        r->out_total += produced;
+        if (ret == Z_STREAM_END) {
+            r->member_done = 1;
+        } else if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT || ret == Z_STREAM_ERROR) {
+            size_t at = r->raw_total - r->zs.avail_in;
+            return cnn_errorf(err, "%s: corrupt gzip data near compressed byte %zu: %s", r->name,
+                              at, r->zs.msg ? r->zs.msg : "invalid data");
+        } else if (ret == Z_MEM_ERROR) {
+            return cnn_errorf(err, "%s: out of memory in gzip decoder", r->name);
+        }
+        /* Z_OK or Z_BUF_ERROR: loop, refilling input when it runs out. */
+    }
+    *got = k;
+    return 0;
+}
+
+static int rd(reader *r, void *dst, size_t n, size_t *got, cnn_error *err)
+{
+    return r->gzip ? gz_read(r, dst, n, got, err) : raw_read(r, dst, n, got, err);
+}
+
+static void reader_close(reader *r)
+{
+    if (r->z_init) inflateEnd(&r->zs);
+    free(r->inbuf);
+    r->z_init = 0;
+    r->inbuf = NULL;
+}
+
+/* ------------------------------------------------------------- decoding */
+
+/* Big-endian elements to host order, in place. */
+static void to_host(unsigned char *p, size_t n, size_t esize)
+{
+    for (size_t i = 0; i < n; i++, p += esize) {
+        if (esize == 2) {
+            uint16_t v = (uint16_t)((unsigned)p[0] << 8 | p[1]);
+            memcpy(p, &v, 2);
+        } else if (esize == 4) {
+            uint32_t v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+            memcpy(p, &v, 4);
+        } else if (esize == 8) {
+            uint64_t v = 0;
+            for (int b = 0; b < 8; b++) v = v << 8 | p[b];
+            memcpy(p, &v, 8);
+        }
+    }
+}
+
+/* Reads, checks and decodes a whole IDX stream.  known_size is the plain file's
+ * size in bytes, or -1 when unknown (pipes). */
+static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx **out,
+                      cnn_error *err)
+{
+    const char *name = r->name;
+    unsigned char hdr[4 + 4 * CNN_IDX_MAX_RANK];
+    const char *src = r->gzip ? "gzip data decompresses to" : "file has";
+    size_t got = 0;
+
+    /* Magic: 0, 0, type, rank. */
+    if (rd(r, hdr, 4, &got, err) != 0) return -1;
+    if (r->truncated)
+        return cnn_errorf(err, "%s: truncated gzip stream: it ends after %zu compressed bytes,"
+                          " inside the 4-byte IDX magic", name, r->raw_total);
+    if (got == 0)
+        return cnn_errorf(err, "%s: empty %s, expected an IDX header", name,
+                          r->gzip ? "gzip data" : "file");
+    if (got < 4)
+        return cnn_errorf(err, "%s: truncated header: %s %zu bytes, an IDX header needs at"
+                          " least 4", name, src, got);
+    if (hdr[0] != 0 || hdr[1] != 0)
+        return cnn_errorf(err, "%s: not an IDX file: magic starts with 0x%02x 0x%02x, expected"
+                          " 0x00 0x00", name, hdr[0], hdr[1]);
+    int type = hdr[2], rank = hdr[3];
+    size_t esize = cnn_idx_type_size(type);
+    if (!esize)
+        return cnn_errorf(err, "%s: unknown IDX type code 0x%02x (known: 0x08 u8, 0x09 i8,"
+                          " 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64)", name, type);
+    if (rank < 1)
+        return cnn_errorf(err, "%s: rank 0 in the IDX header, expected at least 1", name);
+    if (rank > CNN_IDX_MAX_RANK)
+        return cnn_errorf(err, "%s: rank %d in the IDX header is more than the %d supported",
+                          name, rank, CNN_IDX_MAX_RANK);
+
+    /* Dimensions. */
+    size_t hlen = 4 + 4 * (size_t)rank;
+    if (rd(r, hdr + 4, hlen - 4, &got, err) != 0) return -1;
+    if (r->truncated)
+        return cnn_errorf(err, "%s: truncated gzip stream: it ends after %zu compressed bytes,"
+                          " inside the %zu-byte IDX header", name, r->raw_total, hlen);
+    if (got < hlen - 4)
+        return cnn_errorf(err, "%s: truncated header: rank %d needs %zu header bytes, %s %zu",
+                          name, rank, hlen, src, 4 + got);
+    size_t dims[CNN_IDX_MAX_RANK];
+    size_t elems = 1;
+    int overflow = 0;
+    for (int i = 0; i < rank; i++) {
+        const unsigned char *p = hdr + 4 + 4 * i;
+        dims[i] = (size_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+        if (dims[i] == 0)
+            return cnn_errorf(err, "%s: dimension %d of %d is 0 in the IDX header, every"
+                              " dimension must be at least 1", name, i + 1, rank);
+        if (elems > SIZE_MAX / dims[i]) overflow = 1;
+        else elems *= dims[i];
+    }
+    char shape[256];
+    describe_shape(shape, sizeof shape, type, rank, dims);
+    if (overflow || elems > SIZE_MAX / esize || elems * esize > SIZE_MAX - hlen)
+        return cnn_errorf(err, "%s: IDX header dimensions %s overflow the size of memory", name,
+                          shape);
+    size_t bytes = elems * esize;
+    if (bytes > max_bytes)
+        return cnn_errorf(err, "%s: header says %s = %zu data bytes, more than the limit of"
+                          " %zu bytes", name, shape, bytes, max_bytes);
+    if (known_size >= 0 && (unsigned long long)known_size != hlen + bytes) {
+        int trunc = (unsigned long long)known_size < hlen + bytes;
+        return cnn_errorf(err, "%s: %s: header says %s = %zu bytes with the header, file has %lld",
+                          name, trunc ? "truncated" : "trailing bytes after the data", shape,
+                          hlen + bytes, known_size);
+    }
+
+    /* Header is sound: allocate exactly what it claims and read into it. */
+    cnn_idx *x = calloc(1, sizeof *x);
+    if (!x) return cnn_errorf(err, "%s: out of memory", name);
+    x->name = strdup(name);
+    x->data = malloc(bytes);
+    if (!x->name || !x->data) {
+        cnn_idx_free(x);
+        return cnn_errorf(err, "%s: out of memory for %zu bytes of %s data", name, bytes, shape);
+    }
+    x->type = type;
+    x->rank = rank;
+    memcpy(x->dims, dims, sizeof(size_t) * (size_t)rank);
+    x->count = dims[0];
+    x->record = elems / dims[0];
+    x->elem_size = esize;
+
+    if (rd(r, x->data, bytes, &got, err) != 0) goto fail;
+    if (got < bytes) {
+        if (r->truncated)
+            cnn_errorf(err, "%s: truncated gzip stream: it ends after %zu compressed bytes,"
+                       " %zu of the %zu data bytes the header claims (%s)", name,
+                       r->raw_total, got, bytes, shape);
+        else
+            cnn_errorf(err, "%s: truncated: header says %s = %zu bytes with the header, %s %zu",
+                       name, shape, hlen + bytes, src, hlen + got);
+        goto fail;
+    }
+    /* Anything after the data is an error, as is a gzip stream cut before its
+     * trailer (its checksum was never verified). */
+    unsigned char extra;
+    if (rd(r, &extra, 1, &got, err) != 0) goto fail;
+    if (got) {
+        cnn_errorf(err, "%s: trailing bytes after the data: header says %s = %zu bytes with the"
+                   " header, %s more", name, shape, hlen + bytes, src);
+        goto fail;
+    }
+    if (r->truncated) {
+        cnn_errorf(err, "%s: truncated gzip stream: the data is complete but the stream ends"
+                   " after %zu compressed bytes, before its trailer", name, r->raw_total);
+        goto fail;
+    }
+    to_host(x->data, elems, esize);
+    *out = x;
+    return 0;
+fail:
+    cnn_idx_free(x);
+    return -1;
+}
+
+/* Reads the first two bytes to choose plain or gzip, then decodes. */
+static int idx_start(reader *r, long long known_size, size_t max_bytes, cnn_idx **out,
+                     cnn_error *err)
+{
+    size_t got = 0;
+    if (raw_read(r, r->peek, 2, &got, err) != 0) return -1;
+    r->npeek = got;
+    r->peek_pos = 0;
+    r->raw_total = 0;
+    if (got == 2 && r->peek[0] == 0x1f && r->peek[1] == 0x8b) {
+        r->gzip = 1;
+        if (inflateInit2(&r->zs, 16 + MAX_WBITS) != Z_OK)
+            return cnn_errorf(err, "%s: cannot start the gzip decoder", r->name);
+        r->z_init = 1;
+        known_size = -1;
+    }
+    int rc = idx_decode(r, known_size, max_bytes, out, err);
+    reader_close(r);
+    return rc;
+}
+
+int cnn_idx_load_mem(const void *buf, size_t len, const char *name, size_t max_bytes,
+                     cnn_idx **out, cnn_error *err)
+{
+    *out = NULL;
+    reader r;
+    memset(&r, 0, sizeof r);
+    r.name = name ? name : "(memory)";
+    r.mem = buf;
+    r.mem_len = len;
+    return idx_start(&r, (long long)len, max_bytes, out, err);
+}
+
+int cnn_idx_load(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *err)
+{
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return cnn_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    long long size = -1;
+    if (fstat(fileno(fp), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            fclose(fp);
+            return cnn_errorf(err, "%s: is a directory", path);
+        }
+        if (S_ISREG(st.st_mode)) size = (long long)st.st_size;
+    }
+    reader r;
+    memset(&r, 0, sizeof r);
+    r.name = path;
+    r.fp = fp;
+    int rc = idx_start(&r, size, max_bytes, out, err);
+    fclose(fp);
+    return rc;
+}
+
+void cnn_idx_free(cnn_idx *x)
+{
+    if (!x) return;
+    free(x->name);
+    free(x->data);
+    free(x);
+}
+
+/* ------------------------------------------------------------- access */
+
+static double elem_at(const cnn_idx *x, size_t k)
+{
+    const unsigned char *p = (const unsigned char *)x->data + k * x->elem_size;
+    switch (x->type) {
+    case CNN_IDX_U8: return p[0];
+    case CNN_IDX_I8: return (int8_t)p[0];
+    case CNN_IDX_I16: { int16_t v; memcpy(&v, p, 2); return v; }
+    case CNN_IDX_I32: { int32_t v; memcpy(&v, p, 4); return v; }
+    case CNN_IDX_F32: { float v; memcpy(&v, p, 4); return v; }
+    case CNN_IDX_F64: { double v; memcpy(&v, p, 8); return v; }
+    default: return 0;
+    }
+}
+
+void cnn_idx_record_float(const cnn_idx *x, size_t i, float *dst)
+{
+    size_t base = i * x->record;
+    if (x->type == CNN_IDX_U8) {
+        const unsigned char *p = (const unsigned char *)x->data + base;
+        for (size_t k = 0; k < x->record; k++) dst[k] = (float)p[k] / 255.0f;
+        return;
+    }
+    for (size_t k = 0; k < x->record; k++) dst[k] = (float)elem_at(x, base + k);
+}
+
+int cnn_idx_label(const cnn_idx *x, size_t i, long *out, cnn_error *err)
+{
+    if (x->record != 1)
+        return cnn_errorf(err, "%s: not a label file: records have %zu elements, expected 1",
+                          x->name, x->record);
+    if (i >= x->count)
+        return cnn_errorf(err, "%s: label %zu out of range, the file has %zu", x->name, i,
+                          x->count);
+    double v = elem_at(x, i);
+    if (v != v || v < (double)LONG_MIN || v > (double)LONG_MAX || v != (double)(long)v)
+        return cnn_errorf(err, "%s: label %zu is %g, expected an integer", x->name, i, v);
+    *out = (long)v;
+    return 0;
+}
+
+/* -------------------------------------------------------------- writing */
+
+typedef struct sink {
+    cnn_atomic_file af;
+    int gzip;
+    z_stream zs;
+    unsigned char *zbuf;
+} sink;
+
+static int sink_put(sink *s, const void *data, size_t n, int finish, cnn_error *err)
+{
+    if (!s->gzip) {
+        if (n && fwrite(data, 1, n, s->af.fp) != n)
+            return cnn_errorf(err, "%s: write failed: %s", s->af.path, strerror(errno));
+        return 0;
+    }
+    s->zs.next_in = (Bytef *)data;
+    s->zs.avail_in = (uInt)n;  /* callers pass at most CHUNK bytes */
+    int ret;
+    do {
+        s->zs.next_out = s->zbuf;
+        s->zs.avail_out = CHUNK;
+        ret = deflate(&s->zs, finish ? Z_FINISH : Z_NO_FLUSH);
+        if (ret == Z_STREAM_ERROR)
+            return cnn_errorf(err, "%s: gzip compression failed", s->af.path);
+        size_t have = CHUNK - s->zs.avail_out;
+        if (have && fwrite(s->zbuf, 1, have, s->af.fp) != have)
+            return cnn_errorf(err, "%s: write failed: %s", s->af.path, strerror(errno));
+    } while (s->zs.avail_out == 0 || (finish && ret != Z_STREAM_END));
+    return 0;
+}
+
+int cnn_idx_write(const char *path, int type, int rank, const size_t *dims, const void *data,
+                  int gzip, cnn_error *err)
+{
+    size_t esize = cnn_idx_type_size(type);
+    if (!esize)
+        return cnn_errorf(err, "%s: cannot write unknown IDX type code 0x%02x", path, type);
+    if (rank < 1 || rank > CNN_IDX_MAX_RANK)
+        return cnn_errorf(err, "%s: cannot write rank %d, expected 1 to %d", path, rank,
+                          CNN_IDX_MAX_RANK);
+    unsigned char hdr[4 + 4 * CNN_IDX_MAX_RANK] = {0, 0, (unsigned char)type, (unsigned char)rank};
+    size_t elems = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 1 || dims[i] > UINT32_MAX)
+            return cnn_errorf(err, "%s: cannot write dimension %d = %zu, expected 1 to %u", path,
+                              i + 1, dims[i], (unsigned)UINT32_MAX);
+        if (elems > SIZE_MAX / esize / dims[i])
+            return cnn_errorf(err, "%s: dimensions overflow the size of memory", path);
+        elems *= dims[i];
+        uint32_t d = (uint32_t)dims[i];
+        unsigned char *p = hdr + 4 + 4 * i;
+        p[0] = (unsigned char)(d >> 24);
+        p[1] = (unsigned char)(d >> 16);
+        p[2] = (unsigned char)(d >> 8);
+        p[3] = (unsigned char)d;
+    }
+
+    sink s;
+    memset(&s, 0, sizeof s);
+    s.gzip = gzip;
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) return cnn_errorf(err, "%s: out of memory", path);
+    if (gzip) {
+        s.zbuf = malloc(CHUNK);
+        /* Window bits 16+15: a gzip wrapper whose header zlib writes with mtime 0
+         * and no name, so the output depends only on the data. */
+        if (!s.zbuf || deflateInit2(&s.zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                                    Z_DEFAULT_STRATEGY) != Z_OK) {
+            free(s.zbuf);
+            free(buf);
+            return cnn_errorf(err, "%s: cannot start the gzip compressor", path);
+        }
+    }
+    if (cnn_atomic_open(&s.af, path, err) != 0) goto fail;
+    if (sink_put(&s, hdr, 4 + 4 * (size_t)rank, 0, err) != 0) goto fail;
+
+    /* Elements to big-endian, one chunk at a time. */
+    const unsigned char *src = data;
+    size_t per = CHUNK / esize, done = 0;
+    while (done < elems) {
+        size_t n = elems - done < per ? elems - done : per;
+        for (size_t k = 0; k < n; k++) {
+            const unsigned char *e = src + (done + k) * esize;
+            unsigned char *o = buf + k * esize;
+            uint64_t v = 0;
+            if (esize == 1) v = e[0];
+            else if (esize == 2) { uint16_t t; memcpy(&t, e, 2); v = t; }
+            else if (esize == 4) { uint32_t t; memcpy(&t, e, 4); v = t; }
+            else memcpy(&v, e, 8);
+            for (size_t b = 0; b < esize; b++) o[b] = (unsigned char)(v >> (8 * (esize - 1 - b)));
+        }
+        if (sink_put(&s, buf, n * esize, 0, err) != 0) goto fail;
+        done += n;
+    }
+    if (gzip && sink_put(&s, NULL, 0, 1, err) != 0) goto fail;
+    if (gzip) deflateEnd(&s.zs);
+    free(s.zbuf);
+    free(buf);
+    return cnn_atomic_commit(&s.af, err);
+fail:
+    cnn_atomic_abort(&s.af);
+    if (gzip) deflateEnd(&s.zs);
+    free(s.zbuf);
+    free(buf);
+    return -1;
+}

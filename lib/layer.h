@@ -1,0 +1,152 @@
+/* Layer kinds: the description of one layer, and the operations table each
+ * kind exports.
+ *
+ * Every layer kind lives in its own file (lib/conv2d.c, lib/dense.c, ...) and
+ * exports one `const cnn_layer_ops`; lib/registry.c lists them.  Adding a kind
+ * touches its own file and one registry line.
+ *
+ * Shapes are NCHW inside the library: a spatial tensor is (C, H, W) per image,
+ * a flat one is (C) with H = W = 1.  Keras' channels-last notation appears only
+ * where users read it (summary output, Keras JSON import). */
+#ifndef CNN_LAYER_H
+#define CNN_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define CNN_NAME_MAX 128
+
+typedef struct cnn_shape {
+    int c, h, w; /* per image; flat shapes have h = w = 1 */
+    int flat;    /* 1: a vector (Keras prints (None, C)); 0: (None, H, W, C) */
+} cnn_shape;
+
+static inline size_t cnn_shape_size(cnn_shape s)
+{
+    return (size_t)s.c * (size_t)s.h * (size_t)s.w;
+}
+
+enum cnn_activation {
+    CNN_ACT_LINEAR,
+    CNN_ACT_RELU,
+    CNN_ACT_SIGMOID,
+    CNN_ACT_TANH,
+    CNN_ACT_SOFTMAX,
+};
+extern const char *const cnn_activation_names[]; /* indexed by cnn_activation, NULL-ended */
+
+enum cnn_padding { CNN_PAD_VALID, CNN_PAD_SAME };
+extern const char *const cnn_padding_names[]; /* "valid", "same", NULL */
+
+typedef struct cnn_layer_ops cnn_layer_ops;
+typedef struct cnn_cfg cnn_cfg;
+
+/* One layer of a model.  Configuration fields a kind does not use stay 0. */
+typedef struct cnn_layer {
+    const cnn_layer_ops *ops;
+    char name[CNN_NAME_MAX];
+    int index; /* position in the model's layer list */
+
+    /* configuration, with Keras' meaning */
+    int units;      /* Conv2D filters, Dense units */
+    int kernel[2];  /* Conv2D kernel_size / pooling pool_size: (height, width) */
+    int stride[2];  /* (height, width) */
+    int padding;    /* enum cnn_padding */
+    int use_bias;
+    int activation; /* enum cnn_activation, applied after the layer's own op */
+    float rate;     /* Dropout */
+    float momentum; /* BatchNormalization */
+    float epsilon;  /* BatchNormalization */
+
+    /* inferred when the model loads */
+    cnn_shape in, out;
+    int pad_top, pad_left;     /* "same" padding before the first row / column */
+    int pad_bottom, pad_right; /* Keras puts the odd extra row / column here */
+    size_t nparams;            /* all parameter floats, trainable or not */
+    size_t ntrainable;
+    size_t param_offset;       /* into the model's parameter vector */
+} cnn_layer;
+
+/* One parameter tensor of a layer, in PyTorch's layout
+ * (conv kernel (out_ch, in_ch, kh, kw), dense kernel (units, inputs)). */
+typedef struct cnn_tensor_info {
+    const char *suffix; /* "kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance" */
+    int rank;
+    int dims[4];
+    size_t offset; /* floats from the start of the layer's parameters */
+    size_t count;
+    int trainable;
+} cnn_tensor_info;
+
+#define CNN_MAX_LAYER_TENSORS 4
+
+struct cnn_layer_ops {
+    const char *type;      /* Keras class name: "Conv2D" */
+    const char *auto_name; /* Keras' automatic name stem: "conv2d" */
+    int has_activation;    /* accepts an "activation" field */
+
+    /* Reads the kind's fields from its JSON object into L (name, type and
+     * activation are read by the loader).  Errors name the field path. */
+    int (*configure)(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err);
+
+    /* Given L->in, sets L->out, padding and L->nparams / L->ntrainable.  Fails
+     * (message without file prefix) when the layer cannot take that shape. */
+    int (*infer)(cnn_layer *L, cnn_error *err);
+
+    /* Lists the layer's parameter tensors in storage order; returns how many
+     * (at most CNN_MAX_LAYER_TENSORS). */
+    int (*tensors)(const cnn_layer *L, cnn_tensor_info *out);
+
+    /* Multiply-accumulates per image for the forward pass (for --flops). */
+    double (*macs)(const cnn_layer *L);
+};
+
+/* ---- the registry ---------------------------------------------------------- */
+
+/* Finds a kind by its Keras class name; NULL when unknown. */
+const cnn_layer_ops *cnn_layer_kind(const char *type);
+/* Comma-separated list of the known kinds, for messages. */
+const char *cnn_layer_kind_list(void);
+/* NULL-terminated array of every kind (for tests that walk the registry). */
+extern const cnn_layer_ops *const cnn_layer_kinds[];
+
+/* ---- reading a layer's JSON object (implemented by the model loader) ------- */
+
+/* Sentinel default: the field is required. */
+#define CNN_REQUIRED INT32_MIN
+
+/* Each getter treats an absent field or JSON null as "use the default"; a
+ * required field that is absent, a wrong type or an out-of-range value is an
+ * error naming the field's path (e.g. "layers[2].kernel_size").  min is the
+ * smallest accepted value. */
+int cnn_cfg_int(const cnn_cfg *c, const char *key, int def, int min, int *out, cnn_error *err);
+/* An int or a [height, width] pair; def[0] == CNN_REQUIRED makes it required.
+ * If def is NULL and the field is absent, out is left untouched. */
+int cnn_cfg_pair(const cnn_cfg *c, const char *key, const int *def, int min, int out[2],
+                 cnn_error *err);
+int cnn_cfg_float(const cnn_cfg *c, const char *key, double def, double lo, double hi,
+                  float *out, cnn_error *err);
+int cnn_cfg_bool(const cnn_cfg *c, const char *key, int def, int *out, cnn_error *err);
+/* One of the NULL-terminated names; out gets its index. */
+int cnn_cfg_enum(const cnn_cfg *c, const char *key, const char *const *names, int def,
+                 int *out, cnn_error *err);
+/* 1 when the field is present and not null. */
+int cnn_cfg_has(const cnn_cfg *c, const char *key);
+/* Formats the path of a field for a message ("layers[2].pool_size"). */
+const char *cnn_cfg_path(const cnn_cfg *c, const char *key, char *buf, size_t n);
+
+/* ---- helpers shared by the layer kinds ------------------------------------- */
+
+/* Keras' output size along one axis: valid = floor((in - k) / s) + 1,
+ * same = ceil(in / s) with the padding split so the extra goes after.
+ * Returns the size (< 1 when the window does not fit) and sets *pad_before,
+ * *pad_after. */
+int cnn_window_out(int in, int k, int s, int padding, int *pad_before, int *pad_after);
+
+/* Shared infer step for windowed layers (Conv2D, pooling): checks the input is
+ * spatial, computes out h/w and padding into L, fails naming the shapes. */
+int cnn_window_infer(cnn_layer *L, int out_channels, cnn_error *err);
+
+#endif
