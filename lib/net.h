@@ -1,0 +1,122 @@
+/* A network built from a model description: its parameters, gradients,
+ * optimizer state and activations, and the forward and backward passes.
+ *
+ * Memory: every buffer lives in arenas allocated once by cnn_net_new for a
+ * maximum batch size; cnn_net_forward, cnn_net_backward and cnn_net_step never
+ * allocate.  Layout is NCHW float32; parameters are one vector in model order
+ * (layer L's tensors start at L->param_offset, each in PyTorch's layout as
+ * listed by L->ops->tensors), so weights files map onto it directly.
+ *
+ * Ownership: cnn_net_new returns a net the caller frees with cnn_net_free
+ * (NULL is fine).  The model passed to cnn_net_new is borrowed and must outlive
+ * the net. */
+#ifndef CNN_NET_H
+#define CNN_NET_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "model.h"
+#include "rng.h"
+
+typedef struct cnn_net cnn_net;
+
+enum cnn_init { CNN_INIT_GLOROT_UNIFORM, CNN_INIT_HE_NORMAL };
+
+/* Builds the net for batches of up to max_batch images. */
+int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err);
+void cnn_net_free(cnn_net *net);
+
+const cnn_model *cnn_net_model(const cnn_net *net);
+int cnn_net_max_batch(const cnn_net *net);
+
+/* Threads used by the math (OpenBLAS and libcnn's own loops); n >= 1.  With one
+ * thread and a fixed seed every run gives bit-identical results. */
+void cnn_set_threads(int n);
+int cnn_get_threads(void);
+
+/* ---- parameters ------------------------------------------------------------ */
+
+/* The parameter vector (model->nparams floats) and its gradient (same layout). */
+float *cnn_net_params(cnn_net *net);
+float *cnn_net_grads(cnn_net *net);
+
+/* Keras' default initialization (Glorot-uniform kernels, zero biases, BN gamma 1,
+ * beta 0, moving mean 0, moving variance 1), or He-normal kernels on request. */
+void cnn_net_init(cnn_net *net, int init, cnn_rng *rng);
+
+/* ---- forward --------------------------------------------------------------- */
+
+/* Runs the network on x (n, C, H, W) with 1 <= n <= max_batch.  training=1 uses
+ * batch statistics (and updates BN running averages) and active dropout drawing
+ * from rng; training=0 is inference (rng may be NULL).  Returns -1 only when
+ * finite-value checking is on (cnn_net_check_finite) and a layer meets a NaN or
+ * infinity: the message names that layer. */
+int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *rng,
+                    cnn_error *err);
+
+/* Layer i's output after its activation, (n, out) of the last forward. */
+const float *cnn_net_output(const cnn_net *net, int layer);
+/* Layer i's output before its activation (the same buffer when the activation is
+ * linear).  For the last layer with softmax these are the logits. */
+const float *cnn_net_preact(const cnn_net *net, int layer);
+
+/* When on, forward and backward check every layer's output for NaN/infinity. */
+void cnn_net_check_finite(cnn_net *net, int on);
+
+/* ---- loss ------------------------------------------------------------------ */
+
+/* Loss of the last forward against integer class labels (n of them), averaged
+ * over the batch; also seeds the gradient at the last layer for a following
+ * cnn_net_backward(net, n, last, 0).  Cross-entropy is fused with a final
+ * softmax (log-sum-exp on the logits: finite for any finite logits; gradient
+ * p - y); with MSE the target is the one-hot vector.  Writes the number of
+ * correct argmax predictions to *correct when non-NULL. */
+float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int *correct);
+
+/* ---- backward -------------------------------------------------------------- */
+
+/* The gradient buffer of layer i's output ((n, out) floats), to be filled by a
+ * caller who starts backward at layer i (e.g. a visualization objective).
+ * pre=1 gives the buffer for the gradient with respect to the pre-activation. */
+float *cnn_net_grad_at(cnn_net *net, int layer, int pre);
+
+/* Back-propagates from layer `from` (its output gradient seeded by
+ * cnn_net_loss or the caller through cnn_net_grad_at(net, from, pre)) down to
+ * the input.  pre=1: the seed is with respect to the layer's pre-activation, so
+ * its activation is skipped.  Adds parameter gradients into cnn_net_grads (call
+ * cnn_net_zero_grads first); when input_grad is non-NULL it receives the
+ * gradient with respect to the input x, (n, C, H, W).  Uses the activations of
+ * the last forward (which must have had the same n). */
+int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, cnn_error *err);
+
+void cnn_net_zero_grads(cnn_net *net);
+
+/* ---- optimization ---------------------------------------------------------- */
+
+typedef struct cnn_optim {
+    int kind;           /* enum cnn_optimizer */
+    float momentum;     /* SGD */
+    int nesterov;       /* SGD */
+    float beta1, beta2, eps; /* Adam: 0.9, 0.999, 1e-7 (Keras' defaults) */
+} cnn_optim;
+
+/* Fills o from the model's training defaults. */
+void cnn_optim_from_training(cnn_optim *o, const cnn_training *t);
+
+/* One update of the trainable parameters with learning rate lr, from the
+ * gradients; non-trainable parameters (BN moving statistics) are untouched.
+ * `step` is the 1-based update count (Adam's bias correction). */
+void cnn_net_step(cnn_net *net, const cnn_optim *o, float lr, long step);
+
+/* Optimizer state: momentum / Adam first and second moments, each
+ * model->nparams floats (the second is NULL for SGD).  For checkpoints. */
+float *cnn_net_opt_state(cnn_net *net, int which);
+
+/* Learning rate for `epoch` (0-based) under the model's schedule:
+ * constant; step (lr * gamma^(epoch / step_epochs)); cosine (lr * (1 + cos(pi *
+ * progress)) / 2 with progress = (epoch*steps_per_epoch + step) /
+ * (epochs*steps_per_epoch)). */
+float cnn_lr_at(const cnn_training *t, int epoch, long step_in_epoch, long steps_per_epoch);
+
+#endif
