@@ -108,8 +108,9 @@ int cnn_png_load_mem(const void *buf, size_t len, const char *name, int want_cha
  * `channels` is 1 (grayscale) or 3 (RGB); `pixels` holds height rows of
  * width * channels bytes, interleaved (R, G, B, R, G, B, ...), borrowed.  The
  * output is deterministic: no time or other varying chunk is written, so the
- * same pixels give byte-identical files.  Returns 0, or -1 with err naming the
- * path and the reason. */
+ * same pixels give byte-identical files (for a given zlib version).  libpng
+ * itself refuses widths or heights over 1,000,000.  Returns 0, or -1 with err
+ * naming the path and the reason. */
 int cnn_png_write(const char *path, int width, int height, int channels,
                   const unsigned char *pixels, cnn_error *err);
 

@@ -625,7 +625,7 @@ static void not_a_png_file_is_refused_by_name(void)
     cnn_error err = {{0}};
     CHECK_INT_EQ(-1, cnn_png_load(path, 1, NULL, &img, &err));
     CHECK(img == NULL);
-    char want[160];
+    char want[512];
     snprintf(want, sizeof want, "%s: not a PNG file", path);
     CHECK_STR_EQ(want, err.msg);
 }
@@ -679,7 +679,7 @@ static void corrupt_idat_crc_is_reported_with_libpng_reason(void)
     cnn_error err = {{0}};
     CHECK_INT_EQ(-1, cnn_png_load(path, 1, NULL, &img, &err));
     CHECK(img == NULL);
-    char want[160];
+    char want[512];
     snprintf(want, sizeof want, "%s: corrupt PNG: IDAT: CRC error", path);
     CHECK_STR_EQ(want, err.msg);
     free(png);
@@ -719,7 +719,7 @@ static void file_truncated_inside_idat_is_reported(void)
     cnn_error err = {{0}};
     CHECK_INT_EQ(-1, cnn_png_load(path, 1, NULL, &img, &err));
     CHECK(img == NULL);
-    char want[160];
+    char want[512];
     snprintf(want, sizeof want, "%s: truncated: the data ends after %zu bytes", path, cut);
     CHECK_STR_EQ(want, err.msg);
     /* Cut inside the signature: a PNG start, but too short. */
@@ -751,7 +751,7 @@ static void huge_claimed_size_is_refused_before_allocation(void)
     cnn_error err = {{0}};
     CHECK_INT_EQ(-1, cnn_png_load(path, 1, NULL, &img, &err));
     CHECK(img == NULL);
-    char want[200];
+    char want[512];
     snprintf(want, sizeof want,
              "%s: image is 100000x100000 pixels, larger than the limit of 16384x16384", path);
     CHECK_STR_EQ(want, err.msg);
