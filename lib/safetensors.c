@@ -1,0 +1,668 @@
+/* safetensors reader and writer (see safetensors.h). */
+#include "safetensors.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+
+enum { DT_F32, DT_F64, DT_F16, DT_BF16 };
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[] = {{"F32", 4}, {"F64", 8}, {"F16", 2}, {"BF16", 2}};
+
+struct cnn_st_file {
+    int n;
+    cnn_st_tensor *t;   /* n tensors, header order */
+    int *dtype;         /* n dtype codes as stored in the file */
+    float *data;        /* every tensor's values, back to back */
+    int nmeta;
+    char **mkey, **mval;
+};
+
+/* ======================================================= reading */
+
+typedef struct entry {
+    const char *name;   /* points into the cJSON tree while parsing */
+    int dtype;
+    int rank;
+    int64_t shape[CNN_ST_MAX_RANK];
+    size_t count, begin, end;
+} entry;
+
+static const char *json_kind(const cJSON *v)
+{
+    if (cJSON_IsString(v)) return "a string";
+    if (cJSON_IsNumber(v)) return "a number";
+    if (cJSON_IsArray(v)) return "an array";
+    if (cJSON_IsObject(v)) return "an object";
+    if (cJSON_IsBool(v)) return "a boolean";
+    if (cJSON_IsNull(v)) return "null";
+    return "something else";
+}
+
+/* A JSON number that is an exact non-negative integer not above 2^53. */
+static int json_uint(const cJSON *v, uint64_t *out)
+{
+    if (!cJSON_IsNumber(v)) return -1;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d) return -1;
+    *out = (uint64_t)d;
+    return 0;
+}
+
+static void shape_str(char *buf, size_t cap, const int64_t *shape, int rank)
+{
+    size_t used = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < rank && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%lld", i ? ", " : "",
+                                 (long long)shape[i]);
+    if (used < cap) snprintf(buf + used, cap - used, "]");
+}
+
+/* Checks one tensor entry of the header. */
+static int parse_entry(const char *fname, const cJSON *v, size_t buflen, entry *e,
+                       cnn_error *err)
+{
+    const char *tn = v->string;
+    e->name = tn;
+    if (!cJSON_IsObject(v))
+        return cnn_errorf(err, "%s: tensor %s: expected an object, found %s", fname, tn,
+                          json_kind(v));
+
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(v, "dtype");
+    if (!dt) return cnn_errorf(err, "%s: tensor %s: missing \"dtype\"", fname, tn);
+    if (!cJSON_IsString(dt))
+        return cnn_errorf(err, "%s: tensor %s: dtype is %s, expected a string", fname, tn,
+                          json_kind(dt));
+    e->dtype = -1;
+    for (int k = 0; k < (int)(sizeof dtypes / sizeof dtypes[0]); k++)
+        if (strcmp(dt->valuestring, dtypes[k].name) == 0) e->dtype = k;
+    if (e->dtype < 0)
+        return cnn_errorf(err, "%s: tensor %s: dtype %s is not supported (supported: F32, F64,"
+                          " F16, BF16)", fname, tn, dt->valuestring);
+
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(v, "shape");
+    if (!sh) return cnn_errorf(err, "%s: tensor %s: missing \"shape\"", fname, tn);
+    if (!cJSON_IsArray(sh))
+        return cnn_errorf(err, "%s: tensor %s: shape is %s, expected an array", fname, tn,
+                          json_kind(sh));
+    int rank = cJSON_GetArraySize(sh);
+    if (rank > CNN_ST_MAX_RANK)
+        return cnn_errorf(err, "%s: tensor %s: rank %d is more than the %d supported", fname,
+                          tn, rank, CNN_ST_MAX_RANK);
+    e->rank = rank;
+    size_t count = 1;
+    int overflow = 0, i = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, sh) {
+        uint64_t u;
+        if (json_uint(d, &u) != 0) {
+            if (cJSON_IsNumber(d))
+                return cnn_errorf(err, "%s: tensor %s: shape[%d] is %g, expected a non-negative"
+                                  " integer", fname, tn, i, d->valuedouble);
+            return cnn_errorf(err, "%s: tensor %s: shape[%d] is %s, expected a non-negative"
+                              " integer", fname, tn, i, json_kind(d));
+        }
+        e->shape[i++] = (int64_t)u;
+        if (u != 0 && count > SIZE_MAX / u) overflow = 1;
+        else count *= (size_t)u;
+    }
+    char shs[256];
+    shape_str(shs, sizeof shs, e->shape, rank);
+    size_t esize = dtypes[e->dtype].size;
+    /* A zero dimension makes the product 0 whatever the others are. */
+    for (int k = 0; k < rank; k++)
+        if (e->shape[k] == 0) overflow = 0, count = 0;
+    if (overflow || count > SIZE_MAX / esize)
+        return cnn_errorf(err, "%s: tensor %s: shape %s overflows the size of memory", fname, tn,
+                          shs);
+    e->count = count;
+
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(v, "data_offsets");
+    if (!off) return cnn_errorf(err, "%s: tensor %s: missing \"data_offsets\"", fname, tn);
+    uint64_t b, en;
+    if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 ||
+        json_uint(cJSON_GetArrayItem(off, 0), &b) != 0 ||
+        json_uint(cJSON_GetArrayItem(off, 1), &en) != 0)
+        return cnn_errorf(err, "%s: tensor %s: data_offsets must be an array of two"
+                          " non-negative integers", fname, tn);
+    if (b > en)
+        return cnn_errorf(err, "%s: tensor %s: data_offsets [%llu, %llu] end before they begin",
+                          fname, tn, (unsigned long long)b, (unsigned long long)en);
+    if (en > buflen)
+        return cnn_errorf(err, "%s: tensor %s: data_offsets [%llu, %llu] outside the data buffer"
+                          " of %zu bytes", fname, tn, (unsigned long long)b,
+                          (unsigned long long)en, buflen);
+    e->begin = (size_t)b;
+    e->end = (size_t)en;
+    if (e->end - e->begin != count * esize)
+        return cnn_errorf(err, "%s: tensor %s: data_offsets [%zu, %zu] hold %zu bytes, shape %s"
+                          " of %s needs %zu", fname, tn, e->begin, e->end, e->end - e->begin,
+                          shs, dtypes[e->dtype].name, count * esize);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+    const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return 0;
+}
+
+/* The byte ranges must tile the buffer: sorted, each begins where the last ended. */
+static int check_coverage(const char *fname, entry *es, int n, size_t buflen, cnn_error *err)
+{
+    entry **ord = malloc(sizeof *ord * (size_t)(n ? n : 1));
+    if (!ord) return cnn_errorf(err, "%s: out of memory", fname);
+    for (int i = 0; i < n; i++) ord[i] = &es[i];
+    qsort(ord, (size_t)n, sizeof *ord, cmp_range);
+    size_t at = 0;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (ord[i]->begin < at)
+            rc = cnn_errorf(err, "%s: tensors %s [%zu, %zu] and %s [%zu, %zu] overlap", fname,
+                            ord[i - 1]->name, ord[i - 1]->begin, ord[i - 1]->end, ord[i]->name,
+                            ord[i]->begin, ord[i]->end);
+        else if (ord[i]->begin > at)
+            rc = cnn_errorf(err, "%s: bytes [%zu, %zu) of the data buffer belong to no tensor"
+                            " (a hole before tensor %s)", fname, at, ord[i]->begin,
+                            ord[i]->name);
+        else
+            at = ord[i]->end;
+    }
+    if (rc == 0 && at != buflen)
+        rc = cnn_errorf(err, "%s: the data buffer has %zu bytes but the tensors cover only the"
+                        " first %zu", fname, buflen, at);
+    free(ord);
+    return rc;
+}
+
+static uint64_t rd_le(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;) v = v << 8 | p[i];
+    return v;
+}
+
+static float f16_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0) {
+        float v = (float)mant * 5.9604644775390625e-8f; /* 2^-24: zero and subnormals */
+        return sign ? -v : v;
+    }
+    if (exp == 31) bits = sign | 0x7f800000u | mant << 13;
+    else bits = sign | (exp + 112) << 23 | mant << 13;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static void convert(float *dst, const unsigned char *src, size_t count, int dtype)
+{
+    for (size_t i = 0; i < count; i++) {
+        switch (dtype) {
+        case DT_F32: {
+            uint32_t b = (uint32_t)rd_le(src + 4 * i, 4);
+            memcpy(&dst[i], &b, 4);
+            break;
+        }
+        case DT_F64: {
+            uint64_t b = rd_le(src + 8 * i, 8);
+            double d;
+            memcpy(&d, &b, 8);
+            dst[i] = (float)d;
+            break;
+        }
+        case DT_F16: dst[i] = f16_to_float((uint16_t)rd_le(src + 2 * i, 2)); break;
+        case DT_BF16: {
+            uint32_t b = (uint32_t)rd_le(src + 2 * i, 2) << 16;
+            memcpy(&dst[i], &b, 4);
+            break;
+        }
+        }
+    }
+}
+
+/* Parses the checked header into f (minus the data). */
+static int parse_header(const char *fname, const cJSON *root, size_t buflen, cnn_st_file *f,
+                        entry **out_entries, cnn_error *err)
+{
+    int nkeys = cJSON_GetArraySize(root);
+    const char **keys = malloc(sizeof *keys * (size_t)(nkeys ? nkeys : 1));
+    entry *es = calloc((size_t)(nkeys ? nkeys : 1), sizeof *es);
+    if (!keys || !es) {
+        free(keys);
+        free(es);
+        return cnn_errorf(err, "%s: out of memory", fname);
+    }
+    int nk = 0, n = 0, rc = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, root) keys[nk++] = v->string;
+    qsort(keys, (size_t)nk, sizeof *keys, cmp_str);
+    for (int i = 1; i < nk && rc == 0; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            rc = cnn_errorf(err, "%s: the header names \"%s\" twice", fname, keys[i]);
+    free(keys);
+
+    cJSON_ArrayForEach(v, root) {
+        if (rc != 0) break;
+        if (strcmp(v->string, "__metadata__") == 0) {
+            if (cJSON_IsNull(v)) continue;
+            if (!cJSON_IsObject(v)) {
+                rc = cnn_errorf(err, "%s: __metadata__ is %s, expected an object of strings",
+                                fname, json_kind(v));
+                break;
+            }
+            int m = cJSON_GetArraySize(v);
+            f->mkey = calloc((size_t)(m ? m : 1), sizeof *f->mkey);
+            f->mval = calloc((size_t)(m ? m : 1), sizeof *f->mval);
+            if (!f->mkey || !f->mval) {
+                rc = cnn_errorf(err, "%s: out of memory", fname);
+                break;
+            }
+            const cJSON *kv;
+            cJSON_ArrayForEach(kv, v) {
+                if (!cJSON_IsString(kv)) {
+                    rc = cnn_errorf(err, "%s: __metadata__.%s is %s, expected a string", fname,
+                                    kv->string, json_kind(kv));
+                    break;
+                }
+                for (int j = 0; j < f->nmeta; j++)
+                    if (strcmp(f->mkey[j], kv->string) == 0)
+                        rc = cnn_errorf(err, "%s: __metadata__ names \"%s\" twice", fname,
+                                        kv->string);
+                if (rc) break;
+                f->mkey[f->nmeta] = strdup(kv->string);
+                f->mval[f->nmeta] = strdup(kv->valuestring);
+                f->nmeta++;
+                if (!f->mkey[f->nmeta - 1] || !f->mval[f->nmeta - 1]) {
+                    rc = cnn_errorf(err, "%s: out of memory", fname);
+                    break;
+                }
+            }
+            continue;
+        }
+        rc = parse_entry(fname, v, buflen, &es[n], err);
+        n++;
+    }
+    if (rc == 0) rc = check_coverage(fname, es, n, buflen, err);
+    if (rc != 0) {
+        free(es);
+        return -1;
+    }
+    f->n = n;
+    *out_entries = es;
+    return 0;
+}
+
+int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file **out,
+                    cnn_error *err)
+{
+    const char *fname = name ? name : "(memory)";
+    const unsigned char *p = buf;
+    *out = NULL;
+    if (len < 8)
+        return cnn_errorf(err, "%s: not a safetensors file: %zu bytes, expected at least 8 for"
+                          " the header length", fname, len);
+    uint64_t hlen = rd_le(p, 8);
+    if (hlen > len - 8)
+        return cnn_errorf(err, "%s: header length %llu exceeds file size %zu (after the 8-byte"
+                          " length field)", fname, (unsigned long long)hlen, len);
+    if (hlen > CNN_ST_MAX_HEADER)
+        return cnn_errorf(err, "%s: header length %llu exceeds the limit of %zu bytes", fname,
+                          (unsigned long long)hlen, CNN_ST_MAX_HEADER);
+    const char *hdr = (const char *)p + 8;
+    if (hlen == 0 || hdr[0] != '{')
+        return cnn_errorf(err, "%s: not a safetensors file: the header does not start with"
+                          " '{'", fname);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, 0);
+    if (!root) {
+        size_t at = end && end >= hdr ? (size_t)(end - hdr) : 0;
+        return cnn_errorf(err, "%s: the header is not valid JSON (error near header byte %zu of"
+                          " %llu)", fname, at, (unsigned long long)hlen);
+    }
+    for (const char *q = end; q < hdr + hlen; q++) {
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
+            cJSON_Delete(root);
+            return cnn_errorf(err, "%s: unexpected bytes after the JSON header at header byte"
+                              " %zu of %llu", fname, (size_t)(q - hdr),
+                              (unsigned long long)hlen);
+        }
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return cnn_errorf(err, "%s: the header is not a JSON object", fname);
+    }
+
+    const unsigned char *data = p + 8 + hlen;
+    size_t buflen = len - 8 - (size_t)hlen;
+    cnn_st_file *f = calloc(1, sizeof *f);
+    entry *es = NULL;
+    if (!f) {
+        cJSON_Delete(root);
+        return cnn_errorf(err, "%s: out of memory", fname);
+    }
+    if (parse_header(fname, root, buflen, f, &es, err) != 0) goto fail;
+
+    size_t total = 0;
+    for (int i = 0; i < f->n; i++) total += es[i].count; /* <= buflen / 2: no overflow */
+    size_t nt = f->n > 0 ? (size_t)f->n : 1;
+    f->t = calloc(nt, sizeof *f->t);
+    f->dtype = calloc(nt, sizeof *f->dtype);
+    f->data = malloc(sizeof(float) * (total ? total : 1));
+    if (!f->t || !f->dtype || !f->data) {
+        cnn_errorf(err, "%s: out of memory for %zu values", fname, total);
+        goto fail;
+    }
+    size_t at = 0;
+    for (int i = 0; i < f->n; i++) {
+        cnn_st_tensor *t = &f->t[i];
+        t->name = strdup(es[i].name);
+        if (!t->name) {
+            cnn_errorf(err, "%s: out of memory", fname);
+            goto fail;
+        }
+        t->rank = es[i].rank;
+        memcpy(t->shape, es[i].shape, sizeof t->shape);
+        t->count = es[i].count;
+        t->data = f->data + at;
+        f->dtype[i] = es[i].dtype;
+        convert(f->data + at, data + es[i].begin, es[i].count, es[i].dtype);
+        at += es[i].count;
+    }
+    free(es);
+    cJSON_Delete(root);
+    *out = f;
+    return 0;
+fail:
+    free(es);
+    cJSON_Delete(root);
+    cnn_st_free(f);
+    return -1;
+}
+
+int cnn_st_load(const char *path, size_t max_bytes, cnn_st_file **out, cnn_error *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    *out = NULL;
+    if (cnn_read_file(path, max_bytes, &buf, &len, err) != 0) return -1;
+    int rc = cnn_st_load_mem(buf, len, path, out, err);
+    free(buf);
+    return rc;
+}
+
+int cnn_st_count(const cnn_st_file *f)
+{
+    return f->n;
+}
+
+const cnn_st_tensor *cnn_st_tensor_at(const cnn_st_file *f, int i)
+{
+    return i >= 0 && i < f->n ? &f->t[i] : NULL;
+}
+
+const cnn_st_tensor *cnn_st_find(const cnn_st_file *f, const char *name)
+{
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->t[i].name, name) == 0) return &f->t[i];
+    return NULL;
+}
+
+const char *cnn_st_dtype(const cnn_st_file *f, const char *name)
+{
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->t[i].name, name) == 0) return dtypes[f->dtype[i]].name;
+    return NULL;
+}
+
+int cnn_st_meta_count(const cnn_st_file *f)
+{
+    return f->nmeta;
+}
+
+int cnn_st_meta_at(const cnn_st_file *f, int i, const char **key, const char **value)
+{
+    if (i < 0 || i >= f->nmeta) return -1;
+    *key = f->mkey[i];
+    *value = f->mval[i];
+    return 0;
+}
+
+const char *cnn_st_meta(const cnn_st_file *f, const char *key)
+{
+    for (int i = 0; i < f->nmeta; i++)
+        if (strcmp(f->mkey[i], key) == 0) return f->mval[i];
+    return NULL;
+}
+
+void cnn_st_free(cnn_st_file *f)
+{
+    if (!f) return;
+    if (f->t)
+        for (int i = 0; i < f->n; i++) free((char *)f->t[i].name);
+    for (int i = 0; i < f->nmeta; i++) {
+        free(f->mkey[i]);
+        free(f->mval[i]);
+    }
+    free(f->mkey);
+    free(f->mval);
+    free(f->t);
+    free(f->dtype);
+    free(f->data);
+    free(f);
+}
+
+/* ======================================================= writing */
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* A JSON string, escaped the way serde_json (the reference writer) escapes. */
+static void sb_json_str(sbuf *b, const char *s)
+{
+    sb_str(b, "\"");
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        switch (*c) {
+        case '"': sb_str(b, "\\\""); break;
+        case '\\': sb_str(b, "\\\\"); break;
+        case '\b': sb_str(b, "\\b"); break;
+        case '\f': sb_str(b, "\\f"); break;
+        case '\n': sb_str(b, "\\n"); break;
+        case '\r': sb_str(b, "\\r"); break;
+        case '\t': sb_str(b, "\\t"); break;
+        default:
+            if (*c < 0x20) sb_printf(b, "\\u%04x", *c);
+            else sb_put(b, (const char *)c, 1);
+        }
+    }
+    sb_str(b, "\"");
+}
+
+static int cmp_tensor_name(const void *a, const void *b)
+{
+    const cnn_st_tensor *x = *(const cnn_st_tensor *const *)a;
+    const cnn_st_tensor *y = *(const cnn_st_tensor *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+static int check_tensors(const char *path, const cnn_st_tensor *ts, int n, cnn_error *err)
+{
+    for (int i = 0; i < n; i++) {
+        const cnn_st_tensor *t = &ts[i];
+        if (!t->name) return cnn_errorf(err, "%s: tensor %d has no name", path, i);
+        if (strcmp(t->name, "__metadata__") == 0)
+            return cnn_errorf(err, "%s: tensor %d: the name __metadata__ is reserved", path, i);
+        if (t->rank < 0 || t->rank > CNN_ST_MAX_RANK)
+            return cnn_errorf(err, "%s: tensor %s: rank %d, expected 0 to %d", path, t->name,
+                              t->rank, CNN_ST_MAX_RANK);
+        size_t count = 1;
+        int overflow = 0;
+        for (int k = 0; k < t->rank; k++) {
+            if (t->shape[k] < 0)
+                return cnn_errorf(err, "%s: tensor %s: shape[%d] is %lld, expected >= 0", path,
+                                  t->name, k, (long long)t->shape[k]);
+            uint64_t d = (uint64_t)t->shape[k];
+            if (d != 0 && count > SIZE_MAX / 4 / d) overflow = 1;
+            else count *= (size_t)d;
+        }
+        for (int k = 0; k < t->rank; k++)
+            if (t->shape[k] == 0) count = 0, overflow = 0;
+        if (overflow)
+            return cnn_errorf(err, "%s: tensor %s: shape overflows the size of memory", path,
+                              t->name);
+        if (count != t->count)
+            return cnn_errorf(err, "%s: tensor %s: count %zu, but the shape holds %zu values",
+                              path, t->name, t->count, count);
+        if (count && !t->data) return cnn_errorf(err, "%s: tensor %s: no data", path, t->name);
+    }
+    return 0;
+}
+
+int cnn_st_write(const char *path, const cnn_st_tensor *tensors, int n,
+                 const char *const *meta_keys, const char *const *meta_values, int nmeta,
+                 cnn_error *err)
+{
+    if (n < 0 || nmeta < 0)
+        return cnn_errorf(err, "%s: negative tensor or metadata count", path);
+    if (check_tensors(path, tensors, n, err) != 0) return -1;
+    for (int i = 0; i < nmeta; i++) {
+        if (!meta_keys[i] || !meta_values[i])
+            return cnn_errorf(err, "%s: metadata pair %d has no key or no value", path, i);
+        for (int j = 0; j < i; j++)
+            if (strcmp(meta_keys[i], meta_keys[j]) == 0)
+                return cnn_errorf(err, "%s: metadata key \"%s\" given twice", path,
+                                  meta_keys[i]);
+    }
+
+    /* Name order, as the reference library lays out tensors of one dtype. */
+    const cnn_st_tensor **ord = malloc(sizeof *ord * (size_t)(n ? n : 1));
+    if (!ord) return cnn_errorf(err, "%s: out of memory", path);
+    for (int i = 0; i < n; i++) ord[i] = &tensors[i];
+    qsort(ord, (size_t)n, sizeof *ord, cmp_tensor_name);
+    for (int i = 1; i < n; i++) {
+        if (strcmp(ord[i - 1]->name, ord[i]->name) == 0) {
+            cnn_errorf(err, "%s: tensor name \"%s\" given twice", path, ord[i]->name);
+            free(ord);
+            return -1;
+        }
+    }
+
+    sbuf h = {0};
+    sb_str(&h, "{");
+    if (nmeta > 0) {
+        sb_str(&h, "\"__metadata__\":{");
+        for (int i = 0; i < nmeta; i++) {
+            if (i) sb_str(&h, ",");
+            sb_json_str(&h, meta_keys[i]);
+            sb_str(&h, ":");
+            sb_json_str(&h, meta_values[i]);
+        }
+        sb_str(&h, "}");
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        const cnn_st_tensor *t = ord[i];
+        if (i || nmeta > 0) sb_str(&h, ",");
+        sb_json_str(&h, t->name);
+        sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (int k = 0; k < t->rank; k++) sb_printf(&h, "%s%lld", k ? "," : "",
+                                                    (long long)t->shape[k]);
+        sb_printf(&h, "],\"data_offsets\":[%zu,", off);
+        off += t->count * 4;
+        sb_printf(&h, "%zu]}", off);
+    }
+    sb_str(&h, "}");
+    while (h.n % 8) sb_str(&h, " ");
+    if (h.oom) {
+        free(h.p);
+        free(ord);
+        return cnn_errorf(err, "%s: out of memory", path);
+    }
+
+    cnn_atomic_file af;
+    if (cnn_atomic_open(&af, path, err) != 0) {
+        free(h.p);
+        free(ord);
+        return -1;
+    }
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
+    int ok = fwrite(len8, 1, 8, af.fp) == 8 && fwrite(h.p, 1, h.n, af.fp) == h.n;
+    unsigned char chunk[4096];
+    for (int i = 0; i < n && ok; i++) {
+        const cnn_st_tensor *t = ord[i];
+        for (size_t k = 0; k < t->count && ok;) {
+            size_t m = 0;
+            for (; m < sizeof chunk / 4 && k < t->count; m++, k++) {
+                uint32_t b;
+                memcpy(&b, &t->data[k], 4);
+                for (int j = 0; j < 4; j++) chunk[4 * m + (size_t)j] = (unsigned char)(b >> (8 * j));
+            }
+            ok = fwrite(chunk, 1, 4 * m, af.fp) == 4 * m;
+        }
+    }
+    free(h.p);
+    free(ord);
+    if (!ok) {
+        int e = errno;
+        cnn_atomic_abort(&af);
+        return cnn_errorf(err, "%s: write failed: %s (the previous file, if any, is unchanged)",
+                          path, strerror(e));
+    }
+    return cnn_atomic_commit(&af, err);
+}

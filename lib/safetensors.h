@@ -1,0 +1,85 @@
+/* safetensors files: reading (F32, F64, F16, BF16 -> float32) and writing (F32).
+ *
+ * Format: an 8-byte little-endian u64 header length N, N bytes of JSON
+ *   {"__metadata__": {"key": "value", ...},
+ *    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
+ * then the data buffer; offsets are relative to the buffer's start and the data
+ * is little-endian, row-major.
+ *
+ * The reader trusts nothing: the header length against the file and a 100 MB
+ * limit, the JSON, every entry's fields and types, each tensor's byte range
+ * against its dtype and shape (overflow-checked) and against the buffer, and,
+ * as the reference implementation requires, the ranges together covering the
+ * buffer exactly with no overlap and no hole.  Duplicate names are refused and
+ * metadata values must be strings.
+ *
+ * The writer does what the reference Python/Rust library does for float32
+ * tensors: compact JSON with "__metadata__" first, tensors laid out in the
+ * buffer and listed in the header in name order, the header padded with spaces
+ * to a multiple of 8 bytes.  It writes atomically (see fileio.h).
+ *
+ * Ownership: cnn_st_load* returns a cnn_st_file the caller frees with
+ * cnn_st_free (NULL is fine); tensors, names, data and metadata strings returned
+ * by the accessors belong to it and live until it is freed. */
+#ifndef CNN_SAFETENSORS_H
+#define CNN_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define CNN_ST_MAX_RANK 8
+
+/* Largest JSON header accepted, as in the reference implementation. */
+#define CNN_ST_MAX_HEADER ((size_t)100 * 1000 * 1000)
+
+typedef struct cnn_st_tensor {
+    const char *name;
+    int rank;                        /* 0 (a scalar) .. CNN_ST_MAX_RANK */
+    int64_t shape[CNN_ST_MAX_RANK];
+    const float *data;               /* count float32 values, host order */
+    size_t count;                    /* product of shape (1 for a scalar) */
+} cnn_st_tensor;
+
+typedef struct cnn_st_file cnn_st_file;
+
+/* Writes n float32 tensors and nmeta metadata pairs to path, atomically.  The
+ * tensors' count must equal the product of their shape; names must be distinct
+ * and not "__metadata__"; metadata keys must be distinct.  Borrowed arguments
+ * are not kept. */
+int cnn_st_write(const char *path, const cnn_st_tensor *tensors, int n,
+                 const char *const *meta_keys, const char *const *meta_values, int nmeta,
+                 cnn_error *err);
+
+/* Reads a safetensors file of at most max_bytes bytes. */
+int cnn_st_load(const char *path, size_t max_bytes, cnn_st_file **out, cnn_error *err);
+
+/* The same from memory; `name` is used in messages.  buf is not kept. */
+int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file **out,
+                    cnn_error *err);
+
+/* Number of tensors, in header order. */
+int cnn_st_count(const cnn_st_file *f);
+
+/* Tensor i (0 <= i < count), or NULL when out of range. */
+const cnn_st_tensor *cnn_st_tensor_at(const cnn_st_file *f, int i);
+
+/* The tensor with this name, or NULL. */
+const cnn_st_tensor *cnn_st_find(const cnn_st_file *f, const char *name);
+
+/* The dtype the tensor had in the file ("F32", "F64", "F16", "BF16"), or NULL. */
+const char *cnn_st_dtype(const cnn_st_file *f, const char *name);
+
+/* Number of metadata pairs, and pair i (key and value into *key / *value;
+ * returns -1 when i is out of range). */
+int cnn_st_meta_count(const cnn_st_file *f);
+int cnn_st_meta_at(const cnn_st_file *f, int i, const char **key, const char **value);
+
+/* The metadata value for key, or NULL. */
+const char *cnn_st_meta(const cnn_st_file *f, const char *key);
+
+/* Frees everything the file owns.  NULL is fine. */
+void cnn_st_free(cnn_st_file *f);
+
+#endif
