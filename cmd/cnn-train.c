@@ -1,0 +1,435 @@
+/* cnn-train: trains a model described in JSON on IDX image and label files. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cnn.h"
+#include "dataset.h"
+#include "train.h"
+#include "weights.h"
+
+#define MAX_THREADS 256
+
+static const char usage[] =
+    "usage: cnn-train MODEL.json --train-images F --train-labels F\n"
+    "                 [--test-images F --test-labels F | --val-split FRACTION]\n"
+    "                 -o WEIGHTS.safetensors [options]\n";
+
+static const char help[] =
+    "Trains the model on IDX images and labels (plain or gzip) and writes its weights\n"
+    "as safetensors.  Defaults come from the model's \"training\" object.\n"
+    "\n"
+    "  -o, --output FILE         final weights (the best ones with --patience)\n"
+    "      --train-images FILE   training images, N x H x W or N x H x W x C\n"
+    "      --train-labels FILE   training labels, N integers\n"
+    "      --test-images FILE    held-out images evaluated after every epoch\n"
+    "      --test-labels FILE    their labels\n"
+    "      --val-split F         hold out this fraction of the training set instead\n"
+    "      --epochs N            number of epochs\n"
+    "      --batch-size N        images per update\n"
+    "      --optimizer NAME      sgd or adam\n"
+    "      --learning-rate X     learning rate\n"
+    "      --momentum X          SGD momentum\n"
+    "      --nesterov            Nesterov momentum (SGD)\n"
+    "      --schedule NAME       constant, step or cosine\n"
+    "      --step-epochs N       step schedule: multiply by --step-gamma every N epochs\n"
+    "      --step-gamma X        step schedule factor\n"
+    "      --loss NAME           categorical_crossentropy or mse\n"
+    "      --seed N              seed for initialization, shuffling, dropout, shifts\n"
+    "      --init NAME           glorot (Keras' default) or he\n"
+    "      --shift N             augment by random shifts of up to N pixels\n"
+    "      --patience N          stop after N epochs without a better validation loss\n"
+    "      --threads N           threads for the math (default: all cores)\n"
+    "      --checkpoint FILE     per-epoch checkpoint (default: OUTPUT.ckpt)\n"
+    "      --resume FILE         continue from a checkpoint\n"
+    "      --log FILE            per-epoch figures as CSV, or JSON lines for .jsonl\n"
+    "      --json                print the final metrics as one JSON object on stdout\n"
+    "      --check-finite        stop at the first layer that produces NaN or infinity\n"
+    "  -q, --quiet               no per-epoch lines or progress bar\n"
+    "  -h, --help                this help\n"
+    "  -V, --version             the version\n"
+    "\n"
+    "SIGINT or SIGTERM finishes the current batch, writes the checkpoint and exits\n"
+    "with status 130; --resume continues from it.\n";
+
+enum {
+    OPT_TRAIN_IMAGES = 256, OPT_TRAIN_LABELS, OPT_TEST_IMAGES, OPT_TEST_LABELS, OPT_VAL_SPLIT,
+    OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_SCHEDULE,
+    OPT_STEP_EPOCHS, OPT_STEP_GAMMA, OPT_LOSS, OPT_SEED, OPT_INIT, OPT_SHIFT, OPT_PATIENCE,
+    OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_LOG, OPT_JSON, OPT_CHECK_FINITE,
+};
+
+static const struct option options[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"train-images", required_argument, NULL, OPT_TRAIN_IMAGES},
+    {"train-labels", required_argument, NULL, OPT_TRAIN_LABELS},
+    {"test-images", required_argument, NULL, OPT_TEST_IMAGES},
+    {"test-labels", required_argument, NULL, OPT_TEST_LABELS},
+    {"val-split", required_argument, NULL, OPT_VAL_SPLIT},
+    {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"batch-size", required_argument, NULL, OPT_BATCH},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"learning-rate", required_argument, NULL, OPT_LR},
+    {"momentum", required_argument, NULL, OPT_MOMENTUM},
+    {"nesterov", no_argument, NULL, OPT_NESTEROV},
+    {"schedule", required_argument, NULL, OPT_SCHEDULE},
+    {"step-epochs", required_argument, NULL, OPT_STEP_EPOCHS},
+    {"step-gamma", required_argument, NULL, OPT_STEP_GAMMA},
+    {"loss", required_argument, NULL, OPT_LOSS},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"init", required_argument, NULL, OPT_INIT},
+    {"shift", required_argument, NULL, OPT_SHIFT},
+    {"patience", required_argument, NULL, OPT_PATIENCE},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+    {"resume", required_argument, NULL, OPT_RESUME},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"check-finite", no_argument, NULL, OPT_CHECK_FINITE},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static void misuse(const char *fmt, const char *arg)
+{
+    fputs("cnn-train: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    fputs(usage, stderr);
+    exit(2);
+}
+
+static long parse_long(const char *flag, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "cnn-train: %s: expected an integer from %ld to %ld, got \"%s\"\n", flag,
+                lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+static double parse_double(const char *flag, const char *s, double lo, double hi, int open_lo)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || (open_lo && v == lo)) {
+        fprintf(stderr, "cnn-train: %s: expected a number %s %g and <= %g, got \"%s\"\n", flag,
+                open_lo ? ">" : ">=", lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+static int parse_name(const char *flag, const char *s, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    fprintf(stderr, "cnn-train: %s: unknown value \"%s\" (expected one of:", flag, s);
+    for (int i = 0; names[i]; i++) fprintf(stderr, " %s", names[i]);
+    fputs(")\n", stderr);
+    exit(2);
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+typedef struct ui {
+    int quiet, tty;
+    const char *log;
+    int log_failed;
+    double last_draw;
+} ui;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void on_batch(void *ctx, const cnn_batch_progress *p)
+{
+    ui *u = ctx;
+    if (u->quiet || !u->tty) return;
+    double t = now_seconds();
+    if (t - u->last_draw < 0.1 && p->batch != p->batches) return;
+    u->last_draw = t;
+    int width = 30, done = (int)(width * p->batch / p->batches);
+    double eta = p->batch ? p->epoch_elapsed * (double)(p->batches - p->batch) / (double)p->batch : 0;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < done ? '=' : (i == done ? '>' : ' ');
+    bar[width] = 0;
+    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%%  loss %.4f  acc %.4f  ETA %.0fs", p->epoch,
+            p->epochs, bar, (int)(100 * p->batch / p->batches), p->loss, p->acc, eta);
+    fflush(stderr);
+}
+
+/* Rewrites the whole log atomically from the history (CSV rows). */
+static void write_log(ui *u, const char *history)
+{
+    size_t n = strlen(history);
+    int jsonl = strlen(u->log) > 6 && strcmp(u->log + strlen(u->log) - 6, ".jsonl") == 0;
+    char *out = malloc(2 * n + 512 + 200 * (n / 40 + 1));
+    if (!out) return;
+    size_t k = 0;
+    if (!jsonl) {
+        k += (size_t)sprintf(out, "%s", CNN_HISTORY_HEADER);
+        memcpy(out + k, history, n);
+        k += n;
+    } else {
+        static const char *const cols[] = {"epoch", "train_loss", "train_accuracy", "val_loss",
+                                           "val_accuracy", "learning_rate", "images_per_second",
+                                           "elapsed_seconds"};
+        for (const char *line = history; *line;) {
+            const char *eol = strchr(line, '\n');
+            if (!eol) break;
+            out[k++] = '{';
+            const char *f = line;
+            for (int c = 0; c < 8; c++) {
+                const char *comma = c < 7 ? memchr(f, ',', (size_t)(eol - f)) : eol;
+                if (!comma) comma = eol;
+                int len = (int)(comma - f);
+                k += (size_t)sprintf(out + k, "%s\"%s\": %.*s", c ? ", " : "", cols[c],
+                                     len ? len : 4, len ? f : "null");
+                f = comma + 1;
+            }
+            k += (size_t)sprintf(out + k, "}\n");
+            line = eol + 1;
+        }
+    }
+    cnn_error err;
+    if (cnn_write_file_atomic(u->log, out, k, &err) != 0 && !u->log_failed) {
+        fprintf(stderr, "cnn-train: warning: %s\n", err.msg);
+        u->log_failed = 1;
+    }
+    free(out);
+}
+
+static void on_epoch(void *ctx, const cnn_epoch_stats *s, const char *history)
+{
+    ui *u = ctx;
+    if (u->log) write_log(u, history);
+    if (u->quiet) return;
+    if (u->tty) fputs("\r\033[K", stderr);
+    fprintf(stderr, "epoch %d/%d  train loss %.4f acc %.4f", s->epoch, s->epochs, s->train_loss,
+            s->train_acc);
+    if (s->has_val)
+        fprintf(stderr, "  val loss %.4f acc %.4f%s", s->val_loss, s->val_acc,
+                s->best ? " *" : "");
+    fprintf(stderr, "  lr %.3g  %.0f img/s  %.1fs\n", s->lr, s->images_per_s, s->elapsed);
+}
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    stop_flag = 1;
+    signal(sig, SIG_DFL); /* a second signal ends the process at once */
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    const char *out = NULL, *train_images = NULL, *train_labels = NULL, *test_images = NULL,
+               *test_labels = NULL, *checkpoint = NULL, *resume = NULL;
+    double val_split = 0;
+    int json = 0, threads = 0;
+    ui u = {0};
+    cnn_train_opts o = {0};
+    /* Flags first collected as "given" so they override the model's defaults. */
+    struct { int set; long v; } epochs = {0}, batch = {0}, seed = {0}, step_epochs = {0};
+    struct { int set; double v; } lr = {0}, momentum = {0}, step_gamma = {0};
+    int optimizer = -1, schedule = -1, loss = -1, nesterov = 0;
+    static const char *const init_names[] = {"glorot", "he", NULL};
+
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qhV", options, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case OPT_TRAIN_IMAGES: train_images = optarg; break;
+        case OPT_TRAIN_LABELS: train_labels = optarg; break;
+        case OPT_TEST_IMAGES: test_images = optarg; break;
+        case OPT_TEST_LABELS: test_labels = optarg; break;
+        case OPT_VAL_SPLIT: val_split = parse_double("--val-split", optarg, 0, 0.9, 1); break;
+        case OPT_EPOCHS: epochs.set = 1, epochs.v = parse_long("--epochs", optarg, 1, 1000000); break;
+        case OPT_BATCH: batch.set = 1, batch.v = parse_long("--batch-size", optarg, 1, 65536); break;
+        case OPT_OPTIMIZER: optimizer = parse_name("--optimizer", optarg, cnn_optimizer_names); break;
+        case OPT_LR: lr.set = 1, lr.v = parse_double("--learning-rate", optarg, 0, 1e6, 1); break;
+        case OPT_MOMENTUM: momentum.set = 1, momentum.v = parse_double("--momentum", optarg, 0, 0.999999, 0); break;
+        case OPT_NESTEROV: nesterov = 1; break;
+        case OPT_SCHEDULE: schedule = parse_name("--schedule", optarg, cnn_schedule_names); break;
+        case OPT_STEP_EPOCHS: step_epochs.set = 1, step_epochs.v = parse_long("--step-epochs", optarg, 1, 1000000); break;
+        case OPT_STEP_GAMMA: step_gamma.set = 1, step_gamma.v = parse_double("--step-gamma", optarg, 0, 1, 1); break;
+        case OPT_LOSS: loss = parse_name("--loss", optarg, cnn_loss_names); break;
+        case OPT_SEED: seed.set = 1, seed.v = parse_long("--seed", optarg, 0, 2147483647L); break;
+        case OPT_INIT: o.init = parse_name("--init", optarg, init_names); break;
+        case OPT_SHIFT: o.shift = (int)parse_long("--shift", optarg, 0, 64); break;
+        case OPT_PATIENCE: o.patience = (int)parse_long("--patience", optarg, 1, 1000000); break;
+        case OPT_THREADS: threads = (int)parse_long("--threads", optarg, 1, MAX_THREADS); break;
+        case OPT_CHECKPOINT: checkpoint = optarg; break;
+        case OPT_RESUME: resume = optarg; break;
+        case OPT_LOG: u.log = optarg; break;
+        case OPT_JSON: json = 1; break;
+        case OPT_CHECK_FINITE: o.check_finite = 1; break;
+        case 'q': u.quiet = 1; break;
+        case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
+        case 'V': printf("cnn-train %s\n", CNN_VERSION); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) misuse(optind >= argc ? "missing the model file%s" : "one model file expected, also got \"%s\"", optind >= argc ? "" : argv[optind + 1]);
+    if (!train_images || !train_labels) misuse("--train-images and --train-labels are required%s", "");
+    if (!out) misuse("-o WEIGHTS.safetensors is required%s", "");
+    if (!test_images != !test_labels) misuse("--test-images and --test-labels go together%s", "");
+    if (test_images && val_split > 0) misuse("use either --test-images/--test-labels or --val-split%s", "");
+    if (o.patience && !test_images && val_split <= 0) misuse("--patience needs --test-images or --val-split%s", "");
+
+    const char *model_path = argv[optind];
+    cnn_error err;
+    cnn_model *m = NULL;
+    cnn_dataset *train = NULL, *test = NULL;
+    uint32_t *idx = NULL, *vidx = NULL;
+    char *ckpt = NULL;
+    int status = 1;
+    if (cnn_model_load(model_path, &m, &err)) goto fail;
+
+    /* On resume, the run's settings come from the checkpoint; flags may still
+     * override them (e.g. more --epochs). */
+    if (resume) {
+        cnn_weights *w;
+        if (cnn_weights_open(resume, &w, &err)) goto fail;
+        if (w->model) m->training = w->model->training;
+        cnn_weights_free(w);
+    }
+    cnn_training *t = &m->training;
+    if (epochs.set) t->epochs = (int)epochs.v;
+    if (batch.set) t->batch_size = (int)batch.v;
+    if (seed.set) t->seed = (uint64_t)seed.v;
+    if (lr.set) t->learning_rate = (float)lr.v;
+    if (momentum.set) t->momentum = (float)momentum.v;
+    if (step_epochs.set) t->step_epochs = (int)step_epochs.v;
+    if (step_gamma.set) t->step_gamma = (float)step_gamma.v;
+    if (optimizer >= 0) t->optimizer = optimizer;
+    if (schedule >= 0) t->schedule = schedule;
+    if (loss >= 0) t->loss = loss;
+    if (nesterov) t->nesterov = 1;
+    o.t = *t;
+
+    if (cnn_dataset_load(train_images, train_labels, m, CNN_IDX_MAX_BYTES, &train, &err)) goto fail;
+    if (test_images &&
+        cnn_dataset_load(test_images, test_labels, m, CNN_IDX_MAX_BYTES, &test, &err))
+        goto fail;
+
+    /* Indices: the whole training set, or a seeded split of it. */
+    size_t n = train->count, ntrain = n, nval = 0;
+    idx = malloc(sizeof *idx * n);
+    if (!idx) {
+        cnn_errorf(&err, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) idx[i] = (uint32_t)i;
+    if (val_split > 0) {
+        cnn_rng split;
+        cnn_rng_seed(&split, t->seed ^ 0x53504c4954ull); /* "SPLIT" */
+        cnn_rng_shuffle(&split, idx, n);
+        nval = (size_t)floor(val_split * (double)n);
+        ntrain = n - nval;
+        if (nval == 0 || ntrain == 0) {
+            cnn_errorf(&err, "%s: --val-split %g of %zu images leaves an empty set", train_images,
+                       val_split, n);
+            goto fail;
+        }
+    }
+    const cnn_dataset *val = test ? test : (nval ? train : NULL);
+    if (test) {
+        vidx = malloc(sizeof *vidx * (test->count ? test->count : 1));
+        if (!vidx) {
+            cnn_errorf(&err, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < test->count; i++) vidx[i] = (uint32_t)i;
+        nval = test->count;
+    }
+
+    if (!checkpoint) {
+        size_t len = strlen(out) + 6;
+        ckpt = malloc(len);
+        if (!ckpt) {
+            cnn_errorf(&err, "out of memory");
+            goto fail;
+        }
+        snprintf(ckpt, len, "%s.ckpt", out);
+        checkpoint = ckpt;
+    }
+    cnn_set_threads(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    u.tty = isatty(STDERR_FILENO);
+    o.output = out;
+    o.checkpoint = checkpoint;
+    o.resume = resume;
+    o.stop = &stop_flag;
+    o.on_batch = on_batch;
+    o.on_epoch = on_epoch;
+    o.ctx = &u;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    /* A file-size limit must fail the write (EFBIG), not kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
+
+    cnn_train_result r;
+    int rc = cnn_train(m, train, idx, ntrain, val, test ? vidx : idx + ntrain, nval, &o, &r, &err);
+    if (rc) goto fail;
+    if (r.interrupted) {
+        fprintf(stderr, "cnn-train: interrupted; checkpoint written to %s (continue with "
+                        "--resume %s)\n", checkpoint, checkpoint);
+        status = 130;
+        goto done;
+    }
+    const cnn_epoch_stats *fin = r.best_epoch ? &r.best : &r.last;
+    if (!u.quiet) {
+        if (r.stopped_early)
+            fprintf(stderr, "stopped early after epoch %d; keeping epoch %d\n", r.epochs_done,
+                    r.best_epoch);
+        if (fin->has_val)
+            fprintf(stderr, "%s accuracy %.4f (%.0f of %zu), loss %.4f; weights in %s\n",
+                    test ? "test" : "validation", fin->val_acc, fin->val_acc * (double)nval,
+                    nval, fin->val_loss, out);
+        else
+            fprintf(stderr, "train accuracy %.4f; weights in %s\n", fin->train_acc, out);
+    }
+    if (json) {
+        printf("{\"epochs\": %d, \"best_epoch\": %d, \"stopped_early\": %s, \"train_loss\": %.6f, "
+               "\"train_accuracy\": %.6f",
+               r.epochs_done, r.best_epoch, r.stopped_early ? "true" : "false", fin->train_loss,
+               fin->train_acc);
+        if (fin->has_val)
+            printf(", \"val_loss\": %.6f, \"val_accuracy\": %.6f, \"val_images\": %zu",
+                   fin->val_loss, fin->val_acc, nval);
+        printf(", \"images_per_second\": %.1f, \"elapsed_seconds\": %.3f}\n",
+               r.last.images_per_s, r.last.elapsed);
+    }
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "cnn-train: error: %s\n", err.msg);
+done:
+    free(ckpt);
+    free(vidx);
+    free(idx);
+    cnn_dataset_free(train);
+    cnn_dataset_free(test);
+    cnn_model_free(m);
+    return status;
+}

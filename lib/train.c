@@ -1,0 +1,469 @@
+/* Training loop, evaluation, checkpoints and resuming (see train.h). */
+#include "train.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "weights.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ======================================================================== */
+/* Evaluation                                                               */
+/* ======================================================================== */
+
+int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t n, int loss,
+                 double *mean_loss, double *acc, int *pred, cnn_error *err)
+{
+    const cnn_model *m = cnn_net_model(net);
+    int last = m->nlayers - 1, nb = cnn_net_max_batch(net);
+    int classes = m->layers[last].out.c;
+    size_t rec = cnn_shape_size(m->input);
+    float *x = malloc(sizeof *x * rec * (size_t)nb);
+    int *y = malloc(sizeof *y * (size_t)nb);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return cnn_errorf(err, "out of memory");
+    }
+    double sum = 0;
+    size_t correct = 0;
+    int rc = 0;
+    for (size_t at = 0; at < n; at += (size_t)nb) {
+        int b = n - at < (size_t)nb ? (int)(n - at) : nb;
+        cnn_dataset_batch(d, idx + at, b, x);
+        if (cnn_net_forward(net, x, b, 0, NULL, err)) {
+            rc = -1;
+            break;
+        }
+        if (d->labels) {
+            for (int i = 0; i < b; i++) y[i] = d->labels[idx[at + (size_t)i]];
+            int c;
+            sum += (double)cnn_net_loss(net, y, b, loss, &c) * b;
+            correct += (size_t)c;
+        }
+        if (pred) {
+            const float *out = cnn_net_output(net, last);
+            for (int i = 0; i < b; i++) {
+                const float *p = out + (size_t)i * classes;
+                int best = 0;
+                for (int k = 1; k < classes; k++)
+                    if (p[k] > p[best]) best = k;
+                pred[at + (size_t)i] = best;
+            }
+        }
+    }
+    free(x);
+    free(y);
+    if (rc) return rc;
+    *mean_loss = n ? sum / (double)n : 0;
+    *acc = n ? (double)correct / (double)n : 0;
+    return 0;
+}
+
+/* ======================================================================== */
+/* Training state and checkpoints                                           */
+/* ======================================================================== */
+
+typedef struct train_state {
+    int epoch;           /* 0-based epoch in progress */
+    long batch;          /* batches done in it */
+    long step;           /* updates done in the whole run */
+    cnn_rng epoch_rng;   /* shuffle generator before drawing this epoch's order */
+    cnn_rng work_rng;    /* dropout and augmentation */
+    double sum_loss;     /* over this epoch's batches so far (loss * images) */
+    long sum_correct, seen;
+    double best_val;
+    int best_epoch;      /* 1-based; 0 = none yet */
+    int bad_epochs;
+    double elapsed;      /* seconds in earlier parts of a resumed run */
+    char *history;       /* CSV rows, one per finished epoch */
+} train_state;
+
+static void rng_str(const cnn_rng *r, char *buf, size_t n)
+{
+    snprintf(buf, n, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64, r->s[0],
+             r->s[1], r->s[2], r->s[3]);
+}
+
+static int rng_parse(const char *s, cnn_rng *r)
+{
+    return s && sscanf(s, "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &r->s[0], &r->s[1],
+                       &r->s[2], &r->s[3]) == 4;
+}
+
+/* Keys and values for the checkpoint's metadata. */
+enum { NMETA = 18, METAV = 64 };
+
+static int save_checkpoint(const char *path, const cnn_model *m, const cnn_train_opts *o,
+                           cnn_net *net, const float *best, size_t ntrain,
+                           const train_state *s, cnn_error *err)
+{
+    static const char *const keys[NMETA] = {
+        "cnn.kind",  "cnn.epoch",       "cnn.batch",      "cnn.step",       "cnn.rng_epoch",
+        "cnn.rng_work", "cnn.sum_loss", "cnn.sum_correct", "cnn.seen",      "cnn.best_val_loss",
+        "cnn.best_epoch", "cnn.bad_epochs", "cnn.elapsed", "cnn.ntrain",    "cnn.shift",
+        "cnn.patience", "cnn.init",      "cnn.history"};
+    char v[NMETA - 1][METAV];
+    snprintf(v[0], METAV, "checkpoint");
+    snprintf(v[1], METAV, "%d", s->epoch);
+    snprintf(v[2], METAV, "%ld", s->batch);
+    snprintf(v[3], METAV, "%ld", s->step);
+    rng_str(&s->epoch_rng, v[4], METAV);
+    rng_str(&s->work_rng, v[5], METAV);
+    snprintf(v[6], METAV, "%.17g", s->sum_loss);
+    snprintf(v[7], METAV, "%ld", s->sum_correct);
+    snprintf(v[8], METAV, "%ld", s->seen);
+    snprintf(v[9], METAV, "%.17g", s->best_val);
+    snprintf(v[10], METAV, "%d", s->best_epoch);
+    snprintf(v[11], METAV, "%d", s->bad_epochs);
+    snprintf(v[12], METAV, "%.3f", s->elapsed);
+    snprintf(v[13], METAV, "%zu", ntrain);
+    snprintf(v[14], METAV, "%d", o->shift);
+    snprintf(v[15], METAV, "%d", o->patience);
+    snprintf(v[16], METAV, "%d", o->init);
+    const char *vals[NMETA];
+    for (int i = 0; i < NMETA - 1; i++) vals[i] = v[i];
+    vals[NMETA - 1] = s->history ? s->history : "";
+
+    cnn_param_set sets[4];
+    int n = 0;
+    sets[n++] = (cnn_param_set){"", cnn_net_params(net)};
+    sets[n++] = (cnn_param_set){"optimizer.m.", cnn_net_opt_state(net, 0)};
+    if (cnn_net_opt_state(net, 1)) sets[n++] = (cnn_param_set){"optimizer.v.", cnn_net_opt_state(net, 1)};
+    if (best && s->best_epoch) sets[n++] = (cnn_param_set){"best.", best};
+    return cnn_weights_save(path, m, sets, n, keys, vals, NMETA, err);
+}
+
+static int meta_num(const cnn_weights *w, const char *key, double *out, cnn_error *err)
+{
+    const char *v = cnn_st_meta(w->st, key);
+    char *end;
+    if (!v || !*v) return cnn_errorf(err, "%s: not a checkpoint: metadata %s is missing", w->path, key);
+    *out = strtod(v, &end);
+    if (*end) return cnn_errorf(err, "%s: metadata %s is not a number: \"%s\"", w->path, key, v);
+    return 0;
+}
+
+static int load_checkpoint(const char *path, const cnn_model *m, const cnn_train_opts *o,
+                           cnn_net *net, float *best, size_t ntrain, train_state *s,
+                           cnn_error *err)
+{
+    cnn_weights *w;
+    if (cnn_weights_open(path, &w, err)) return -1;
+    int rc = -1;
+    char why[512];
+    double v[13];
+    static const char *const nums[13] = {"cnn.epoch",      "cnn.batch",      "cnn.step",
+                                         "cnn.sum_loss",   "cnn.sum_correct", "cnn.seen",
+                                         "cnn.best_val_loss", "cnn.best_epoch", "cnn.bad_epochs",
+                                         "cnn.elapsed",    "cnn.ntrain",     "cnn.shift",
+                                         "cnn.patience"};
+    const char *kind = cnn_st_meta(w->st, "cnn.kind");
+    if (!kind || strcmp(kind, "checkpoint") != 0) {
+        cnn_errorf(err, "%s: not a checkpoint (a weights file without training state); use "
+                        "the checkpoint written during training", path);
+        goto done;
+    }
+    if (!w->model || !cnn_model_same(m, w->model, why, sizeof why)) {
+        cnn_errorf(err, "%s: the checkpoint is for a different model: %s", path,
+                   w->model ? why : "it has no model description");
+        goto done;
+    }
+    for (int i = 0; i < 13; i++)
+        if (meta_num(w, nums[i], &v[i], err)) goto done;
+    if ((size_t)v[10] != ntrain) {
+        cnn_errorf(err, "%s: the checkpoint was made with %zu training images, this run has "
+                        "%zu", path, (size_t)v[10], ntrain);
+        goto done;
+    }
+    if ((int)v[11] != o->shift || (int)v[12] != o->patience) {
+        cnn_errorf(err, "%s: the checkpoint was made with --shift %d --patience %d; resume "
+                        "with the same settings", path, (int)v[11], (int)v[12]);
+        goto done;
+    }
+    if (!rng_parse(cnn_st_meta(w->st, "cnn.rng_epoch"), &s->epoch_rng) ||
+        !rng_parse(cnn_st_meta(w->st, "cnn.rng_work"), &s->work_rng)) {
+        cnn_errorf(err, "%s: metadata cnn.rng_epoch / cnn.rng_work is missing or malformed", path);
+        goto done;
+    }
+    if (cnn_weights_read_params(w, "", m, cnn_net_params(net), err) ||
+        cnn_weights_read_params(w, "optimizer.m.", m, cnn_net_opt_state(net, 0), err) ||
+        (cnn_net_opt_state(net, 1) &&
+         cnn_weights_read_params(w, "optimizer.v.", m, cnn_net_opt_state(net, 1), err)))
+        goto done;
+    s->epoch = (int)v[0];
+    s->batch = (long)v[1];
+    s->step = (long)v[2];
+    s->sum_loss = v[3];
+    s->sum_correct = (long)v[4];
+    s->seen = (long)v[5];
+    s->best_val = v[6];
+    s->best_epoch = (int)v[7];
+    s->bad_epochs = (int)v[8];
+    s->elapsed = v[9];
+    if (best && s->best_epoch && cnn_weights_read_params(w, "best.", m, best, err)) goto done;
+    const char *h = cnn_st_meta(w->st, "cnn.history");
+    free(s->history);
+    s->history = strdup(h ? h : "");
+    if (!s->history) {
+        cnn_errorf(err, "out of memory");
+        goto done;
+    }
+    rc = 0;
+done:
+    cnn_weights_free(w);
+    return rc;
+}
+
+/* ======================================================================== */
+/* The loop                                                                 */
+/* ======================================================================== */
+
+/* Shifts each image of x (n, C, H, W) by up to `shift` pixels in each direction,
+ * filling with zeros; tmp holds one image. */
+static void augment_shift(float *x, int n, cnn_shape in, int shift, cnn_rng *rng, float *tmp)
+{
+    size_t plane = (size_t)in.h * in.w, rec = plane * in.c;
+    for (int i = 0; i < n; i++) {
+        int dy = (int)cnn_rng_below(rng, 2 * (uint64_t)shift + 1) - shift;
+        int dx = (int)cnn_rng_below(rng, 2 * (uint64_t)shift + 1) - shift;
+        float *img = x + (size_t)i * rec;
+        memcpy(tmp, img, sizeof *tmp * rec);
+        for (int c = 0; c < in.c; c++)
+            for (int y = 0; y < in.h; y++)
+                for (int xx = 0; xx < in.w; xx++) {
+                    int sy = y - dy, sx = xx - dx;
+                    img[c * plane + (size_t)y * in.w + xx] =
+                        sy >= 0 && sy < in.h && sx >= 0 && sx < in.w
+                            ? tmp[c * plane + (size_t)sy * in.w + sx]
+                            : 0.0f;
+                }
+    }
+}
+
+static int append_history(train_state *s, const cnn_epoch_stats *e)
+{
+    char row[256];
+    if (e->has_val)
+        snprintf(row, sizeof row, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.1f,%.3f\n", e->epoch,
+                 e->train_loss, e->train_acc, e->val_loss, e->val_acc, e->lr, e->images_per_s,
+                 e->elapsed);
+    else
+        snprintf(row, sizeof row, "%d,%.6f,%.6f,,,%.6g,%.1f,%.3f\n", e->epoch, e->train_loss,
+                 e->train_acc, e->lr, e->images_per_s, e->elapsed);
+    size_t a = s->history ? strlen(s->history) : 0, b = strlen(row);
+    char *h = realloc(s->history, a + b + 1);
+    if (!h) return -1;
+    memcpy(h + a, row, b + 1);
+    s->history = h;
+    return 0;
+}
+
+static int save_output(const char *path, const cnn_model *m, const float *params,
+                       const cnn_train_result *r, cnn_error *err)
+{
+    char metrics[512];
+    const cnn_epoch_stats *e = r->best_epoch ? &r->best : &r->last;
+    snprintf(metrics, sizeof metrics,
+             "{\"epoch\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f%s", e->epoch,
+             e->train_loss, e->train_acc, e->has_val ? "" : "}");
+    if (e->has_val) {
+        size_t k = strlen(metrics);
+        snprintf(metrics + k, sizeof metrics - k, ", \"val_loss\": %.6f, \"val_accuracy\": %.6f}",
+                 e->val_loss, e->val_acc);
+    }
+    static const char *const keys[] = {"cnn.kind", "cnn.metrics"};
+    const char *vals[] = {"weights", metrics};
+    cnn_param_set set = {"", params};
+    return cnn_weights_save(path, m, &set, 1, keys, vals, 2, err);
+}
+
+int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *tidx,
+              size_t ntrain, const cnn_dataset *val, const uint32_t *vidx, size_t nval,
+              const cnn_train_opts *o, cnn_train_result *res, cnn_error *err)
+{
+    memset(res, 0, sizeof *res);
+    /* The model as trained: its "training" object records the settings used. */
+    cnn_model m = *model;
+    m.training = o->t;
+    const cnn_training *t = &o->t;
+    int bs = t->batch_size, last = m.nlayers - 1;
+    if (ntrain == 0) return cnn_errorf(err, "no training images");
+    if ((size_t)bs > ntrain) bs = (int)ntrain;
+    if (o->patience && !val)
+        return cnn_errorf(err, "early stopping (patience) needs a validation set");
+
+    cnn_net *net = NULL;
+    size_t rec = cnn_shape_size(m.input);
+    float *x = NULL, *tmp = NULL, *best = NULL;
+    int *y = NULL;
+    uint32_t *perm = NULL;
+    train_state s = {0};
+    int rc = -1;
+    if (cnn_net_new(&m, bs, &net, err)) return -1;
+    cnn_net_check_finite(net, o->check_finite);
+    x = malloc(sizeof *x * rec * (size_t)bs);
+    tmp = malloc(sizeof *tmp * rec);
+    y = malloc(sizeof *y * (size_t)bs);
+    perm = malloc(sizeof *perm * ntrain);
+    if (o->patience) best = malloc(sizeof *best * (m.nparams ? m.nparams : 1));
+    if (!x || !tmp || !y || !perm || (o->patience && !best)) {
+        cnn_errorf(err, "out of memory");
+        goto done;
+    }
+
+    cnn_optim opt;
+    cnn_optim_from_training(&opt, t);
+    if (o->resume) {
+        if (load_checkpoint(o->resume, &m, o, net, best, ntrain, &s, err)) goto done;
+    } else {
+        cnn_rng init_rng;
+        cnn_rng_seed(&init_rng, t->seed);
+        cnn_net_init(net, o->init, &init_rng);
+        cnn_rng_seed(&s.epoch_rng, t->seed ^ 0x53485546464c45ull); /* "SHUFFLE" */
+        cnn_rng_seed(&s.work_rng, t->seed ^ 0x574f524bull);        /* "WORK" */
+        s.best_val = INFINITY;
+    }
+    long nb = (long)((ntrain + (size_t)bs - 1) / (size_t)bs);
+    double t0 = now_seconds();
+
+    for (; s.epoch < t->epochs; s.epoch++) {
+        /* This epoch's order: drawn from the generator state saved before it. */
+        cnn_rng shuffle = s.epoch_rng;
+        memcpy(perm, tidx, sizeof *perm * ntrain);
+        cnn_rng_shuffle(&shuffle, perm, ntrain);
+        double e0 = now_seconds();
+        long first_batch = s.batch;
+        float lr = t->learning_rate;
+        for (; s.batch < nb; s.batch++) {
+            size_t at = (size_t)s.batch * (size_t)bs;
+            int n = ntrain - at < (size_t)bs ? (int)(ntrain - at) : bs;
+            cnn_dataset_batch(train, perm + at, n, x);
+            for (int i = 0; i < n; i++) y[i] = train->labels[perm[at + (size_t)i]];
+            if (o->shift) augment_shift(x, n, m.input, o->shift, &s.work_rng, tmp);
+            if (cnn_net_forward(net, x, n, 1, &s.work_rng, err)) {
+                cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
+                goto done;
+            }
+            int correct;
+            float loss = cnn_net_loss(net, y, n, t->loss, &correct);
+            if (!isfinite(loss)) {
+                cnn_errorf(err, "the loss became %s at epoch %d, batch %ld; stopping (the last "
+                                "good checkpoint %s is kept; try a lower learning rate)",
+                           isnan(loss) ? "NaN" : "infinite", s.epoch + 1, s.batch + 1,
+                           o->checkpoint ? o->checkpoint : "(none)");
+                goto done;
+            }
+            cnn_net_zero_grads(net);
+            if (cnn_net_backward(net, n, last, 1, NULL, err)) {
+                cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
+                goto done;
+            }
+            lr = cnn_lr_at(t, s.epoch, s.batch, nb);
+            cnn_net_step(net, &opt, lr, ++s.step);
+            s.sum_loss += (double)loss * n;
+            s.sum_correct += correct;
+            s.seen += n;
+            if (o->on_batch) {
+                cnn_batch_progress p = {s.epoch + 1, t->epochs, s.batch + 1, nb,
+                                        s.sum_loss / (double)s.seen,
+                                        (double)s.sum_correct / (double)s.seen,
+                                        now_seconds() - e0};
+                o->on_batch(o->ctx, &p);
+            }
+            if (o->stop && *o->stop) {
+                s.batch++;
+                s.elapsed += now_seconds() - t0;
+                t0 = now_seconds();
+                res->interrupted = 1;
+                if (o->checkpoint &&
+                    save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &s, err))
+                    goto done;
+                rc = 0;
+                goto done;
+            }
+        }
+        double train_time = now_seconds() - e0;
+        cnn_epoch_stats e = {.epoch = s.epoch + 1, .epochs = t->epochs};
+        e.train_loss = s.seen ? s.sum_loss / (double)s.seen : 0;
+        e.train_acc = s.seen ? (double)s.sum_correct / (double)s.seen : 0;
+        e.lr = lr;
+        e.images_per_s = train_time > 0 ? (double)(nb - first_batch) * bs / train_time : 0;
+        if (val) {
+            e.has_val = 1;
+            if (cnn_evaluate(net, val, vidx, nval, t->loss, &e.val_loss, &e.val_acc, NULL, err))
+                goto done;
+            if (e.val_loss < s.best_val) {
+                s.best_val = e.val_loss;
+                s.best_epoch = e.epoch;
+                s.bad_epochs = 0;
+                e.best = 1;
+                if (best) memcpy(best, cnn_net_params(net), sizeof *best * m.nparams);
+            } else {
+                s.bad_epochs++;
+            }
+        }
+        s.elapsed += now_seconds() - t0;
+        t0 = now_seconds();
+        e.elapsed = s.elapsed;
+        if (append_history(&s, &e)) {
+            cnn_errorf(err, "out of memory");
+            goto done;
+        }
+        /* The next epoch starts from here: its order comes from `shuffle`. */
+        s.epoch_rng = shuffle;
+        s.batch = 0;
+        s.sum_loss = 0;
+        s.sum_correct = s.seen = 0;
+        res->epochs_done = e.epoch;
+        res->last = e;
+        if (e.best) res->best = e;
+        res->best_epoch = s.best_epoch;
+        int stop_now = o->patience && s.bad_epochs >= o->patience;
+        s.epoch++;
+        if (o->checkpoint && save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &s, err)) {
+            s.epoch--;
+            goto done;
+        }
+        s.epoch--;
+        if (o->on_epoch) o->on_epoch(o->ctx, &e, s.history);
+        if (stop_now) {
+            res->stopped_early = 1;
+            s.epoch++;
+            break;
+        }
+        if (o->stop && *o->stop) {
+            res->interrupted = 1;
+            s.epoch++;
+            break;
+        }
+    }
+    if (res->best_epoch && best && o->resume && !res->best.epoch) {
+        /* Resumed after the best epoch: report it from the history. */
+        res->best.epoch = res->best_epoch;
+    }
+    if (o->output && !res->interrupted) {
+        const float *final = best && s.best_epoch ? best : cnn_net_params(net);
+        if (save_output(o->output, &m, final, res, err)) goto done;
+    }
+    rc = 0;
+done:
+    free(s.history);
+    free(perm);
+    free(y);
+    free(tmp);
+    free(x);
+    free(best);
+    cnn_net_free(net);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/* Training: the epoch loop, evaluation, per-epoch checkpoints and resuming.
+ *
+ * A checkpoint is a weights file (weights.h) that also holds the optimizer
+ * state ("optimizer.m.*", "optimizer.v.*"), the best weights so far when early
+ * stopping is on ("best.*"), and the training position in metadata: epoch,
+ * batch within the epoch, update count, both generators' states, the running
+ * sums of the epoch and the per-epoch history.  Resuming from it with one
+ * thread reaches the same weights as a run that was never interrupted. */
+#ifndef CNN_TRAIN_H
+#define CNN_TRAIN_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "error.h"
+#include "model.h"
+#include "net.h"
+
+typedef struct cnn_epoch_stats {
+    int epoch;          /* 1-based */
+    int epochs;
+    double train_loss, train_acc;
+    int has_val;
+    double val_loss, val_acc;
+    float lr;
+    double images_per_s; /* training images per second in this epoch */
+    double elapsed;      /* seconds since the run started (over all resumed parts) */
+    int best;            /* 1 when this epoch is the best so far by validation loss */
+} cnn_epoch_stats;
+
+typedef struct cnn_batch_progress {
+    int epoch, epochs;   /* 1-based epoch */
+    long batch, batches; /* batches done in this epoch, and per epoch */
+    double loss, acc;    /* running means over the epoch so far */
+    double epoch_elapsed;
+} cnn_batch_progress;
+
+typedef struct cnn_train_opts {
+    cnn_training t;        /* hyperparameters (the model's, overridden by flags) */
+    int init;              /* enum cnn_init */
+    int shift;             /* augmentation: random shifts of up to this many pixels */
+    int patience;          /* stop after this many epochs without a better val loss; 0 = off */
+    int check_finite;      /* NaN/infinity checks in every layer */
+    const char *output;    /* final weights (the best ones with patience) */
+    const char *checkpoint;/* written after every epoch and on interruption */
+    const char *resume;    /* checkpoint to continue from, or NULL */
+    volatile sig_atomic_t *stop; /* when set, finish the batch, checkpoint, return */
+    void (*on_batch)(void *ctx, const cnn_batch_progress *p);
+    void (*on_epoch)(void *ctx, const cnn_epoch_stats *s, const char *history_csv);
+    void *ctx;
+} cnn_train_opts;
+
+typedef struct cnn_train_result {
+    int epochs_done;
+    int interrupted;      /* stopped by *stop; the checkpoint holds the position */
+    int stopped_early;    /* by patience */
+    int best_epoch;       /* 1-based, 0 when there is no validation set */
+    cnn_epoch_stats last, best;
+} cnn_train_result;
+
+/* Trains m on train[tidx[0..ntrain)] and validates on val[vidx[0..nval)] after
+ * every epoch (val may be NULL).  Writes the checkpoint after every epoch and
+ * the output weights at the end.  On error (including a loss that becomes NaN
+ * or infinite, named by epoch and batch) the last good checkpoint is kept. */
+int cnn_train(const cnn_model *m, const cnn_dataset *train, const uint32_t *tidx, size_t ntrain,
+              const cnn_dataset *val, const uint32_t *vidx, size_t nval, const cnn_train_opts *o,
+              cnn_train_result *res, cnn_error *err);
+
+/* Mean loss and accuracy of net (inference mode) on d[idx[0..n)]; batches of up
+ * to the net's max batch.  If pred is non-NULL it receives each argmax class. */
+int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t n, int loss,
+                 double *mean_loss, double *acc, int *pred, cnn_error *err);
+
+/* The header line of the per-epoch CSV history. */
+#define CNN_HISTORY_HEADER \
+    "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,images_per_second," \
+    "elapsed_seconds\n"
+
+#endif

@@ -1,0 +1,152 @@
+/* Weights files (see weights.h). */
+#include "weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err)
+{
+    *out = NULL;
+    cnn_weights *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = strdup(path))) {
+        free(w);
+        return cnn_errorf(err, "%s: out of memory", path);
+    }
+    if (cnn_st_load(path, CNN_WEIGHTS_MAX_FILE, &w->st, err)) goto fail;
+    const char *json = cnn_st_meta(w->st, "cnn.model");
+    if (json) {
+        char name[1200];
+        snprintf(name, sizeof name, "%s (metadata cnn.model)", path);
+        if (cnn_model_parse(json, strlen(json), name, &w->model, err)) goto fail;
+    }
+    *out = w;
+    return 0;
+fail:
+    cnn_weights_free(w);
+    return -1;
+}
+
+void cnn_weights_free(cnn_weights *w)
+{
+    if (!w) return;
+    cnn_st_free(w->st);
+    cnn_model_free(w->model);
+    free(w->path);
+    free(w);
+}
+
+int cnn_weights_resolve_model(const cnn_weights *w, const char *model_path, cnn_model **m,
+                              cnn_error *err)
+{
+    *m = NULL;
+    if (!model_path) {
+        if (!w->model)
+            return cnn_errorf(err, "%s: the weights file holds no model description (metadata "
+                                   "\"cnn.model\"); give the model JSON file too", w->path);
+        char *json = cnn_model_to_json(w->model);
+        if (!json) return cnn_errorf(err, "out of memory");
+        int rc = cnn_model_parse(json, strlen(json), w->path, m, err);
+        free(json);
+        return rc;
+    }
+    if (cnn_model_load(model_path, m, err)) return -1;
+    char why[512];
+    if (w->model && !cnn_model_same(*m, w->model, why, sizeof why)) {
+        cnn_errorf(err, "%s and %s describe different models: %s", model_path, w->path, why);
+        cnn_model_free(*m);
+        *m = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void shape_str(char *buf, size_t n, int rank, const long long *d)
+{
+    size_t k = (size_t)snprintf(buf, n, "(");
+    for (int i = 0; i < rank && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", d[i]);
+    if (k < n) snprintf(buf + k, n - k, rank == 1 ? ",)" : ")");
+}
+
+int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_model *m,
+                            float *params, cnn_error *err)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        const cnn_layer *L = &m->layers[i];
+        cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
+        int nt = L->ops->tensors(L, t);
+        for (int k = 0; k < nt; k++) {
+            char name[CNN_NAME_MAX + 64];
+            snprintf(name, sizeof name, "%s%s.%s", prefix, L->name, t[k].suffix);
+            const cnn_st_tensor *st = cnn_st_find(w->st, name);
+            long long want[4], have[CNN_ST_MAX_RANK];
+            for (int d = 0; d < t[k].rank; d++) want[d] = t[k].dims[d];
+            char ws[96], hs[160];
+            shape_str(ws, sizeof ws, t[k].rank, want);
+            if (!st)
+                return cnn_errorf(err, "%s: tensor %s is missing (the model needs shape %s)",
+                                  w->path, name, ws);
+            int same = st->rank == t[k].rank;
+            for (int d = 0; d < st->rank; d++) {
+                have[d] = st->shape[d];
+                if (same && st->shape[d] != t[k].dims[d]) same = 0;
+            }
+            if (!same) {
+                shape_str(hs, sizeof hs, st->rank, have);
+                return cnn_errorf(err, "%s: tensor %s has shape %s but the model needs %s",
+                                  w->path, name, hs, ws);
+            }
+            memcpy(params + L->param_offset + t[k].offset, st->data, sizeof(float) * t[k].count);
+        }
+    }
+    return 0;
+}
+
+int cnn_weights_save(const char *path, const cnn_model *m, const cnn_param_set *sets, int nsets,
+                     const char *const *meta_keys, const char *const *meta_values, int nmeta,
+                     cnn_error *err)
+{
+    int per = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
+        per += m->layers[i].ops->tensors(&m->layers[i], t);
+    }
+    int n = per * nsets, rc = -1;
+    cnn_st_tensor *ts = calloc((size_t)n + 1, sizeof *ts);
+    char (*names)[CNN_NAME_MAX + 64] = calloc((size_t)n + 1, sizeof *names);
+    const char **keys = calloc((size_t)nmeta + 2, sizeof *keys);
+    const char **vals = calloc((size_t)nmeta + 2, sizeof *vals);
+    char *json = cnn_model_to_json(m);
+    if (!ts || !names || !keys || !vals || !json) {
+        cnn_errorf(err, "%s: out of memory", path);
+        goto done;
+    }
+    int k = 0;
+    for (int s = 0; s < nsets; s++)
+        for (int i = 0; i < m->nlayers; i++) {
+            const cnn_layer *L = &m->layers[i];
+            cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
+            int nt = L->ops->tensors(L, t);
+            for (int j = 0; j < nt; j++, k++) {
+                snprintf(names[k], sizeof names[k], "%s%s.%s", sets[s].prefix, L->name,
+                         t[j].suffix);
+                ts[k].name = names[k];
+                ts[k].rank = t[j].rank;
+                for (int d = 0; d < t[j].rank; d++) ts[k].shape[d] = t[j].dims[d];
+                ts[k].data = sets[s].params + L->param_offset + t[j].offset;
+                ts[k].count = t[j].count;
+            }
+        }
+    keys[0] = "format", vals[0] = "pt";
+    keys[1] = "cnn.model", vals[1] = json;
+    for (int i = 0; i < nmeta; i++) keys[i + 2] = meta_keys[i], vals[i + 2] = meta_values[i];
+    rc = cnn_st_write(path, ts, n, keys, vals, nmeta + 2, err);
+done:
+    free(json);
+    free(vals);
+    free(keys);
+    free(names);
+    free(ts);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/* Weights files: safetensors holding a model's parameters under their layer
+ * names ("conv2d.kernel", "conv2d.bias", ... in PyTorch's layout) with the
+ * model description in the header's __metadata__ ("cnn.model"), so a weights
+ * file describes itself and loads in PyTorch or NumPy without libcnn.
+ * Checkpoints add optimizer state ("optimizer.m.<name>", "optimizer.v.<name>")
+ * and training state in more metadata keys.
+ *
+ * Ownership: cnn_weights_open returns an object freed with cnn_weights_free
+ * (NULL is fine). */
+#ifndef CNN_WEIGHTS_H
+#define CNN_WEIGHTS_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "model.h"
+#include "safetensors.h"
+
+/* Largest weights file read by default. */
+#define CNN_WEIGHTS_MAX_FILE ((size_t)4 << 30)
+
+typedef struct cnn_weights {
+    char *path;
+    cnn_st_file *st;
+    cnn_model *model; /* parsed from "cnn.model", or NULL when the file has none */
+} cnn_weights;
+
+int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err);
+void cnn_weights_free(cnn_weights *w);
+
+/* The model for a tool given a weights file and an optional model file: with
+ * both, they must describe the same architecture (else an error saying how
+ * they differ); with only the weights, the model stored in them.  On success
+ * *m is the caller's. */
+int cnn_weights_resolve_model(const cnn_weights *w, const char *model_path, cnn_model **m,
+                              cnn_error *err);
+
+/* Copies the tensors "<prefix><layer>.<tensor>" of every layer of m into params
+ * (m->nparams floats, model order).  A missing tensor or a shape that differs
+ * is an error naming the tensor and both shapes. */
+int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_model *m,
+                            float *params, cnn_error *err);
+
+/* One named parameter vector for cnn_weights_save: `prefix` + each tensor name. */
+typedef struct cnn_param_set {
+    const char *prefix; /* "" for the weights themselves, "optimizer.m.", ... */
+    const float *params;
+} cnn_param_set;
+
+/* Writes sets of m's parameter vectors and metadata (plus "cnn.model", the
+ * model in our JSON format, and "format": "pt") atomically to path. */
+int cnn_weights_save(const char *path, const cnn_model *m, const cnn_param_set *sets, int nsets,
+                     const char *const *meta_keys, const char *const *meta_values, int nmeta,
+                     cnn_error *err);
+
+#endif
