@@ -253,7 +253,8 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
     int overflow = 0;
     for (int i = 0; i < rank; i++) {
         const unsigned char *p = hdr + 4 + 4 * i;
-        dims[i] = (size_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+        dims[i] = (size_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+                           (uint32_t)p[2] << 8 | p[3]);
         if (dims[i] == 0)
             return cnn_errorf(err, "%s: dimension %d of %d is 0 in the IDX header, every"
                               " dimension must be at least 1", name, i + 1, rank);

@@ -40,7 +40,8 @@ typedef struct cnn_idx {
     int rank;                       /* 1 .. CNN_IDX_MAX_RANK */
     size_t dims[CNN_IDX_MAX_RANK];  /* dims[0] is the number of records */
     size_t count;                   /* dims[0] */
-    size_t record;                  /* elements per record: dims[1] * ... * dims[rank-1], 1 for rank 1 */
+    size_t record;                  /* elements per record: dims[1] * ... * dims[rank-1]
+                                       (1 for rank 1) */
     size_t elem_size;               /* bytes per element: 1, 2, 4 or 8 */
     void *data;                     /* count * record elements, host byte order */
 } cnn_idx;

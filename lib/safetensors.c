@@ -190,6 +190,31 @@ static int check_coverage(const char *fname, entry *es, int n, size_t buflen, cn
     return rc;
 }
 
+/* Length of the valid UTF-8 prefix of s[0, n) (the reference requires UTF-8). */
+static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned min;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
+        else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
+        else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
+        else return i;
+        if (n - i < len) return i;
+        unsigned cp = c & (0x7fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return i;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        i += len;
+    }
+    return n;
+}
+
 static uint64_t rd_le(const unsigned char *p, size_t n)
 {
     uint64_t v = 0;
@@ -330,6 +355,10 @@ int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file *
     if (hlen == 0 || hdr[0] != '{')
         return cnn_errorf(err, "%s: not a safetensors file: the header does not start with"
                           " '{'", fname);
+    size_t good = utf8_valid_prefix((const unsigned char *)hdr, (size_t)hlen);
+    if (good != hlen)
+        return cnn_errorf(err, "%s: the header is not valid UTF-8 at header byte %zu", fname,
+                          good);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, 0);
     if (!root) {
@@ -545,6 +574,8 @@ static int check_tensors(const char *path, const cnn_st_tensor *ts, int n, cnn_e
     for (int i = 0; i < n; i++) {
         const cnn_st_tensor *t = &ts[i];
         if (!t->name) return cnn_errorf(err, "%s: tensor %d has no name", path, i);
+        if (utf8_valid_prefix((const unsigned char *)t->name, strlen(t->name)) != strlen(t->name))
+            return cnn_errorf(err, "%s: tensor %d: name is not valid UTF-8", path, i);
         if (strcmp(t->name, "__metadata__") == 0)
             return cnn_errorf(err, "%s: tensor %d: the name __metadata__ is reserved", path, i);
         if (t->rank < 0 || t->rank > CNN_ST_MAX_RANK)
@@ -583,6 +614,11 @@ int cnn_st_write(const char *path, const cnn_st_tensor *tensors, int n,
     for (int i = 0; i < nmeta; i++) {
         if (!meta_keys[i] || !meta_values[i])
             return cnn_errorf(err, "%s: metadata pair %d has no key or no value", path, i);
+        if (utf8_valid_prefix((const unsigned char *)meta_keys[i], strlen(meta_keys[i])) !=
+                strlen(meta_keys[i]) ||
+            utf8_valid_prefix((const unsigned char *)meta_values[i], strlen(meta_values[i])) !=
+                strlen(meta_values[i]))
+            return cnn_errorf(err, "%s: metadata pair %d is not valid UTF-8", path, i);
         for (int j = 0; j < i; j++)
             if (strcmp(meta_keys[i], meta_keys[j]) == 0)
                 return cnn_errorf(err, "%s: metadata key \"%s\" given twice", path,
@@ -651,7 +687,8 @@ int cnn_st_write(const char *path, const cnn_st_tensor *tensors, int n,
             for (; m < sizeof chunk / 4 && k < t->count; m++, k++) {
                 uint32_t b;
                 memcpy(&b, &t->data[k], 4);
-                for (int j = 0; j < 4; j++) chunk[4 * m + (size_t)j] = (unsigned char)(b >> (8 * j));
+                for (int j = 0; j < 4; j++)
+                    chunk[4 * m + (size_t)j] = (unsigned char)(b >> (8 * j));
             }
             ok = fwrite(chunk, 1, 4 * m, af.fp) == 4 * m;
         }

@@ -494,7 +494,8 @@ static void idx_truncated_data_is_refused(void)
     uint32_t dims[2] = {2, 3};
     bytes b = idx_header(CNN_IDX_U8, 2, dims);
     put(&b, "abcde", 5);
-    expect_fail_mem(&b, 100, "truncated: header says 2×3 u8 = 18 bytes with the header, file has 17");
+    expect_fail_mem(&b, 100,
+                    "truncated: header says 2×3 u8 = 18 bytes with the header, file has 17");
     /* Through a file too, so the size comes from fstat. */
     write_file(tmp_path("trunc"), &b);
     cnn_idx *x = NULL;

@@ -187,6 +187,9 @@ static void st_write_refuses_bad_tensors(void)
     const char *keys[2] = {"k", "k"}, *vals[2] = {"1", "2"};
     CHECK_INT_EQ(-1, cnn_st_write(tmp_path("bad.st"), dup, 1, keys, vals, 2, &err));
     CHECK_CONTAINS(err.msg, "metadata key \"k\" given twice");
+    cnn_st_tensor latin1 = {.name = "caf\xe9", .rank = 1, .shape = {4}, .data = v, .count = 4};
+    CHECK_INT_EQ(-1, cnn_st_write(tmp_path("bad.st"), &latin1, 1, NULL, NULL, 0, &err));
+    CHECK_CONTAINS(err.msg, "tensor 0: name is not valid UTF-8");
     CHECK(access(tmp_path("bad.st"), F_OK) != 0);
 }
 
@@ -335,6 +338,8 @@ static void st_non_json_header_is_refused(void)
     expect_fail("[1, 2]", NULL, 0, "does not start with '{'");
     expect_fail("{} x", NULL, 0, "unexpected bytes after the JSON header at header byte 3 of 4");
     expect_fail("", NULL, 0, "does not start with '{'");
+    expect_fail("{\"a\xff\":{}}", NULL, 0, "the header is not valid UTF-8 at header byte 3");
+    expect_fail("{\"\xc0\xaf\":{}}", NULL, 0, "not valid UTF-8 at header byte 2"); /* overlong */
 }
 
 static void st_offsets_outside_buffer_are_refused(void)
@@ -375,7 +380,8 @@ static void st_holes_and_uncovered_bytes_are_refused(void)
                 "bytes [4, 8) of the data buffer belong to no tensor (a hole before tensor b)");
     expect_fail("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", zeros, 8,
                 "the data buffer has 8 bytes but the tensors cover only the first 4");
-    expect_fail("{}", zeros, 4, "the data buffer has 4 bytes but the tensors cover only the first 0");
+    expect_fail("{}", zeros, 4,
+                "the data buffer has 4 bytes but the tensors cover only the first 0");
 }
 
 static void st_bad_shapes_are_refused(void)
