@@ -28,7 +28,7 @@ LIBCNN   := $(BUILD)/libcnn.a
 # Debian packages the build needs: header or tool -> package.
 DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev
 
-.PHONY: all deps data test run-tests asan bench clean fuzz
+.PHONY: all deps data run test run-tests asan bench clean fuzz
 all: $(CMDS)
 
 $(BUILD)/%.o: %.c
@@ -63,6 +63,18 @@ data: deps
 	@dpkg-query -W -f='$${Status}' dataset-fashion-mnist 2>/dev/null | grep -q 'ok installed' || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
 	@ls /usr/share/datasets/fashion-mnist/
+
+# The main job: train the lecture's model on the embedded MNIST digits, print the
+# held-out accuracy.
+DATA := data/mnist
+OUT  ?= out
+run: deps
+	@$(MAKE) --no-print-directory $(CMDS)
+	@mkdir -p $(OUT)
+	$(BIN)/cnn-train models/lee-mnist.json \
+	  --train-images $(DATA)-train-images-idx3-ubyte.gz --train-labels $(DATA)-train-labels-idx1-ubyte.gz \
+	  --test-images $(DATA)-test-images-idx3-ubyte.gz --test-labels $(DATA)-test-labels-idx1-ubyte.gz \
+	  -o $(OUT)/lee-mnist.safetensors
 
 test: deps
 	@$(MAKE) --no-print-directory run-tests

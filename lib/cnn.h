@@ -18,11 +18,17 @@
 
 #define CNN_VERSION "0.1.0"
 
+#include "dataset.h"
 #include "error.h"
 #include "fileio.h"
+#include "idx.h"
+#include "image.h"
 #include "layer.h"
 #include "model.h"
 #include "net.h"
 #include "rng.h"
+#include "safetensors.h"
+#include "train.h"
+#include "weights.h"
 
 #endif
