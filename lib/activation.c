@@ -2,6 +2,8 @@
  * required "activation" field). */
 #include "layer.h"
 
+#include <string.h>
+
 static int activation_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
     (void)L;
@@ -34,6 +36,26 @@ static double activation_macs(const cnn_layer *L)
     return 0;
 }
 
+/* ---- math: the layer's own op is the identity; the net applies the activation */
+
+static void activation_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                               const cnn_layer_ctx *ctx)
+{
+    (void)params;
+    memcpy(out, in, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *out);
+}
+
+static void activation_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                                const float *in, const float *out, const float *params,
+                                const cnn_layer_ctx *ctx)
+{
+    (void)dparams;
+    (void)in;
+    (void)out;
+    (void)params;
+    if (din) memcpy(din, dout, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *din);
+}
+
 const cnn_layer_ops cnn_activation_ops = {
     .type = "Activation",
     .auto_name = "activation",
@@ -42,4 +64,6 @@ const cnn_layer_ops cnn_activation_ops = {
     .infer = activation_infer,
     .tensors = activation_tensors,
     .macs = activation_macs,
+    .forward = activation_forward,
+    .backward = activation_backward,
 };

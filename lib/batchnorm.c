@@ -3,6 +3,8 @@
  * (trainable) and moving_mean, moving_variance (not trainable), 4*C in all. */
 #include "layer.h"
 
+#include <math.h>
+
 static int batchnorm_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
     int center, scale;
@@ -42,6 +44,94 @@ static double batchnorm_macs(const cnn_layer *L)
     return (double)cnn_shape_size(L->in);
 }
 
+/* ---- math ------------------------------------------------------------------ */
+
+static size_t batchnorm_state_size(const cnn_layer *L, int max_batch)
+{
+    (void)max_batch;
+    return 2 * (size_t)L->in.c; /* the mean and 1/sqrt(var + eps) the last forward used */
+}
+
+/* Training: per channel over (n, H, W), normalized with the batch mean and the
+ * biased batch variance, epsilon inside the square root; the moving averages
+ * become moving * momentum + batch * (1 - momentum), with the biased variance
+ * (Keras 3; tf.keras 2's fused kernel used the unbiased one there).
+ * Inference: the moving statistics. */
+static void batchnorm_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                              const cnn_layer_ctx *ctx)
+{
+    int n = ctx->n, C = L->in.c;
+    size_t hw = (size_t)L->in.h * L->in.w;
+    const float *gamma = params, *beta = params + C;
+    float *mmean = params + 2 * C, *mvar = params + 3 * C;
+    float *mean = ctx->state, *istd = ctx->state + C; /* (C) each */
+    for (int c = 0; c < C; c++) {
+        if (ctx->training) {
+            double s = 0.0, ss = 0.0, m;
+            for (int b = 0; b < n; b++) {
+                const float *x = in + ((size_t)b * C + c) * hw;
+                for (size_t i = 0; i < hw; i++) s += x[i];
+            }
+            m = s / ((double)n * hw);
+            for (int b = 0; b < n; b++) {
+                const float *x = in + ((size_t)b * C + c) * hw;
+                for (size_t i = 0; i < hw; i++) ss += (x[i] - m) * (x[i] - m);
+            }
+            double var = ss / ((double)n * hw);
+            mean[c] = (float)m;
+            istd[c] = (float)(1.0 / sqrt(var + L->epsilon));
+            mmean[c] = mmean[c] * L->momentum + (float)m * (1.0f - L->momentum);
+            mvar[c] = mvar[c] * L->momentum + (float)var * (1.0f - L->momentum);
+        } else {
+            mean[c] = mmean[c];
+            istd[c] = 1.0f / sqrtf(mvar[c] + L->epsilon);
+        }
+        float a = gamma[c] * istd[c], sh = beta[c] - a * mean[c];
+        for (int b = 0; b < n; b++) {
+            const float *x = in + ((size_t)b * C + c) * hw;
+            float *y = out + ((size_t)b * C + c) * hw;
+            for (size_t i = 0; i < hw; i++) y[i] = a * x[i] + sh;
+        }
+    }
+}
+
+static void batchnorm_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                               const float *in, const float *out, const float *params,
+                               const cnn_layer_ctx *ctx)
+{
+    (void)out;
+    int n = ctx->n, C = L->in.c;
+    size_t hw = (size_t)L->in.h * L->in.w;
+    double m = (double)n * hw;
+    const float *gamma = params;
+    float *dgamma = dparams, *dbeta = dparams + C;
+    const float *mean = ctx->state, *istd = ctx->state + C;
+    for (int c = 0; c < C; c++) {
+        double sdy = 0.0, sdyx = 0.0; /* sum(dy), sum(dy * xhat) */
+        for (int b = 0; b < n; b++) {
+            const float *x = in + ((size_t)b * C + c) * hw, *dy = dout + ((size_t)b * C + c) * hw;
+            for (size_t i = 0; i < hw; i++) {
+                sdy += dy[i];
+                sdyx += dy[i] * ((x[i] - mean[c]) * istd[c]);
+            }
+        }
+        dgamma[c] += (float)sdyx;
+        dbeta[c] += (float)sdy;
+        if (!din) continue;
+        float a = gamma[c] * istd[c];
+        /* training: dx = gamma*istd * (dy - mean(dy) - xhat * mean(dy * xhat)),
+         * since the batch mean and variance depend on x too */
+        float mdy = ctx->training ? (float)(sdy / m) : 0.0f;
+        float mdyx = ctx->training ? (float)(sdyx / m) : 0.0f;
+        for (int b = 0; b < n; b++) {
+            const float *x = in + ((size_t)b * C + c) * hw, *dy = dout + ((size_t)b * C + c) * hw;
+            float *dx = din + ((size_t)b * C + c) * hw;
+            for (size_t i = 0; i < hw; i++)
+                dx[i] = a * (dy[i] - mdy - (x[i] - mean[c]) * istd[c] * mdyx);
+        }
+    }
+}
+
 const cnn_layer_ops cnn_batchnorm_ops = {
     .type = "BatchNormalization",
     .auto_name = "batch_normalization",
@@ -49,4 +139,7 @@ const cnn_layer_ops cnn_batchnorm_ops = {
     .infer = batchnorm_infer,
     .tensors = batchnorm_tensors,
     .macs = batchnorm_macs,
+    .state_size = batchnorm_state_size,
+    .forward = batchnorm_forward,
+    .backward = batchnorm_backward,
 };

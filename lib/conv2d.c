@@ -1,5 +1,9 @@
-/* Conv2D: configuration and shape inference. */
+/* Conv2D: configuration and shape inference; forward and backward as im2col
+ * over the whole batch and one cblas_sgemm per pass. */
 #include "layer.h"
+
+#include <cblas.h>
+#include <string.h>
 
 static int conv2d_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
@@ -49,6 +53,141 @@ static double conv2d_macs(const cnn_layer *L)
     return (double)L->out.h * L->out.w * L->units * L->kernel[0] * L->kernel[1] * L->in.c;
 }
 
+/* ---- math ------------------------------------------------------------------ */
+
+/* Rows of the im2col matrix: one per (in_ch, ky, kx), in the kernel's order. */
+static size_t conv_k(const cnn_layer *L)
+{
+    return (size_t)L->in.c * L->kernel[0] * L->kernel[1];
+}
+
+static size_t conv2d_state_size(const cnn_layer *L, int max_batch)
+{
+    /* the im2col columns of the last forward, reused by backward */
+    return conv_k(L) * (size_t)max_batch * L->out.h * L->out.w;
+}
+
+static size_t conv2d_scratch_size(const cnn_layer *L, int max_batch)
+{
+    size_t p = (size_t)max_batch * L->out.h * L->out.w;
+    return (size_t)L->units * p + conv_k(L) * p; /* (OC, P) output/gradient + (K, P) dcol */
+}
+
+/* col (K, n*OH*OW) from in (n, C, H, W): column b*OH*OW + oy*OW + ox holds the
+ * window under output pixel (oy, ox) of image b, zero where it overhangs. */
+static void im2col(float *col, const float *in, const cnn_layer *L, int n)
+{
+    int C = L->in.c, H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
+    int OH = L->out.h, OW = L->out.w, SH = L->stride[0], SW = L->stride[1];
+    size_t ohw = (size_t)OH * OW, P = (size_t)n * ohw;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < KH; ky++)
+            for (int kx = 0; kx < KW; kx++) {
+                float *row = col + ((size_t)(c * KH + ky) * KW + kx) * P;
+                for (int b = 0; b < n; b++) {
+                    const float *src = in + ((size_t)b * C + c) * H * W; /* (H, W) */
+                    float *dst = row + (size_t)b * ohw;
+                    for (int oy = 0; oy < OH; oy++) {
+                        int iy = oy * SH - L->pad_top + ky;
+                        float *d = dst + (size_t)oy * OW;
+                        if (iy < 0 || iy >= H) {
+                            memset(d, 0, (size_t)OW * sizeof *d);
+                            continue;
+                        }
+                        const float *s = src + (size_t)iy * W;
+                        for (int ox = 0; ox < OW; ox++) {
+                            int ix = ox * SW - L->pad_left + kx;
+                            d[ox] = ix >= 0 && ix < W ? s[ix] : 0.0f;
+                        }
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col: din (n, C, H, W) = sum of the columns' entries back
+ * onto the pixels they came from (din is overwritten). */
+static void col2im(float *din, const float *col, const cnn_layer *L, int n)
+{
+    int C = L->in.c, H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
+    int OH = L->out.h, OW = L->out.w, SH = L->stride[0], SW = L->stride[1];
+    size_t ohw = (size_t)OH * OW, P = (size_t)n * ohw;
+    memset(din, 0, (size_t)n * C * H * W * sizeof *din);
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < KH; ky++)
+            for (int kx = 0; kx < KW; kx++) {
+                const float *row = col + ((size_t)(c * KH + ky) * KW + kx) * P;
+                for (int b = 0; b < n; b++) {
+                    float *dst = din + ((size_t)b * C + c) * H * W;
+                    const float *src = row + (size_t)b * ohw;
+                    for (int oy = 0; oy < OH; oy++) {
+                        int iy = oy * SH - L->pad_top + ky;
+                        if (iy < 0 || iy >= H) continue;
+                        float *d = dst + (size_t)iy * W;
+                        const float *s = src + (size_t)oy * OW;
+                        for (int ox = 0; ox < OW; ox++) {
+                            int ix = ox * SW - L->pad_left + kx;
+                            if (ix >= 0 && ix < W) d[ix] += s[ox];
+                        }
+                    }
+                }
+            }
+}
+
+static void conv2d_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                           const cnn_layer_ctx *ctx)
+{
+    int n = ctx->n, OC = L->units;
+    size_t K = conv_k(L), ohw = (size_t)L->out.h * L->out.w, P = (size_t)n * ohw;
+    const float *w = params;                                /* (OC, C, KH, KW) = (OC, K) */
+    const float *bias = L->use_bias ? params + OC * K : NULL; /* (OC) */
+    float *col = ctx->state;                                /* (K, P) */
+    float *tmp = ctx->scratch;                              /* (OC, P) */
+    im2col(col, in, L, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)P, (int)K, 1.0f, w, (int)K,
+                col, (int)P, 0.0f, tmp, (int)P);
+    /* (OC, n, OHW) -> (n, OC, OHW), adding the bias on the way */
+    for (int b = 0; b < n; b++)
+        for (int oc = 0; oc < OC; oc++) {
+            const float *s = tmp + (size_t)oc * P + (size_t)b * ohw;
+            float *d = out + ((size_t)b * OC + oc) * ohw;
+            float bv = bias ? bias[oc] : 0.0f;
+            for (size_t i = 0; i < ohw; i++) d[i] = s[i] + bv;
+        }
+}
+
+static void conv2d_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                            const float *in, const float *out, const float *params,
+                            const cnn_layer_ctx *ctx)
+{
+    (void)in;
+    (void)out;
+    int n = ctx->n, OC = L->units;
+    size_t K = conv_k(L), ohw = (size_t)L->out.h * L->out.w, P = (size_t)n * ohw;
+    const float *w = params;          /* (OC, K) */
+    float *dw = dparams;              /* (OC, K) */
+    float *db = L->use_bias ? dparams + OC * K : NULL; /* (OC) */
+    const float *col = ctx->state;    /* (K, P) from the forward */
+    float *dt = ctx->scratch;         /* (OC, P) */
+    float *dcol = ctx->scratch + (size_t)OC * P; /* (K, P) */
+    for (int b = 0; b < n; b++)
+        for (int oc = 0; oc < OC; oc++)
+            memcpy(dt + (size_t)oc * P + (size_t)b * ohw, dout + ((size_t)b * OC + oc) * ohw,
+                   ohw * sizeof *dt);
+    if (db)
+        for (int oc = 0; oc < OC; oc++) {
+            const float *r = dt + (size_t)oc * P;
+            float s = 0.0f;
+            for (size_t i = 0; i < P; i++) s += r[i];
+            db[oc] += s;
+        }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, (int)P, 1.0f, dt, (int)P,
+                col, (int)P, 1.0f, dw, (int)K);
+    if (!din) return;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, OC, 1.0f, w, (int)K, dt,
+                (int)P, 0.0f, dcol, (int)P);
+    col2im(din, dcol, L, n);
+}
+
 const cnn_layer_ops cnn_conv2d_ops = {
     .type = "Conv2D",
     .auto_name = "conv2d",
@@ -57,4 +196,8 @@ const cnn_layer_ops cnn_conv2d_ops = {
     .infer = conv2d_infer,
     .tensors = conv2d_tensors,
     .macs = conv2d_macs,
+    .scratch_size = conv2d_scratch_size,
+    .state_size = conv2d_state_size,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
 };

@@ -1,5 +1,8 @@
-/* Dense: a fully connected layer over a flat input; kernel (units, inputs). */
+/* Dense: a fully connected layer over a flat input; kernel (units, inputs).
+ * Forward and backward are one GEMM each over the whole batch. */
 #include "layer.h"
+
+#include <cblas.h>
 
 static int dense_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
@@ -36,6 +39,42 @@ static double dense_macs(const cnn_layer *L)
     return (double)L->in.c * L->units;
 }
 
+/* ---- math ------------------------------------------------------------------ */
+
+static void dense_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                          const cnn_layer_ctx *ctx)
+{
+    int n = ctx->n, NI = L->in.c, NU = L->units;
+    const float *w = params;                                      /* (NU, NI) */
+    const float *bias = L->use_bias ? params + (size_t)NU * NI : NULL; /* (NU) */
+    /* out (n, NU) = in (n, NI) x w^T (NI, NU) + bias */
+    for (int b = 0; b < n; b++)
+        for (int u = 0; u < NU; u++) out[(size_t)b * NU + u] = bias ? bias[u] : 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, NU, NI, 1.0f, in, NI, w, NI, 1.0f, out,
+                NU);
+}
+
+static void dense_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                           const float *in, const float *out, const float *params,
+                           const cnn_layer_ctx *ctx)
+{
+    (void)out;
+    int n = ctx->n, NI = L->in.c, NU = L->units;
+    const float *w = params;                                   /* (NU, NI) */
+    float *dw = dparams;                                       /* (NU, NI) */
+    float *db = L->use_bias ? dparams + (size_t)NU * NI : NULL;  /* (NU) */
+    /* dw (NU, NI) += dout^T (NU, n) x in (n, NI) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, NU, NI, n, 1.0f, dout, NU, in, NI, 1.0f, dw,
+                NI);
+    if (db)
+        for (int b = 0; b < n; b++)
+            for (int u = 0; u < NU; u++) db[u] += dout[(size_t)b * NU + u];
+    /* din (n, NI) = dout (n, NU) x w (NU, NI) */
+    if (din)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, NI, NU, 1.0f, dout, NU, w, NI, 0.0f,
+                    din, NI);
+}
+
 const cnn_layer_ops cnn_dense_ops = {
     .type = "Dense",
     .auto_name = "dense",
@@ -44,4 +83,6 @@ const cnn_layer_ops cnn_dense_ops = {
     .infer = dense_infer,
     .tensors = dense_tensors,
     .macs = dense_macs,
+    .forward = dense_forward,
+    .backward = dense_backward,
 };

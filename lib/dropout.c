@@ -1,6 +1,10 @@
 /* Dropout: inverted dropout, active only in training. */
 #include "layer.h"
 
+#include <string.h>
+
+#include "rng.h"
+
 static int dropout_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
     int seed;
@@ -30,6 +34,51 @@ static double dropout_macs(const cnn_layer *L)
     return 0;
 }
 
+/* ---- math ------------------------------------------------------------------ */
+
+static size_t dropout_state_size(const cnn_layer *L, int max_batch)
+{
+    return (size_t)max_batch * cnn_shape_size(L->in); /* the mask: 0 or 1 / (1 - rate) */
+}
+
+/* Training: each value is kept with probability 1 - rate and scaled by
+ * 1 / (1 - rate) (inverted dropout), the mask drawn from ctx->rng in order, one
+ * uniform per value.  Inference: the identity. */
+static void dropout_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                            const cnn_layer_ctx *ctx)
+{
+    (void)params;
+    size_t total = (size_t)ctx->n * cnn_shape_size(L->in);
+    if (!ctx->training || L->rate <= 0.0f) {
+        memcpy(out, in, total * sizeof *out);
+        return;
+    }
+    float *mask = ctx->state;
+    float scale = 1.0f / (1.0f - L->rate);
+    for (size_t i = 0; i < total; i++) {
+        mask[i] = cnn_rng_uniform(ctx->rng) >= L->rate ? scale : 0.0f;
+        out[i] = in[i] * mask[i];
+    }
+}
+
+static void dropout_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                             const float *in, const float *out, const float *params,
+                             const cnn_layer_ctx *ctx)
+{
+    (void)dparams;
+    (void)in;
+    (void)out;
+    (void)params;
+    if (!din) return;
+    size_t total = (size_t)ctx->n * cnn_shape_size(L->in);
+    if (!ctx->training || L->rate <= 0.0f) {
+        memcpy(din, dout, total * sizeof *din);
+        return;
+    }
+    const float *mask = ctx->state;
+    for (size_t i = 0; i < total; i++) din[i] = dout[i] * mask[i];
+}
+
 const cnn_layer_ops cnn_dropout_ops = {
     .type = "Dropout",
     .auto_name = "dropout",
@@ -37,4 +86,7 @@ const cnn_layer_ops cnn_dropout_ops = {
     .infer = dropout_infer,
     .tensors = dropout_tensors,
     .macs = dropout_macs,
+    .state_size = dropout_state_size,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
 };

@@ -2,6 +2,8 @@
  * flat index i means channel i / (H*W), row (i / W) % H, column i % W. */
 #include "layer.h"
 
+#include <string.h>
+
 static int flatten_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
     static const char *const formats[] = {"channels_last", NULL};
@@ -31,6 +33,26 @@ static double flatten_macs(const cnn_layer *L)
     return 0;
 }
 
+/* ---- math: NCHW is already (C*H*W) per image, so both passes are copies ----- */
+
+static void flatten_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                            const cnn_layer_ctx *ctx)
+{
+    (void)params;
+    memcpy(out, in, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *out);
+}
+
+static void flatten_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                             const float *in, const float *out, const float *params,
+                             const cnn_layer_ctx *ctx)
+{
+    (void)dparams;
+    (void)in;
+    (void)out;
+    (void)params;
+    if (din) memcpy(din, dout, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *din);
+}
+
 const cnn_layer_ops cnn_flatten_ops = {
     .type = "Flatten",
     .auto_name = "flatten",
@@ -38,4 +60,6 @@ const cnn_layer_ops cnn_flatten_ops = {
     .infer = flatten_infer,
     .tensors = flatten_tensors,
     .macs = flatten_macs,
+    .forward = flatten_forward,
+    .backward = flatten_backward,
 };

@@ -1,8 +1,13 @@
-/* The layer registry, and arithmetic shared by the windowed layer kinds. */
+/* The layer registry, arithmetic shared by the windowed layer kinds, default
+ * initialization and the activations the net applies after each layer. */
 #include "layer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "net.h"
+#include "rng.h"
 
 extern const cnn_layer_ops cnn_conv2d_ops, cnn_maxpool2d_ops, cnn_avgpool2d_ops,
     cnn_global_maxpool2d_ops, cnn_global_avgpool2d_ops, cnn_flatten_ops, cnn_dense_ops,
@@ -77,4 +82,128 @@ int cnn_window_infer(cnn_layer *L, int out_channels, cnn_error *err)
                           what, L->kernel[0], L->kernel[1], L->in.h, L->in.w, L->in.c);
     L->out = (cnn_shape){.c = out_channels, .h = oh, .w = ow, .flat = 0};
     return 0;
+}
+
+/* ======================================================================== */
+/* Initialization                                                           */
+/* ======================================================================== */
+
+/* Keras' truncated normal: redraws values beyond two standard deviations. */
+static float truncated_normal(cnn_rng *rng)
+{
+    float z;
+    do z = cnn_rng_normal(rng);
+    while (z < -2.0f || z > 2.0f);
+    return z;
+}
+
+void cnn_layer_init_default(const cnn_layer *L, float *params, int init, cnn_rng *rng)
+{
+    cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
+    int nt = L->ops->tensors(L, t);
+    for (int k = 0; k < nt; k++) {
+        float *p = params + t[k].offset;
+        if (strcmp(t[k].suffix, "kernel") == 0) {
+            /* (out, in, kh, kw) or (units, inputs): the receptive field is the tail. */
+            double rf = 1;
+            for (int d = 2; d < t[k].rank; d++) rf *= t[k].dims[d];
+            double fan_out = t[k].dims[0] * rf, fan_in = t[k].dims[1] * rf;
+            if (init == CNN_INIT_HE_NORMAL) {
+                /* 0.8796 is the standard deviation of a unit normal truncated at +-2. */
+                float sd = (float)(sqrt(2.0 / fan_in) / 0.87962566103423978);
+                for (size_t i = 0; i < t[k].count; i++) p[i] = sd * truncated_normal(rng);
+            } else {
+                float limit = (float)sqrt(6.0 / (fan_in + fan_out));
+                for (size_t i = 0; i < t[k].count; i++)
+                    p[i] = limit * (2.0f * cnn_rng_uniform(rng) - 1.0f);
+            }
+        } else {
+            float v = strcmp(t[k].suffix, "gamma") == 0 || strcmp(t[k].suffix, "moving_variance") == 0
+                          ? 1.0f
+                          : 0.0f;
+            for (size_t i = 0; i < t[k].count; i++) p[i] = v;
+        }
+    }
+}
+
+/* ======================================================================== */
+/* Activations                                                              */
+/* ======================================================================== */
+
+void cnn_activation_forward(int act, float *x, int n, int c, int hw)
+{
+    size_t total = (size_t)n * c * hw;
+    switch (act) {
+    case CNN_ACT_LINEAR:
+        break;
+    case CNN_ACT_RELU:
+        for (size_t i = 0; i < total; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case CNN_ACT_SIGMOID:
+        /* Written so that exp never overflows for large |x|. */
+        for (size_t i = 0; i < total; i++) {
+            if (x[i] >= 0.0f) {
+                x[i] = 1.0f / (1.0f + expf(-x[i]));
+            } else {
+                float e = expf(x[i]);
+                x[i] = e / (1.0f + e);
+            }
+        }
+        break;
+    case CNN_ACT_TANH:
+        for (size_t i = 0; i < total; i++) x[i] = tanhf(x[i]);
+        break;
+    case CNN_ACT_SOFTMAX:
+        /* Over the channels at each position; the max is subtracted first. */
+        for (int b = 0; b < n; b++) {
+            float *xb = x + (size_t)b * c * hw; /* (c, hw) */
+            for (int p = 0; p < hw; p++) {
+                float m = xb[p];
+                for (int k = 1; k < c; k++) m = fmaxf(m, xb[(size_t)k * hw + p]);
+                float s = 0.0f;
+                for (int k = 0; k < c; k++) {
+                    float e = expf(xb[(size_t)k * hw + p] - m);
+                    xb[(size_t)k * hw + p] = e;
+                    s += e;
+                }
+                float inv = 1.0f / s;
+                for (int k = 0; k < c; k++) xb[(size_t)k * hw + p] *= inv;
+            }
+        }
+        break;
+    }
+}
+
+void cnn_activation_backward(int act, float *dpre, const float *dpost, const float *y, int n,
+                             int c, int hw)
+{
+    size_t total = (size_t)n * c * hw;
+    switch (act) {
+    case CNN_ACT_LINEAR:
+        if (dpre != dpost) memcpy(dpre, dpost, total * sizeof *dpre);
+        break;
+    case CNN_ACT_RELU:
+        for (size_t i = 0; i < total; i++) dpre[i] = y[i] > 0.0f ? dpost[i] : 0.0f;
+        break;
+    case CNN_ACT_SIGMOID:
+        for (size_t i = 0; i < total; i++) dpre[i] = dpost[i] * y[i] * (1.0f - y[i]);
+        break;
+    case CNN_ACT_TANH:
+        for (size_t i = 0; i < total; i++) dpre[i] = dpost[i] * (1.0f - y[i] * y[i]);
+        break;
+    case CNN_ACT_SOFTMAX:
+        for (int b = 0; b < n; b++) {
+            size_t base = (size_t)b * c * hw;
+            for (int p = 0; p < hw; p++) {
+                float dot = 0.0f;
+                for (int k = 0; k < c; k++)
+                    dot += dpost[base + (size_t)k * hw + p] * y[base + (size_t)k * hw + p];
+                for (int k = 0; k < c; k++) {
+                    size_t i = base + (size_t)k * hw + p;
+                    dpre[i] = y[i] * (dpost[i] - dot);
+                }
+            }
+        }
+        break;
+    }
 }

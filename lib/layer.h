@@ -42,6 +42,7 @@ extern const char *const cnn_padding_names[]; /* "valid", "same", NULL */
 
 typedef struct cnn_layer_ops cnn_layer_ops;
 typedef struct cnn_cfg cnn_cfg;
+struct cnn_rng;
 
 /* One layer of a model.  Configuration fields a kind does not use stay 0. */
 typedef struct cnn_layer {
@@ -82,6 +83,15 @@ typedef struct cnn_tensor_info {
 
 #define CNN_MAX_LAYER_TENSORS 4
 
+/* What forward and backward get besides their buffers. */
+typedef struct cnn_layer_ctx {
+    int n;                /* images in the batch */
+    int training;         /* 1: batch statistics, active dropout */
+    struct cnn_rng *rng;  /* dropout's mask source in training (may be NULL otherwise) */
+    float *scratch;       /* shared scratch, scratch_size floats, not kept */
+    float *state;         /* the layer's own state, state_size floats, kept */
+} cnn_layer_ctx;
+
 struct cnn_layer_ops {
     const char *type;      /* Keras class name: "Conv2D" */
     const char *auto_name; /* Keras' automatic name stem: "conv2d" */
@@ -101,6 +111,39 @@ struct cnn_layer_ops {
 
     /* Multiply-accumulates per image for the forward pass (for --flops). */
     double (*macs)(const cnn_layer *L);
+
+    /* ---- the math half (lib/net.c calls these) ---- */
+
+    /* Floats of the shared scratch buffer the layer needs during one forward or
+     * backward call for batches of up to max_batch images (NULL: none).  The
+     * scratch is shared by all layers and not kept between calls. */
+    size_t (*scratch_size)(const cnn_layer *L, int max_batch);
+
+    /* Floats of the layer's own state kept from forward to the following
+     * backward (dropout mask, BN batch statistics, conv im2col columns)
+     * for batches of up to max_batch images (NULL: none). */
+    size_t (*state_size)(const cnn_layer *L, int max_batch);
+
+    /* Initializes the layer's parameters (L->nparams floats at params).  NULL
+     * means cnn_layer_init_default: Keras' defaults driven by the tensor list. */
+    void (*init)(const cnn_layer *L, float *params, int init, struct cnn_rng *rng);
+
+    /* out (n, L->out) = the layer's own op on in (n, L->in), before the
+     * activation (the net applies it).  params is non-const because
+     * BatchNormalization updates its moving averages in training.  Never
+     * allocates. */
+    void (*forward)(const cnn_layer *L, float *out, const float *in, float *params,
+                    const cnn_layer_ctx *ctx);
+
+    /* Given dout (n, L->out), the gradient with respect to the op's output
+     * (the pre-activation), writes the input gradient into din (n, L->in),
+     * overwriting, unless din is NULL (then it is not computed), and ADDS the
+     * parameter gradients into dparams (L->nparams floats, zero for the
+     * non-trainable ones).  in and out are those of the last forward, which
+     * had the same n and ctx->training. */
+    void (*backward)(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                     const float *in, const float *out, const float *params,
+                     const cnn_layer_ctx *ctx);
 };
 
 /* ---- the registry ---------------------------------------------------------- */
@@ -148,5 +191,25 @@ int cnn_window_out(int in, int k, int s, int padding, int *pad_before, int *pad_
 /* Shared infer step for windowed layers (Conv2D, pooling): checks the input is
  * spatial, computes out h/w and padding into L, fails naming the shapes. */
 int cnn_window_infer(cnn_layer *L, int out_channels, cnn_error *err);
+
+/* ---- math shared by the layer kinds (lib/layer.c) -------------------------- */
+
+/* Keras' default initialization from the layer's tensor list: "kernel" tensors
+ * Glorot-uniform (init CNN_INIT_GLOROT_UNIFORM) or He-normal (truncated at two
+ * standard deviations, as Keras; init CNN_INIT_HE_NORMAL), with fan_in = in_ch*kh*kw
+ * (conv) or inputs (dense) and fan_out = out_ch*kh*kw or units; "bias", "beta",
+ * "moving_mean" zeros; "gamma", "moving_variance" ones.  Draws from rng in
+ * storage order. */
+void cnn_layer_init_default(const cnn_layer *L, float *params, int init, struct cnn_rng *rng);
+
+/* Applies activation act to x in place: n images of c channels and hw positions
+ * each ((n, c, hw) layout); softmax is over the channels at each position. */
+void cnn_activation_forward(int act, float *x, int n, int c, int hw);
+
+/* dpre = dpost through activation act, given its output y; dpre may equal
+ * dpost (in place).  Softmax uses the Jacobian-vector product
+ * y * (dpost - sum_c(dpost * y)). */
+void cnn_activation_backward(int act, float *dpre, const float *dpost, const float *y, int n,
+                             int c, int hw);
 
 #endif

@@ -30,8 +30,9 @@ void cnn_net_free(cnn_net *net);
 const cnn_model *cnn_net_model(const cnn_net *net);
 int cnn_net_max_batch(const cnn_net *net);
 
-/* Threads used by the math (OpenBLAS and libcnn's own loops); n >= 1.  With one
- * thread and a fixed seed every run gives bit-identical results. */
+/* Threads used by the math (OpenBLAS and libcnn's own loops); n >= 1, default
+ * the number of online cores.  With one thread and a fixed seed every run gives
+ * bit-identical results.  Process-wide (OpenBLAS' setting is global). */
 void cnn_set_threads(int n);
 int cnn_get_threads(void);
 
@@ -42,16 +43,22 @@ float *cnn_net_params(cnn_net *net);
 float *cnn_net_grads(cnn_net *net);
 
 /* Keras' default initialization (Glorot-uniform kernels, zero biases, BN gamma 1,
- * beta 0, moving mean 0, moving variance 1), or He-normal kernels on request. */
+ * beta 0, moving mean 0, moving variance 1), or He-normal kernels on request
+ * (truncated normal, stddev sqrt(2 / fan_in), as Keras).  Draws from rng layer
+ * by layer in storage order; also zeroes the optimizer state. */
 void cnn_net_init(cnn_net *net, int init, cnn_rng *rng);
 
 /* ---- forward --------------------------------------------------------------- */
 
 /* Runs the network on x (n, C, H, W) with 1 <= n <= max_batch.  training=1 uses
  * batch statistics (and updates BN running averages) and active dropout drawing
- * from rng; training=0 is inference (rng may be NULL).  Returns -1 only when
- * finite-value checking is on (cnn_net_check_finite) and a layer meets a NaN or
- * infinity: the message names that layer. */
+ * from rng; training=0 is inference (rng may be NULL).  x is copied (the
+ * caller may reuse it before backward).  Returns -1 when n is out of range,
+ * when training with an active Dropout and no rng, or when finite-value
+ * checking is on (cnn_net_check_finite) and a value is a NaN or infinity: the
+ * message names the first layer that meets it, e.g. "layer conv2d_1 (Conv2D):
+ * output contains NaN at image 3" (a bad x is reported as the first layer's
+ * "input"). */
 int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *rng,
                     cnn_error *err);
 
@@ -66,12 +73,24 @@ void cnn_net_check_finite(cnn_net *net, int on);
 
 /* ---- loss ------------------------------------------------------------------ */
 
-/* Loss of the last forward against integer class labels (n of them), averaged
- * over the batch; also seeds the gradient at the last layer for a following
- * cnn_net_backward(net, n, last, 0).  Cross-entropy is fused with a final
- * softmax (log-sum-exp on the logits: finite for any finite logits; gradient
- * p - y); with MSE the target is the one-hot vector.  Writes the number of
- * correct argmax predictions to *correct when non-NULL. */
+/* Loss of the last forward against integer class labels (n of them, each in
+ * [0, K) where K is the size of the last layer's output per image), averaged
+ * over the batch; NaN when a label is out of range.  Writes the number of
+ * correct argmax predictions to *correct when non-NULL.
+ *
+ * Cross-entropy is fused with a final softmax: with the logits z (the last
+ * layer's pre-activation when its activation is softmax, otherwise its output
+ * taken as logits) the loss is logsumexp(z) - z[label], finite for any finite
+ * z, and the gradient (softmax(z) - onehot) / n is written to
+ * cnn_net_grad_at(net, last, 1) (softmax) or (net, last, 0) (otherwise).
+ * MSE (mean over the K outputs, then over the batch, one-hot target) writes
+ * 2 (y - onehot) / (n K) to cnn_net_grad_at(net, last, 0).
+ *
+ * Seeding: after cnn_net_loss, call cnn_net_backward(net, n, last, 0, ...)
+ * (pre = 0 or 1, it makes no difference then): backward knows where the loss
+ * put the seed and does not take it through the activation a second time.
+ * The loss seed stays in force until the next cnn_net_forward or
+ * cnn_net_grad_at call. */
 float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int *correct);
 
 /* ---- backward -------------------------------------------------------------- */
@@ -84,7 +103,11 @@ float *cnn_net_grad_at(cnn_net *net, int layer, int pre);
 /* Back-propagates from layer `from` (its output gradient seeded by
  * cnn_net_loss or the caller through cnn_net_grad_at(net, from, pre)) down to
  * the input.  pre=1: the seed is with respect to the layer's pre-activation, so
- * its activation is skipped.  Adds parameter gradients into cnn_net_grads (call
+ * its activation is skipped; pre=0: the seed is with respect to its output and
+ * goes through the activation first (softmax by its Jacobian-vector product).
+ * After cnn_net_loss (from = last layer) pre is ignored: see cnn_net_loss.
+ * Returns -1 when `from` is out of range, n differs from the last forward's,
+ * or (checked mode) a layer's input gradient holds a NaN or infinity.  Adds parameter gradients into cnn_net_grads (call
  * cnn_net_zero_grads first); when input_grad is non-NULL it receives the
  * gradient with respect to the input x, (n, C, H, W).  Uses the activations of
  * the last forward (which must have had the same n). */
@@ -109,8 +132,10 @@ void cnn_optim_from_training(cnn_optim *o, const cnn_training *t);
  * `step` is the 1-based update count (Adam's bias correction). */
 void cnn_net_step(cnn_net *net, const cnn_optim *o, float lr, long step);
 
-/* Optimizer state: momentum / Adam first and second moments, each
- * model->nparams floats (the second is NULL for SGD).  For checkpoints. */
+/* Optimizer state: which=0 the SGD velocity / Adam first moment, which=1 the
+ * Adam second moment, each model->nparams floats in the parameter layout
+ * (which=1 gives NULL when the model's training optimizer is SGD).  Both are
+ * zeroed by cnn_net_init.  For checkpoints. */
 float *cnn_net_opt_state(cnn_net *net, int which);
 
 /* Learning rate for `epoch` (0-based) under the model's schedule:

@@ -3,6 +3,8 @@
  * average (TensorFlow's behaviour, which Keras uses). */
 #include "layer.h"
 
+#include <string.h>
+
 static int pool2d_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
     static const int two[2] = {2, 2};
@@ -36,6 +38,120 @@ static double pool2d_macs(const cnn_layer *L)
     return 0;
 }
 
+/* ---- math ------------------------------------------------------------------ */
+
+/* The window of output (oy, ox) clipped to the input: rows [y0, y1), columns
+ * [x0, x1).  Never empty (see cnn_window_out). */
+static void pool_window(const cnn_layer *L, int oy, int ox, int *y0, int *y1, int *x0, int *x1)
+{
+    int ys = oy * L->stride[0] - L->pad_top, xs = ox * L->stride[1] - L->pad_left;
+    *y0 = ys < 0 ? 0 : ys;
+    *x0 = xs < 0 ? 0 : xs;
+    *y1 = ys + L->kernel[0] > L->in.h ? L->in.h : ys + L->kernel[0];
+    *x1 = xs + L->kernel[1] > L->in.w ? L->in.w : xs + L->kernel[1];
+}
+
+/* Index in the (H, W) plane of the window's largest value; the first one on ties. */
+static int window_argmax(const float *plane, int W, int y0, int y1, int x0, int x1)
+{
+    int best = y0 * W + x0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            if (plane[y * W + x] > plane[best]) best = y * W + x;
+    return best;
+}
+
+static void maxpool2d_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                              const cnn_layer_ctx *ctx)
+{
+    (void)params;
+    int H = L->in.h, W = L->in.w, OH = L->out.h, OW = L->out.w;
+    size_t planes = (size_t)ctx->n * L->in.c;
+    for (size_t p = 0; p < planes; p++) {
+        const float *src = in + p * H * W; /* (H, W) */
+        float *dst = out + p * OH * OW;    /* (OH, OW) */
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                int y0, y1, x0, x1;
+                pool_window(L, oy, ox, &y0, &y1, &x0, &x1);
+                dst[oy * OW + ox] = src[window_argmax(src, W, y0, y1, x0, x1)];
+            }
+    }
+}
+
+/* The gradient goes to the window's first largest value, found again from the input. */
+static void maxpool2d_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                               const float *in, const float *out, const float *params,
+                               const cnn_layer_ctx *ctx)
+{
+    (void)dparams;
+    (void)out;
+    (void)params;
+    if (!din) return;
+    int H = L->in.h, W = L->in.w, OH = L->out.h, OW = L->out.w;
+    size_t planes = (size_t)ctx->n * L->in.c;
+    memset(din, 0, planes * H * W * sizeof *din);
+    for (size_t p = 0; p < planes; p++) {
+        const float *src = in + p * H * W;
+        const float *g = dout + p * OH * OW;
+        float *d = din + p * H * W;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                int y0, y1, x0, x1;
+                pool_window(L, oy, ox, &y0, &y1, &x0, &x1);
+                d[window_argmax(src, W, y0, y1, x0, x1)] += g[oy * OW + ox];
+            }
+    }
+}
+
+/* Averages over the window's cells inside the input only (padding is not counted). */
+static void avgpool2d_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                              const cnn_layer_ctx *ctx)
+{
+    (void)params;
+    int H = L->in.h, W = L->in.w, OH = L->out.h, OW = L->out.w;
+    size_t planes = (size_t)ctx->n * L->in.c;
+    for (size_t p = 0; p < planes; p++) {
+        const float *src = in + p * H * W;
+        float *dst = out + p * OH * OW;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                int y0, y1, x0, x1;
+                pool_window(L, oy, ox, &y0, &y1, &x0, &x1);
+                float s = 0.0f;
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) s += src[y * W + x];
+                dst[oy * OW + ox] = s / (float)((y1 - y0) * (x1 - x0));
+            }
+    }
+}
+
+static void avgpool2d_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                               const float *in, const float *out, const float *params,
+                               const cnn_layer_ctx *ctx)
+{
+    (void)dparams;
+    (void)in;
+    (void)out;
+    (void)params;
+    if (!din) return;
+    int H = L->in.h, W = L->in.w, OH = L->out.h, OW = L->out.w;
+    size_t planes = (size_t)ctx->n * L->in.c;
+    memset(din, 0, planes * H * W * sizeof *din);
+    for (size_t p = 0; p < planes; p++) {
+        const float *g = dout + p * OH * OW;
+        float *d = din + p * H * W;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                int y0, y1, x0, x1;
+                pool_window(L, oy, ox, &y0, &y1, &x0, &x1);
+                float v = g[oy * OW + ox] / (float)((y1 - y0) * (x1 - x0));
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) d[y * W + x] += v;
+            }
+    }
+}
+
 const cnn_layer_ops cnn_maxpool2d_ops = {
     .type = "MaxPooling2D",
     .auto_name = "max_pooling2d",
@@ -43,6 +159,8 @@ const cnn_layer_ops cnn_maxpool2d_ops = {
     .infer = pool2d_infer,
     .tensors = pool2d_tensors,
     .macs = pool2d_macs,
+    .forward = maxpool2d_forward,
+    .backward = maxpool2d_backward,
 };
 
 const cnn_layer_ops cnn_avgpool2d_ops = {
@@ -52,4 +170,6 @@ const cnn_layer_ops cnn_avgpool2d_ops = {
     .infer = pool2d_infer,
     .tensors = pool2d_tensors,
     .macs = pool2d_macs,
+    .forward = avgpool2d_forward,
+    .backward = avgpool2d_backward,
 };

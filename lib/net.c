@@ -1,0 +1,451 @@
+/* The network: arenas sized once from the model, the forward and backward
+ * passes over the layer kinds' operations tables, the losses, the optimizers
+ * and the learning-rate schedules. */
+#include "net.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "threads.h"
+
+struct cnn_net {
+    const cnn_model *m;
+    int max_batch;
+
+    /* One block of 4 * nparams floats with named pointers into it. */
+    float *param_block;
+    float *params; /* (nparams) in model order */
+    float *grads;  /* (nparams) same layout */
+    float *opt_m;  /* (nparams) SGD velocity / Adam first moment */
+    float *opt_v;  /* (nparams) Adam second moment */
+
+    /* One block for activations, their gradients and the layers' state, per
+     * layer (max_batch, out) each.  post == pre and dpost == dpre when the
+     * layer's activation is linear. */
+    float *act_block;
+    float *input; /* (max_batch, C, H, W): a copy of the last forward's x, which
+                   * layer 0's backward reads */
+    float **pre, **post, **dpre, **dpost, **state;
+    float *scratch; /* shared by all layers, sized for the largest need */
+
+    /* Trainable ranges of the parameter vector, for the optimizers. */
+    int nranges;
+    size_t *range_off, *range_len;
+
+    int check;         /* check every output for NaN / infinity */
+    int last_n;        /* batch size of the last forward (0: none yet) */
+    int last_training; /* its mode, which backward must match */
+    int loss_seed;     /* 0, or where cnn_net_loss put the last layer's gradient:
+                        * SEED_PRE (dpre) or SEED_POST (dpost) */
+};
+
+enum { SEED_NONE, SEED_PRE, SEED_POST };
+
+/* ======================================================================== */
+/* Building                                                                 */
+/* ======================================================================== */
+
+int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err)
+{
+    *out = NULL;
+    if (max_batch < 1) return cnn_errorf(err, "batch size must be at least 1, got %d", max_batch);
+    int nl = m->nlayers;
+    cnn_net *net = calloc(1, sizeof *net);
+    if (!net) return cnn_errorf(err, "out of memory");
+    net->m = m;
+    net->max_batch = max_batch;
+
+    /* parameters, gradients, optimizer state: one block */
+    size_t np = m->nparams;
+    net->param_block = calloc(4 * np + 1, sizeof(float));
+    net->pre = calloc((size_t)nl, sizeof(float *));
+    net->post = calloc((size_t)nl, sizeof(float *));
+    net->dpre = calloc((size_t)nl, sizeof(float *));
+    net->dpost = calloc((size_t)nl, sizeof(float *));
+    net->state = calloc((size_t)nl, sizeof(float *));
+    net->range_off = calloc((size_t)nl * CNN_MAX_LAYER_TENSORS + 1, sizeof(size_t));
+    net->range_len = calloc((size_t)nl * CNN_MAX_LAYER_TENSORS + 1, sizeof(size_t));
+    if (!net->param_block || !net->pre || !net->post || !net->dpre || !net->dpost ||
+        !net->state || !net->range_off || !net->range_len)
+        goto oom;
+    net->params = net->param_block;
+    net->grads = net->params + np;
+    net->opt_m = net->grads + np;
+    net->opt_v = net->opt_m + np;
+
+    /* activations, gradients and state: sized first, then one block */
+    double total = (double)cnn_shape_size(m->input) * max_batch, scratch = 0;
+    for (int i = 0; i < nl; i++) {
+        const cnn_layer *L = &m->layers[i];
+        double sz = (double)cnn_shape_size(L->out) * max_batch;
+        int act = L->activation != CNN_ACT_LINEAR;
+        total += sz * (act ? 4 : 2);
+        if (L->ops->state_size) total += (double)L->ops->state_size(L, max_batch);
+        if (L->ops->scratch_size) {
+            double s = (double)L->ops->scratch_size(L, max_batch);
+            if (s > scratch) scratch = s;
+        }
+    }
+    total += scratch;
+    if (total * sizeof(float) > (double)SIZE_MAX / 2)
+        return cnn_net_free(net), cnn_errorf(err, "the activations for batch %d do not fit in "
+                                                  "memory", max_batch);
+    net->act_block = malloc(((size_t)total + 1) * sizeof(float));
+    if (!net->act_block) {
+        cnn_net_free(net);
+        return cnn_errorf(err, "out of memory: %.0f MB of activations for batch size %d",
+                          total * sizeof(float) / 1e6, max_batch);
+    }
+    memset(net->act_block, 0, ((size_t)total + 1) * sizeof(float));
+    float *p = net->act_block;
+    net->input = p, p += cnn_shape_size(m->input) * (size_t)max_batch;
+    for (int i = 0; i < nl; i++) {
+        const cnn_layer *L = &m->layers[i];
+        size_t sz = cnn_shape_size(L->out) * (size_t)max_batch;
+        int act = L->activation != CNN_ACT_LINEAR;
+        net->pre[i] = p, p += sz;
+        net->dpre[i] = p, p += sz;
+        if (act) {
+            net->post[i] = p, p += sz;
+            net->dpost[i] = p, p += sz;
+        } else {
+            net->post[i] = net->pre[i];
+            net->dpost[i] = net->dpre[i];
+        }
+        if (L->ops->state_size) net->state[i] = p, p += L->ops->state_size(L, max_batch);
+    }
+    net->scratch = p;
+
+    for (int i = 0; i < nl; i++) {
+        const cnn_layer *L = &m->layers[i];
+        cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
+        int nt = L->ops->tensors(L, t);
+        for (int k = 0; k < nt; k++) {
+            if (!t[k].trainable) continue;
+            net->range_off[net->nranges] = L->param_offset + t[k].offset;
+            net->range_len[net->nranges] = t[k].count;
+            net->nranges++;
+        }
+    }
+    *out = net;
+    return 0;
+oom:
+    cnn_net_free(net);
+    return cnn_errorf(err, "out of memory");
+}
+
+void cnn_net_free(cnn_net *net)
+{
+    if (!net) return;
+    free(net->param_block);
+    free(net->act_block);
+    free(net->pre);
+    free(net->post);
+    free(net->dpre);
+    free(net->dpost);
+    free(net->state);
+    free(net->range_off);
+    free(net->range_len);
+    free(net);
+}
+
+const cnn_model *cnn_net_model(const cnn_net *net)
+{
+    return net->m;
+}
+
+int cnn_net_max_batch(const cnn_net *net)
+{
+    return net->max_batch;
+}
+
+float *cnn_net_params(cnn_net *net)
+{
+    return net->params;
+}
+
+float *cnn_net_grads(cnn_net *net)
+{
+    return net->grads;
+}
+
+void cnn_net_zero_grads(cnn_net *net)
+{
+    memset(net->grads, 0, net->m->nparams * sizeof(float));
+}
+
+void cnn_net_init(cnn_net *net, int init, cnn_rng *rng)
+{
+    for (int i = 0; i < net->m->nlayers; i++) {
+        const cnn_layer *L = &net->m->layers[i];
+        float *p = net->params + L->param_offset;
+        if (L->ops->init)
+            L->ops->init(L, p, init, rng);
+        else
+            cnn_layer_init_default(L, p, init, rng);
+    }
+    memset(net->opt_m, 0, 2 * net->m->nparams * sizeof(float));
+}
+
+/* ======================================================================== */
+/* Forward and backward                                                     */
+/* ======================================================================== */
+
+void cnn_net_check_finite(cnn_net *net, int on)
+{
+    net->check = on;
+}
+
+/* Index of the first non-finite value of x[0..len), or -1. */
+static long find_nonfinite(const float *x, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isfinite(x[i])) return (long)i;
+    return -1;
+}
+
+/* Fails naming layer i when x (n images of per floats) holds a NaN or infinity. */
+static int check_buf(const cnn_net *net, int i, const char *what, const float *x, int n,
+                     size_t per, cnn_error *err)
+{
+    long at = find_nonfinite(x, (size_t)n * per);
+    if (at < 0) return 0;
+    const cnn_layer *L = &net->m->layers[i];
+    return cnn_errorf(err, "layer %s (%s): %s contains %s at image %ld", L->name, L->ops->type,
+                      what, isnan(x[at]) ? "NaN" : "infinity", at / (long)per);
+}
+
+static cnn_layer_ctx layer_ctx(const cnn_net *net, int i, int n, int training, cnn_rng *rng)
+{
+    return (cnn_layer_ctx){.n = n, .training = training, .rng = rng, .scratch = net->scratch,
+                           .state = net->state[i]};
+}
+
+int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *rng,
+                    cnn_error *err)
+{
+    const cnn_model *m = net->m;
+    if (n < 1 || n > net->max_batch)
+        return cnn_errorf(err, "batch of %d images: expected 1 to %d", n, net->max_batch);
+    net->loss_seed = SEED_NONE;
+    net->last_n = 0;
+    if (training && !rng)
+        for (int i = 0; i < m->nlayers; i++)
+            if (m->layers[i].ops == cnn_layer_kind("Dropout") && m->layers[i].rate > 0)
+                return cnn_errorf(err, "layer %s (Dropout): training needs a random generator",
+                                  m->layers[i].name);
+    if (net->check && check_buf(net, 0, "input", x, n, cnn_shape_size(m->input), err)) return -1;
+    memcpy(net->input, x, (size_t)n * cnn_shape_size(m->input) * sizeof(float));
+    for (int i = 0; i < m->nlayers; i++) {
+        const cnn_layer *L = &m->layers[i];
+        const float *in = i ? net->post[i - 1] : net->input;
+        cnn_layer_ctx ctx = layer_ctx(net, i, n, training, rng);
+        L->ops->forward(L, net->pre[i], in, net->params + L->param_offset, &ctx);
+        size_t per = cnn_shape_size(L->out);
+        if (L->activation != CNN_ACT_LINEAR) {
+            if (net->check && check_buf(net, i, "output", net->pre[i], n, per, err)) return -1;
+            memcpy(net->post[i], net->pre[i], (size_t)n * per * sizeof(float));
+            cnn_activation_forward(L->activation, net->post[i], n, L->out.c,
+                                   L->out.h * L->out.w);
+        }
+        if (net->check && check_buf(net, i, "output", net->post[i], n, per, err)) return -1;
+    }
+    net->last_n = n;
+    net->last_training = training;
+    return 0;
+}
+
+const float *cnn_net_output(const cnn_net *net, int layer)
+{
+    return net->post[layer];
+}
+
+const float *cnn_net_preact(const cnn_net *net, int layer)
+{
+    return net->pre[layer];
+}
+
+float *cnn_net_grad_at(cnn_net *net, int layer, int pre)
+{
+    net->loss_seed = SEED_NONE; /* the caller seeds from here on */
+    return pre ? net->dpre[layer] : net->dpost[layer];
+}
+
+/* dpre[i] from dpost[i] through layer i's activation. */
+static void activation_back(cnn_net *net, int i, int n)
+{
+    const cnn_layer *L = &net->m->layers[i];
+    if (L->activation == CNN_ACT_LINEAR) return; /* the same buffer */
+    cnn_activation_backward(L->activation, net->dpre[i], net->dpost[i], net->post[i], n, L->out.c,
+                            L->out.h * L->out.w);
+}
+
+int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, cnn_error *err)
+{
+    const cnn_model *m = net->m;
+    if (from < 0 || from >= m->nlayers)
+        return cnn_errorf(err, "backward from layer %d: the model has layers 0 to %d", from,
+                          m->nlayers - 1);
+    if (net->last_n == 0 || n != net->last_n)
+        return cnn_errorf(err, "backward over %d images, but the last forward ran %d", n,
+                          net->last_n);
+    int seed_pre = pre;
+    if (from == m->nlayers - 1 && net->loss_seed != SEED_NONE) seed_pre = net->loss_seed == SEED_PRE;
+    if (!seed_pre) activation_back(net, from, n);
+    for (int i = from; i >= 0; i--) {
+        const cnn_layer *L = &m->layers[i];
+        float *din = i ? net->dpost[i - 1] : input_grad;
+        const float *in = i ? net->post[i - 1] : net->input;
+        cnn_layer_ctx ctx = layer_ctx(net, i, n, net->last_training, NULL);
+        L->ops->backward(L, din, net->grads + L->param_offset, net->dpre[i], in, net->pre[i],
+                         net->params + L->param_offset, &ctx);
+        if (net->check && din &&
+            check_buf(net, i, "input gradient", din, n, cnn_shape_size(L->in), err))
+            return -1;
+        if (i) activation_back(net, i - 1, n);
+    }
+    return 0;
+}
+
+/* ======================================================================== */
+/* Loss                                                                     */
+/* ======================================================================== */
+
+float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int *correct)
+{
+    const cnn_model *m = net->m;
+    int last = m->nlayers - 1;
+    const cnn_layer *L = &m->layers[last];
+    int K = (int)cnn_shape_size(L->out);
+    const float *y = net->post[last]; /* (n, K) */
+    if (correct) *correct = 0;
+    net->loss_seed = SEED_NONE;
+    for (int b = 0; b < n; b++)
+        if (labels[b] < 0 || labels[b] >= K) return NAN;
+    if (correct)
+        for (int b = 0; b < n; b++) {
+            const float *yb = y + (size_t)b * K;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (yb[k] > yb[best]) best = k;
+            *correct += best == labels[b];
+        }
+
+    double total = 0.0;
+    if (loss == CNN_LOSS_MSE) {
+        /* mean over the K outputs, then over the batch (Keras' "mse") */
+        float *g = net->dpost[last];
+        for (int b = 0; b < n; b++)
+            for (int k = 0; k < K; k++) {
+                size_t i = (size_t)b * K + k;
+                float d = y[i] - (k == labels[b] ? 1.0f : 0.0f);
+                total += (double)d * d / K;
+                g[i] = 2.0f * d / ((float)K * n);
+            }
+        net->loss_seed = SEED_POST;
+        return (float)(total / n);
+    }
+
+    /* Cross-entropy of softmax(z): z are the logits (the pre-activations when
+     * the layer's activation is softmax, the outputs otherwise).  log-sum-exp
+     * with the max subtracted keeps it finite for any finite z; the gradient
+     * with respect to z is (softmax(z) - onehot) / n. */
+    int fused = L->activation == CNN_ACT_SOFTMAX;
+    const float *z = fused ? net->pre[last] : y;
+    float *g = fused ? net->dpre[last] : net->dpost[last];
+    for (int b = 0; b < n; b++) {
+        const float *zb = z + (size_t)b * K;
+        float *gb = g + (size_t)b * K;
+        float mx = zb[0];
+        for (int k = 1; k < K; k++) mx = fmaxf(mx, zb[k]);
+        double s = 0.0;
+        for (int k = 0; k < K; k++) s += exp((double)zb[k] - mx);
+        double lse = mx + log(s);
+        total += lse - zb[labels[b]];
+        for (int k = 0; k < K; k++)
+            gb[k] = (float)((exp((double)zb[k] - lse) - (k == labels[b])) / n);
+    }
+    net->loss_seed = fused ? SEED_PRE : SEED_POST;
+    return (float)(total / n);
+}
+
+/* ======================================================================== */
+/* Optimizers and schedules                                                 */
+/* ======================================================================== */
+
+void cnn_optim_from_training(cnn_optim *o, const cnn_training *t)
+{
+    *o = (cnn_optim){.kind = t->optimizer,
+                     .momentum = t->momentum,
+                     .nesterov = t->nesterov,
+                     .beta1 = 0.9f,
+                     .beta2 = 0.999f,
+                     .eps = 1e-7f};
+}
+
+void cnn_net_step(cnn_net *net, const cnn_optim *o, float lr, long step)
+{
+    if (o->kind == CNN_OPT_ADAM) {
+        /* Keras: the bias corrections fold into the step size, and epsilon is
+         * added to sqrt(v) uncorrected. */
+        double t = (double)(step < 1 ? 1 : step);
+        float alpha = (float)(lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t)));
+        float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
+        for (int r = 0; r < net->nranges; r++) {
+            size_t off = net->range_off[r], len = net->range_len[r];
+            float *w = net->params + off, *g = net->grads + off;
+            float *mm = net->opt_m + off, *vv = net->opt_v + off;
+            for (size_t i = 0; i < len; i++) {
+                mm[i] = b1 * mm[i] + (1.0f - b1) * g[i];
+                vv[i] = b2 * vv[i] + (1.0f - b2) * g[i] * g[i];
+                w[i] -= alpha * mm[i] / (sqrtf(vv[i]) + eps);
+            }
+        }
+        return;
+    }
+    /* SGD as Keras: v = momentum * v - lr * g; w += v, or with Nesterov
+     * w += momentum * v - lr * g. */
+    float mu = o->momentum;
+    for (int r = 0; r < net->nranges; r++) {
+        size_t off = net->range_off[r], len = net->range_len[r];
+        float *w = net->params + off, *g = net->grads + off, *v = net->opt_m + off;
+        if (mu == 0.0f) {
+            for (size_t i = 0; i < len; i++) w[i] -= lr * g[i];
+        } else if (o->nesterov) {
+            for (size_t i = 0; i < len; i++) {
+                v[i] = mu * v[i] - lr * g[i];
+                w[i] += mu * v[i] - lr * g[i];
+            }
+        } else {
+            for (size_t i = 0; i < len; i++) {
+                v[i] = mu * v[i] - lr * g[i];
+                w[i] += v[i];
+            }
+        }
+    }
+}
+
+float *cnn_net_opt_state(cnn_net *net, int which)
+{
+    if (which == 0) return net->opt_m;
+    if (which == 1 && net->m->training.optimizer == CNN_OPT_ADAM) return net->opt_v;
+    return NULL;
+}
+
+float cnn_lr_at(const cnn_training *t, int epoch, long step_in_epoch, long steps_per_epoch)
+{
+    double lr = t->learning_rate;
+    switch (t->schedule) {
+    case CNN_SCHED_STEP:
+        return (float)(lr * pow(t->step_gamma, epoch / (t->step_epochs > 0 ? t->step_epochs : 1)));
+    case CNN_SCHED_COSINE: {
+        double total = (double)t->epochs * steps_per_epoch;
+        double progress = total > 0 ? ((double)epoch * steps_per_epoch + step_in_epoch) / total : 0;
+        if (progress > 1) progress = 1;
+        return (float)(lr * (1.0 + cos(3.14159265358979323846 * progress)) / 2.0);
+    }
+    default:
+        return (float)lr;
+    }
+}
