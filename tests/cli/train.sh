@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# CLI tests for cnn-train: the man page's examples, resume equals an
+# uninterrupted run, atomic checkpoints, logs, and bad input.
+. "$(dirname "$0")/lib.sh"
+ROOT=$(pwd)
+D=$ROOT/data/mnist
+TRAIN=(--train-images $D-train-images-idx3-ubyte.gz --train-labels $D-train-labels-idx1-ubyte.gz)
+TEST=(--test-images $D-test-images-idx3-ubyte.gz --test-labels $D-test-labels-idx1-ubyte.gz)
+TINY=tests/train/tiny.json
+
+# The tensor bytes of a safetensors file (everything after the JSON header).
+tensor_bytes() {
+    local n
+    n=$(od -An -t u8 -N8 "$1" | tr -d ' ')
+    tail -c +$((8 + n + 1)) "$1"
+}
+
+test_man_examples_run() {
+    local dir=$TMP/man
+    mkdir -p "$dir" && ln -s "$ROOT/data" "$dir/data" && ln -s "$ROOT/models" "$dir/models"
+    # Commands of the EXAMPLES section, except the Fashion-MNIST one (minutes long).
+    sed -n '/^\.SH EXAMPLES/,/^\.SH FILES/p' man/cnn-train.1 | grep '^cnn-train ' | grep -v '\$F' >"$TMP/examples"
+    [ "$(wc -l <"$TMP/examples")" -ge 3 ] || fail "expected at least 3 examples, found $(wc -l <"$TMP/examples")"
+    while read -r line; do
+        (cd "$dir" && PATH=$BIN:$PATH eval "$line --threads 1 -q") >"$TMP/out" 2>"$TMP/err" ||
+            fail "example failed: $line: $(tail -n 3 "$TMP/err")"
+    done <"$TMP/examples"
+    [ -s "$dir/history.csv" ] || fail "history.csv not written"
+    head -n 1 "$dir/history.csv" | grep -q '^epoch,train_loss,train_accuracy,val_loss,val_accuracy' ||
+        fail "history.csv header: $(head -n 1 "$dir/history.csv")"
+}
+
+test_trains_tiny_model_above_chance() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" "${TEST[@]}" --threads 1 -q --json -o "$TMP/tiny.safetensors"
+    expect_rc 0
+    # 10 classes: chance is 0.1; two epochs of this tiny net reach far beyond it.
+    local acc
+    acc=$(grep -o '"val_accuracy": [0-9.]*' "$TMP/out" | cut -d' ' -f2)
+    [ -n "$acc" ] || fail "no val_accuracy in --json output: $(cat "$TMP/out")"
+    awk -v a="$acc" 'BEGIN { exit !(a > 0.8) }' || fail "val accuracy $acc not above 0.8"
+    [ -s "$TMP/tiny.safetensors" ] && [ -s "$TMP/tiny.safetensors.ckpt" ] || fail "weights or checkpoint missing"
+    ls "$TMP" | grep -q '\.tmp\.' && fail "temporary files left behind: $(ls "$TMP")"
+}
+
+test_weights_file_is_self_describing_safetensors() {
+    [ -s "$TMP/tiny.safetensors" ] || run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q -o "$TMP/tiny.safetensors"
+    local n
+    n=$(od -An -t u8 -N8 "$TMP/tiny.safetensors" | tr -d ' ')
+    head -c $((8 + n)) "$TMP/tiny.safetensors" | tail -c "$n" >"$TMP/header"
+    grep -q '"conv2d.kernel":{"dtype":"F32","shape":\[4,1,5,5\]' "$TMP/header" || fail "conv2d.kernel entry: $(head -c 300 "$TMP/header")"
+    grep -q '"dense.kernel":{"dtype":"F32","shape":\[10,144\]' "$TMP/header" || fail "dense.kernel entry (10 units x 4*6*6 inputs)"
+    grep -q '"cnn.model":' "$TMP/header" || fail "no cnn.model metadata"
+    # 4*1*5*5 + 4 + 144*10 + 10 floats of tensor data
+    local bytes
+    bytes=$(tensor_bytes "$TMP/tiny.safetensors" | wc -c)
+    [ "$bytes" = $(((100 + 4 + 1440 + 10) * 4)) ] || fail "tensor data is $bytes bytes"
+}
+
+test_resume_after_epoch_equals_uninterrupted() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q --epochs 2 -o "$TMP/full.safetensors"
+    expect_rc 0
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q --epochs 1 -o "$TMP/part.safetensors"
+    expect_rc 0
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q --epochs 2 --resume "$TMP/part.safetensors.ckpt" -o "$TMP/resumed.safetensors"
+    expect_rc 0
+    cmp -s <(tensor_bytes "$TMP/full.safetensors") <(tensor_bytes "$TMP/resumed.safetensors") ||
+        fail "resumed weights differ from the uninterrupted run"
+    # And the run really trained: the weights differ from the one-epoch ones.
+    cmp -s <(tensor_bytes "$TMP/full.safetensors") <(tensor_bytes "$TMP/part.safetensors") &&
+        fail "two epochs gave the same weights as one"
+}
+
+test_sigint_mid_epoch_checkpoints_and_resumes_identically() {
+    [ -s "$TMP/full.safetensors" ] || run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q --epochs 2 -o "$TMP/full.safetensors"
+    "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q --epochs 2 -o "$TMP/int.safetensors" 2>"$TMP/err" &
+    local pid=$!
+    sleep 0.4
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        echo "  (run finished before SIGINT; nothing to check)" >&2
+    else
+        expect_rc 130
+        expect_err_contains "checkpoint written to"
+        [ -e "$TMP/int.safetensors" ] && fail "interrupted run wrote final weights"
+        run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q --resume "$TMP/int.safetensors.ckpt" -o "$TMP/int.safetensors"
+        expect_rc 0
+        cmp -s <(tensor_bytes "$TMP/full.safetensors") <(tensor_bytes "$TMP/int.safetensors") ||
+            fail "weights after SIGINT + resume differ from the uninterrupted run"
+    fi
+}
+
+test_unwritable_checkpoint_keeps_old_file_and_fails() {
+    echo "previous checkpoint" >"$TMP/old.ckpt"
+    # 4 KiB file-size limit: the checkpoint write fails with EFBIG.
+    (ulimit -f 4; "$BIN/cnn-train" models/lee-mnist.json "${TRAIN[@]}" --threads 1 -q --epochs 1 --checkpoint "$TMP/old.ckpt" -o "$TMP/never.safetensors") >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    expect_rc 1
+    expect_err_contains "old.ckpt"
+    expect_err_contains "the previous file, if any, is unchanged"
+    [ "$(cat "$TMP/old.ckpt")" = "previous checkpoint" ] || fail "old checkpoint was changed"
+    [ -e "$TMP/never.safetensors" ] && fail "weights written after a failed checkpoint"
+    ls "$TMP" | grep -q 'old.ckpt.tmp' && fail "temporary file left behind"
+}
+
+test_output_in_missing_folder_fails_before_training() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q --epochs 1 -o "$TMP/no/such/dir/w.safetensors"
+    expect_rc 1
+    expect_err_contains "no/such/dir"
+}
+
+test_jsonl_log() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --val-split 0.1 --threads 1 -q --epochs 2 --log "$TMP/h.jsonl" -o "$TMP/l.safetensors"
+    expect_rc 0
+    [ "$(wc -l <"$TMP/h.jsonl")" = 2 ] || fail "expected 2 JSON lines, got $(wc -l <"$TMP/h.jsonl")"
+    grep -q '^{"epoch": 2, "train_loss": [0-9.]*, "train_accuracy": [0-9.]*, "val_loss": [0-9.]*, "val_accuracy": [0-9.]*' "$TMP/h.jsonl" ||
+        fail "JSON line: $(tail -n 1 "$TMP/h.jsonl")"
+}
+
+test_bad_inputs() {
+    run "$BIN/cnn-train" $TINY --train-images $D-train-images-idx3-ubyte.gz --train-labels $D-test-labels-idx1-ubyte.gz -o "$TMP/x"
+    expect_rc 1; expect_err_contains "2000 labels for 8000 images"
+    run "$BIN/cnn-train" models/cifar-rgb.json "${TRAIN[@]}" -o "$TMP/x"
+    expect_rc 1; expect_err_contains "images are 28x28 with one channel but the model takes 32x32x3"
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --batch-size 0 -o "$TMP/x"
+    expect_rc 2; expect_err_contains "--batch-size: expected an integer from 1"
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --learning-rate -0.1 -o "$TMP/x"
+    expect_rc 2; expect_err_contains "--learning-rate: expected a number > 0"
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1000 -o "$TMP/x"
+    expect_rc 2; expect_err_contains "--threads: expected an integer from 1 to 256"
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --frobnicate -o "$TMP/x"
+    expect_rc 2
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}"
+    expect_rc 2; expect_err_contains "-o WEIGHTS.safetensors is required"
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --resume $D-train-labels-idx1-ubyte.gz -o "$TMP/x"
+    expect_rc 1; expect_err_contains "mnist-train-labels-idx1-ubyte.gz"
+    [ -e "$TMP/x" ] && fail "output written despite errors"
+}
+
+test_label_out_of_range() {
+    # 3-class model on 10-class labels.
+    sed 's/"units": 10/"units": 3/' $TINY >"$TMP/three.json"
+    run "$BIN/cnn-train" "$TMP/three.json" "${TRAIN[@]}" -o "$TMP/x"
+    expect_rc 1; expect_err_contains "out of range: the model has 3 classes (0 to 2)"
+}
+
+test_diverging_loss_is_reported() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --optimizer sgd --learning-rate 1e6 --threads 1 -q --epochs 1 -o "$TMP/nan.safetensors"
+    expect_rc 1
+    expect_err_contains "the loss became"
+    expect_err_contains "at epoch 1, batch"
+    [ -e "$TMP/nan.safetensors" ] && fail "weights written after the loss diverged"
+}
+
+test_help_and_version() {
+    run "$BIN/cnn-train" --help; expect_rc 0; expect_out_contains "--resume FILE"
+    run "$BIN/cnn-train" --version; expect_rc 0; expect_out_contains "cnn-train 0.1.0"
+}
+
+run_test test_man_examples_run
+run_test test_trains_tiny_model_above_chance
+run_test test_weights_file_is_self_describing_safetensors
+run_test test_resume_after_epoch_equals_uninterrupted
+run_test test_sigint_mid_epoch_checkpoints_and_resumes_identically
+run_test test_unwritable_checkpoint_keeps_old_file_and_fails
+run_test test_output_in_missing_folder_fails_before_training
+run_test test_jsonl_log
+run_test test_bad_inputs
+run_test test_label_out_of_range
+run_test test_diverging_loss_is_reported
+run_test test_help_and_version
+finish
