@@ -397,7 +397,8 @@ int main(int argc, char **argv)
         status = 130;
         goto done;
     }
-    const cnn_epoch_stats *fin = r.best_epoch ? &r.best : &r.last;
+    /* The figures of the weights written: the best epoch's with --patience. */
+    const cnn_epoch_stats *fin = o.patience && r.best_epoch ? &r.best : &r.last;
     if (!u.quiet) {
         if (r.stopped_early)
             fprintf(stderr, "stopped early after epoch %d; keeping epoch %d\n", r.epochs_done,

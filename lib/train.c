@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "weights.h"
 
 static double now_seconds(void)
@@ -269,11 +270,11 @@ static int append_history(train_state *s, const cnn_epoch_stats *e)
     return 0;
 }
 
+/* Writes the final weights with the metrics of the epoch they come from. */
 static int save_output(const char *path, const cnn_model *m, const float *params,
-                       const cnn_train_result *r, cnn_error *err)
+                       const cnn_epoch_stats *e, cnn_error *err)
 {
     char metrics[512];
-    const cnn_epoch_stats *e = r->best_epoch ? &r->best : &r->last;
     snprintf(metrics, sizeof metrics,
              "{\"epoch\": %d, \"train_loss\": %.6f, \"train_accuracy\": %.6f%s", e->epoch,
              e->train_loss, e->train_acc, e->has_val ? "" : "}");
@@ -302,6 +303,15 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
     if ((size_t)bs > ntrain) bs = (int)ntrain;
     if (o->patience && !val)
         return cnn_errorf(err, "early stopping (patience) needs a validation set");
+
+    /* Find out now, not after an hour of training, that an output cannot be written. */
+    const char *outs[2] = {o->output, o->checkpoint};
+    for (int i = 0; i < 2; i++) {
+        cnn_atomic_file af;
+        if (!outs[i]) continue;
+        if (cnn_atomic_open(&af, outs[i], err)) return -1;
+        cnn_atomic_abort(&af);
+    }
 
     cnn_net *net = NULL;
     size_t rec = cnn_shape_size(m.input);
@@ -448,13 +458,12 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
             break;
         }
     }
-    if (res->best_epoch && best && o->resume && !res->best.epoch) {
-        /* Resumed after the best epoch: report it from the history. */
-        res->best.epoch = res->best_epoch;
-    }
     if (o->output && !res->interrupted) {
-        const float *final = best && s.best_epoch ? best : cnn_net_params(net);
-        if (save_output(o->output, &m, final, res, err)) goto done;
+        /* With patience, the best weights; their figures are known unless the
+         * best epoch was before a resume, when the last epoch's are given. */
+        int use_best = best && s.best_epoch;
+        const cnn_epoch_stats *fe = use_best && res->best.epoch ? &res->best : &res->last;
+        if (save_output(o->output, &m, use_best ? best : cnn_net_params(net), fe, err)) goto done;
     }
     rc = 0;
 done:
