@@ -46,6 +46,11 @@ static const cJSON *cfg_get(const cnn_cfg *c, const char *key)
 /* A short rendering of a JSON value for "found ..." in messages. */
 static const char *json_brief(const cJSON *v, char *buf, size_t n)
 {
+    /* cJSON prints an overflowing literal such as 1e999 as null. */
+    if (cJSON_IsNumber(v) && !isfinite(v->valuedouble)) {
+        snprintf(buf, n, "a number out of range (%s)", v->valuedouble > 0 ? "+inf" : "-inf");
+        return buf;
+    }
     char *s = cJSON_PrintUnformatted(v);
     if (!s) {
         snprintf(buf, n, "?");

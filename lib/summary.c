@@ -409,6 +409,19 @@ static void flops_section(sbuf *b, const cnn_model *m)
     sb_printf(b, " Total MACs per image: %s\n", commas(total, num, sizeof num));
 }
 
+/* A ratio with one decimal and thousands separators: "53,066.0x". */
+static const char *ratio_str(double ratio, char *buf, size_t n)
+{
+    char fixed[64], whole[48];
+    snprintf(fixed, sizeof fixed, "%.1f", ratio);
+    char *dot = strchr(fixed, '.');
+    if (!dot) return snprintf(buf, n, "%sx", fixed), buf;
+    *dot = 0;
+    commas(strtod(fixed, NULL), whole, sizeof whole);
+    snprintf(buf, n, "%s.%sx", whole, dot + 1);
+    return buf;
+}
+
 static void dense_section(sbuf *b, const cnn_model *m)
 {
     char label[300], p[32], d[32], r[32];
@@ -434,11 +447,8 @@ static void dense_section(sbuf *b, const cnn_model *m)
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
         if (!is_conv(L)) continue;
-        double ratio = cnn_summary_dense_equivalent(L) / (double)L->nparams;
-        char whole[32];
-        commas(floor(ratio), whole, sizeof whole);
-        snprintf(r, sizeof r, "%s.%dx", whole, (int)((ratio - floor(ratio)) * 10));
-        int x = (int)strlen(r);
+        int x = (int)strlen(ratio_str(cnn_summary_dense_equivalent(L) / (double)L->nparams, r,
+                                      sizeof r));
         if (x > rw) rw = x;
     }
     sb_printf(b, " %-*s  %*s  %*s  %*s\n", lw, "Layer (type)", pw, "Conv params", dw,
@@ -447,10 +457,7 @@ static void dense_section(sbuf *b, const cnn_model *m)
         const cnn_layer *L = &m->layers[i];
         if (!is_conv(L)) continue;
         double dense = cnn_summary_dense_equivalent(L);
-        double ratio = dense / (double)L->nparams;
-        char whole[32];
-        commas(floor(ratio), whole, sizeof whole);
-        snprintf(r, sizeof r, "%s.%dx", whole, (int)((ratio - floor(ratio)) * 10));
+        ratio_str(dense / (double)L->nparams, r, sizeof r);
         sb_printf(b, " %-*s  %*s  %*s  %*s\n", lw, layer_label(L, label, sizeof label), pw,
                   commas((double)L->nparams, p, sizeof p), dw, commas(dense, d, sizeof d), rw,
                   r);
