@@ -1,0 +1,543 @@
+/* What a CNN learns: activation maximization by gradient ascent on the input,
+ * first-layer weights and feature maps as tiles, and the tile grid.  See
+ * visualize.h for the conventions. */
+#include "visualize.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const cnn_vis_reduce_names[] = {"mean", "sum", "center", NULL};
+const char *const cnn_vis_method_names[] = {"normalized", "adam", NULL};
+const char *const cnn_vis_norm_names[] = {"tile", "global", "none", NULL};
+
+/* ======================================================================== */
+/* Objectives                                                               */
+/* ======================================================================== */
+
+static int is_spatial(const cnn_layer *L)
+{
+    return !L->out.flat;
+}
+
+int cnn_vis_units(const cnn_model *m, int layer)
+{
+    if (layer < 0 || layer >= m->nlayers) return 0;
+    const cnn_layer *L = &m->layers[layer];
+    return is_spatial(L) ? L->out.c : (int)cnn_shape_size(L->out);
+}
+
+int cnn_vis_uses_preact(const cnn_model *m, const cnn_vis_objective *obj)
+{
+    return obj->pre || m->layers[obj->layer].activation == CNN_ACT_SOFTMAX;
+}
+
+int cnn_vis_gradient(cnn_net *net, const cnn_vis_objective *obj, const int *units, int n,
+                     const float *x, float *values, float *grad, cnn_error *err)
+{
+    const cnn_model *m = cnn_net_model(net);
+    if (obj->layer < 0 || obj->layer >= m->nlayers)
+        return cnn_errorf(err, "layer %d: the model has layers 0 to %d", obj->layer,
+                          m->nlayers - 1);
+    const cnn_layer *L = &m->layers[obj->layer];
+    int nunits = cnn_vis_units(m, obj->layer);
+    for (int b = 0; b < n; b++)
+        if (units[b] < 0 || units[b] >= nunits)
+            return cnn_errorf(err, "layer %s has units 0 to %d, not %d", L->name, nunits - 1,
+                              units[b]);
+    if (obj->reduce < CNN_VIS_MEAN || obj->reduce > CNN_VIS_CENTER)
+        return cnn_errorf(err, "unknown reduction %d", obj->reduce);
+    if (cnn_net_forward(net, x, n, 0, NULL, err)) return -1;
+
+    int pre = cnn_vis_uses_preact(m, obj);
+    const float *out = pre ? cnn_net_preact(net, obj->layer) : cnn_net_output(net, obj->layer);
+    size_t per = cnn_shape_size(L->out);
+    int spatial = is_spatial(L);
+    size_t hw = (size_t)L->out.h * (size_t)L->out.w;
+    size_t centre = (size_t)(L->out.h / 2) * (size_t)L->out.w + (size_t)(L->out.w / 2);
+    float *seed = grad ? cnn_net_grad_at(net, obj->layer, pre) : NULL;
+    if (seed) memset(seed, 0, (size_t)n * per * sizeof *seed);
+
+    for (int b = 0; b < n; b++) {
+        const float *o = out + (size_t)b * per;
+        float *s = seed ? seed + (size_t)b * per : NULL;
+        size_t u = (size_t)units[b];
+        double v;
+        if (!spatial) {
+            v = o[u];
+            if (s) s[u] = 1;
+        } else if (obj->reduce == CNN_VIS_CENTER) {
+            v = o[u * hw + centre];
+            if (s) s[u * hw + centre] = 1;
+        } else {
+            double sum = 0;
+            for (size_t i = 0; i < hw; i++) sum += o[u * hw + i];
+            float w = obj->reduce == CNN_VIS_SUM ? 1.0f : 1.0f / (float)hw;
+            v = obj->reduce == CNN_VIS_SUM ? sum : sum / (double)hw;
+            if (s)
+                for (size_t i = 0; i < hw; i++) s[u * hw + i] = w;
+        }
+        if (values) values[b] = (float)v;
+    }
+    if (!grad) return 0;
+    cnn_net_zero_grads(net); /* the parameter gradients are a by-product; keep them bounded */
+    return cnn_net_backward(net, n, obj->layer, pre, grad, err);
+}
+
+/* ======================================================================== */
+/* Image operations                                                         */
+/* ======================================================================== */
+
+#define BLUR_MAX_RADIUS 64
+
+void cnn_vis_blur(float *img, int c, int h, int w, float sigma, float *tmp)
+{
+    if (!(sigma > 0)) return;
+    int r = (int)ceilf(3 * sigma);
+    if (r > BLUR_MAX_RADIUS) r = BLUR_MAX_RADIUS;
+    float k[2 * BLUR_MAX_RADIUS + 1];
+    double total = 0;
+    for (int i = -r; i <= r; i++) total += exp(-(double)i * i / (2.0 * sigma * sigma));
+    for (int i = -r; i <= r; i++)
+        k[i + r] = (float)(exp(-(double)i * i / (2.0 * sigma * sigma)) / total);
+    for (int ch = 0; ch < c; ch++) {
+        float *p = img + (size_t)ch * h * w; /* (h, w) */
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                float s = 0;
+                for (int i = -r; i <= r; i++) {
+                    int xx = x + i < 0 ? 0 : (x + i >= w ? w - 1 : x + i);
+                    s += k[i + r] * p[y * w + xx];
+                }
+                tmp[y * w + x] = s;
+            }
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                float s = 0;
+                for (int i = -r; i <= r; i++) {
+                    int yy = y + i < 0 ? 0 : (y + i >= h ? h - 1 : y + i);
+                    s += k[i + r] * tmp[yy * w + x];
+                }
+                p[y * w + x] = s;
+            }
+    }
+}
+
+static int wrap(int v, int n)
+{
+    v %= n;
+    return v < 0 ? v + n : v;
+}
+
+void cnn_vis_roll(float *dst, const float *src, int c, int h, int w, int dy, int dx)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++) {
+            const float *s = src + ((size_t)ch * h + (size_t)wrap(y - dy, h)) * w;
+            float *d = dst + ((size_t)ch * h + (size_t)y) * w;
+            for (int x = 0; x < w; x++) d[x] = s[wrap(x - dx, w)];
+        }
+}
+
+/* ======================================================================== */
+/* Maximization                                                             */
+/* ======================================================================== */
+
+void cnn_vis_opts_default(cnn_vis_opts *o)
+{
+    *o = (cnn_vis_opts){
+        .obj = {.layer = 0, .reduce = CNN_VIS_MEAN, .pre = 0},
+        .method = CNN_VIS_NORMALIZED,
+        .steps = 200,
+        .step = 0.02f,
+        .lo = 0,
+        .hi = 1,
+        .l1 = 0,
+        .l2 = 0,
+        .tv = 0,
+        .blur = 0.5f,
+        .blur_every = 4,
+        .jitter = 1,
+        .restarts = 4,
+        .seed = 1,
+    };
+}
+
+/* Unit u's own generator: its images do not depend on which other units run
+ * in the same batch. */
+static void unit_rng(cnn_rng *r, uint64_t seed, int unit)
+{
+    cnn_rng_seed(r, seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(unit + 1)));
+}
+
+/* A random start: near the middle of the range on the first try, anywhere in
+ * it on the later ones (to wake units that are off around the middle). */
+static void random_start(float *x, size_t per, const cnn_vis_opts *o, int attempt, cnn_rng *r)
+{
+    float span = o->hi - o->lo;
+    for (size_t i = 0; i < per; i++) {
+        float u = cnn_rng_uniform(r);
+        x[i] = attempt == 0 ? o->lo + span * (0.45f + 0.1f * u) : o->lo + span * u;
+    }
+}
+
+static int all_zero(const float *g, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (g[i] != 0) return 0;
+    return 1;
+}
+
+/* d = the ascent direction of objective - regularizers at x, given the
+ * objective's gradient g; one image (c, h, w).  The L1 term uses its
+ * smallest-norm supergradient at 0, so a pixel at 0 whose pull is weaker than
+ * l1 stays there exactly. */
+static void regularize(float *d, const float *g, const float *x, int c, int h, int w,
+                       const cnn_vis_opts *o)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                size_t i = ((size_t)ch * h + (size_t)y) * w + (size_t)xx;
+                float s = g[i] - 2 * o->l2 * x[i];
+                if (o->tv != 0) {
+                    float t = 0;
+                    if (xx + 1 < w) t += x[i] - x[i + 1];
+                    if (xx > 0) t += x[i] - x[i - 1];
+                    if (y + 1 < h) t += x[i] - x[i + (size_t)w];
+                    if (y > 0) t += x[i] - x[i - (size_t)w];
+                    s -= 2 * o->tv * t;
+                }
+                if (o->l1 != 0) {
+                    if (x[i] > 0) s -= o->l1;
+                    else if (x[i] < 0) s += o->l1;
+                    else s = s > o->l1 ? s - o->l1 : (s < -o->l1 ? s + o->l1 : 0);
+                }
+                d[i] = s;
+            }
+}
+
+static void clip(float *x, size_t len, float lo, float hi)
+{
+    for (size_t i = 0; i < len; i++) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+}
+
+int cnn_vis_maximize(cnn_net *net, const cnn_vis_opts *o, const int *units, int n, float *images,
+                     float *values, int *dead, cnn_vis_progress progress, void *ctx,
+                     cnn_error *err)
+{
+    const cnn_model *m = cnn_net_model(net);
+    if (o->steps < 0 || o->restarts < 1 || !(o->hi > o->lo) || o->jitter < 0 ||
+        o->blur_every < 0 || !(o->step > 0))
+        return cnn_errorf(err, "visualization options out of range");
+    int C = m->input.c, H = m->input.h, W = m->input.w;
+    size_t per = cnn_shape_size(m->input);
+    int nb = cnn_net_max_batch(net);
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f; /* Adam */
+
+    /* Work buffers, (nb, C, H, W) each, and per-image state. */
+    float *block = calloc(5 * (size_t)nb * per + (size_t)H * W, sizeof(float));
+    cnn_rng *rng = calloc((size_t)nb, sizeof *rng);
+    int *alive = calloc((size_t)nb, sizeof *alive);
+    int *shift = calloc(2 * (size_t)nb, sizeof *shift);
+    if (!block || !rng || !alive || !shift) {
+        free(block), free(rng), free(alive), free(shift);
+        return cnn_errorf(err, "out of memory");
+    }
+    float *xs = block;                  /* (nb, C, H, W) shifted input */
+    float *gs = xs + (size_t)nb * per;  /* (nb, C, H, W) gradient w.r.t. xs */
+    float *d = gs + (size_t)nb * per;   /* (nb, C, H, W) ascent direction */
+    float *am = d + (size_t)nb * per;   /* (nb, C, H, W) Adam first moment */
+    float *av = am + (size_t)nb * per;  /* (nb, C, H, W) Adam second moment */
+    float *tmp = av + (size_t)nb * per; /* (H, W) blur scratch */
+    int status = -1;
+
+    for (int s = 0; s < n; s += nb) {
+        int k = n - s < nb ? n - s : nb;
+        const int *u = units + s;
+        float *x = images + (size_t)s * per; /* (k, C, H, W) */
+        for (int b = 0; b < k; b++) {
+            unit_rng(&rng[b], o->seed, u[b]);
+            alive[b] = 0;
+        }
+
+        /* Starts: retry every unit whose objective is flat at its start. */
+        for (int attempt = 0; attempt < o->restarts; attempt++) {
+            int left = 0;
+            for (int b = 0; b < k; b++)
+                if (!alive[b]) random_start(x + (size_t)b * per, per, o, attempt, &rng[b]), left++;
+            if (!left) break;
+            if (cnn_vis_gradient(net, &o->obj, u, k, x, NULL, gs, err)) goto done;
+            for (int b = 0; b < k; b++)
+                if (!alive[b] && !all_zero(gs + (size_t)b * per, per)) alive[b] = 1;
+        }
+
+        memset(am, 0, (size_t)k * per * sizeof *am);
+        memset(av, 0, (size_t)k * per * sizeof *av);
+        for (int t = 1; t <= o->steps; t++) {
+            for (int b = 0; b < k; b++) {
+                int dy = 0, dx = 0;
+                if (o->jitter > 0) {
+                    dy = (int)cnn_rng_below(&rng[b], 2 * (uint64_t)o->jitter + 1) - o->jitter;
+                    dx = (int)cnn_rng_below(&rng[b], 2 * (uint64_t)o->jitter + 1) - o->jitter;
+                }
+                shift[2 * b] = dy, shift[2 * b + 1] = dx;
+                cnn_vis_roll(xs + (size_t)b * per, x + (size_t)b * per, C, H, W, dy, dx);
+            }
+            if (cnn_vis_gradient(net, &o->obj, u, k, xs, NULL, gs, err)) goto done;
+            for (int b = 0; b < k; b++) {
+                if (!alive[b]) continue;
+                float *xb = x + (size_t)b * per, *db = d + (size_t)b * per;
+                float *mb = am + (size_t)b * per, *vb = av + (size_t)b * per;
+                /* back to the unshifted frame: g(y, x) = gs(y + dy, x + dx) */
+                cnn_vis_roll(db, gs + (size_t)b * per, C, H, W, -shift[2 * b],
+                             -shift[2 * b + 1]);
+                memcpy(gs + (size_t)b * per, db, per * sizeof *db);
+                regularize(db, gs + (size_t)b * per, xb, C, H, W, o);
+                if (o->method == CNN_VIS_ADAM) {
+                    float c1 = 1 - powf(b1, (float)t), c2 = 1 - powf(b2, (float)t);
+                    for (size_t i = 0; i < per; i++) {
+                        mb[i] = b1 * mb[i] + (1 - b1) * db[i];
+                        vb[i] = b2 * vb[i] + (1 - b2) * db[i] * db[i];
+                        xb[i] += o->step * (mb[i] / c1) / (sqrtf(vb[i] / c2) + eps);
+                    }
+                } else {
+                    double ss = 0;
+                    for (size_t i = 0; i < per; i++) ss += (double)db[i] * db[i];
+                    float rms = (float)sqrt(ss / (double)per);
+                    if (rms > 0)
+                        for (size_t i = 0; i < per; i++) xb[i] += o->step * db[i] / rms;
+                }
+                clip(xb, per, o->lo, o->hi);
+                if (o->blur > 0 && o->blur_every > 0 && t % o->blur_every == 0) {
+                    cnn_vis_blur(xb, C, H, W, o->blur, tmp);
+                    clip(xb, per, o->lo, o->hi);
+                }
+            }
+        }
+        if (cnn_vis_gradient(net, &o->obj, u, k, x, values + s, NULL, err)) goto done;
+        for (int b = 0; b < k; b++) dead[s + b] = !alive[b];
+        if (progress) progress(ctx, s + k, n);
+    }
+    status = 0;
+done:
+    free(block);
+    free(rng);
+    free(alive);
+    free(shift);
+    return status;
+}
+
+/* ======================================================================== */
+/* Weights and feature maps                                                 */
+/* ======================================================================== */
+
+/* 1 when layer i is a Dense layer reading the model input through Flatten
+ * layers only (so its weights have the input's shape). */
+static int dense_on_input(const cnn_model *m, int i)
+{
+    const cnn_layer *L = &m->layers[i];
+    if (strcmp(L->ops->type, "Dense") != 0) return 0;
+    for (int j = 0; j < i; j++)
+        if (strcmp(m->layers[j].ops->type, "Flatten") != 0) return 0;
+    return cnn_shape_size(L->in) == cnn_shape_size(m->input);
+}
+
+static int conv_on_pixels(const cnn_model *m, int i)
+{
+    const cnn_layer *L = &m->layers[i];
+    return strcmp(L->ops->type, "Conv2D") == 0 && (L->in.c == 1 || L->in.c == 3);
+}
+
+int cnn_vis_first_weights_layer(const cnn_model *m)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        if (conv_on_pixels(m, i) || dense_on_input(m, i)) return i;
+        if (m->layers[i].nparams) return -1;
+    }
+    return -1;
+}
+
+int cnn_vis_layer_weights(cnn_net *net, int layer, float **tiles, int *n, int *c, int *h, int *w,
+                          cnn_error *err)
+{
+    const cnn_model *m = cnn_net_model(net);
+    if (layer < 0 || layer >= m->nlayers)
+        return cnn_errorf(err, "layer %d: the model has layers 0 to %d", layer, m->nlayers - 1);
+    const cnn_layer *L = &m->layers[layer];
+    int tn, tc, th, tw;
+    if (conv_on_pixels(m, layer)) {
+        tn = L->units, tc = L->in.c, th = L->kernel[0], tw = L->kernel[1];
+    } else if (dense_on_input(m, layer)) {
+        tn = L->units, tc = m->input.c, th = m->input.h, tw = m->input.w;
+        if (tc != 1 && tc != 3)
+            return cnn_errorf(err, "layer %s (Dense): the input has %d channels; only 1 or 3 "
+                                   "can be drawn", L->name, tc);
+    } else {
+        return cnn_errorf(err, "layer %s (%s): only a Conv2D layer fed by 1 or 3 channels or a "
+                               "Dense layer on the flattened input can be drawn as images",
+                          L->name, L->ops->type);
+    }
+    cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
+    int nt = L->ops->tensors(L, t), kernel = -1;
+    for (int i = 0; i < nt; i++)
+        if (strcmp(t[i].suffix, "kernel") == 0) kernel = i;
+    size_t count = (size_t)tn * tc * th * tw;
+    if (kernel < 0 || t[kernel].count != count)
+        return cnn_errorf(err, "layer %s: no kernel of %zu floats", L->name, count);
+    float *p = malloc(count * sizeof *p);
+    if (!p) return cnn_errorf(err, "out of memory");
+    /* conv (out, in, kh, kw) and dense (units, C*H*W in Flatten's channel-major
+     * order) are both already one (c, h, w) tile after another */
+    memcpy(p, cnn_net_params(net) + L->param_offset + t[kernel].offset, count * sizeof *p);
+    *tiles = p, *n = tn, *c = tc, *h = th, *w = tw;
+    return 0;
+}
+
+int cnn_vis_feature_maps(cnn_net *net, int layer, int pre, const float *x, float *maps,
+                         cnn_error *err)
+{
+    const cnn_model *m = cnn_net_model(net);
+    if (layer < 0 || layer >= m->nlayers)
+        return cnn_errorf(err, "layer %d: the model has layers 0 to %d", layer, m->nlayers - 1);
+    if (cnn_net_forward(net, x, 1, 0, NULL, err)) return -1;
+    const float *o = pre ? cnn_net_preact(net, layer) : cnn_net_output(net, layer);
+    memcpy(maps, o, cnn_shape_size(m->layers[layer].out) * sizeof *maps);
+    return 0;
+}
+
+/* ======================================================================== */
+/* Normalization, order and the grid                                        */
+/* ======================================================================== */
+
+static void stretch(float *t, size_t len, float lo, float hi)
+{
+    if (hi > lo) {
+        float inv = 1.0f / (hi - lo);
+        for (size_t i = 0; i < len; i++) t[i] = (t[i] - lo) * inv;
+    } else if (!(lo >= 0 && hi <= 1)) {
+        for (size_t i = 0; i < len; i++) t[i] = 0.5f;
+    }
+}
+
+static void min_max(const float *t, size_t len, float *lo, float *hi)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] < *lo) *lo = t[i];
+        if (t[i] > *hi) *hi = t[i];
+    }
+}
+
+void cnn_vis_normalize(float *tiles, int n, size_t per, int mode, const int *skip)
+{
+    if (mode == CNN_VIS_NORM_NONE) {
+        clip(tiles, (size_t)n * per, 0, 1);
+        return;
+    }
+    float glo = INFINITY, ghi = -INFINITY;
+    if (mode == CNN_VIS_NORM_GLOBAL)
+        for (int i = 0; i < n; i++)
+            if (!skip || !skip[i]) min_max(tiles + (size_t)i * per, per, &glo, &ghi);
+    for (int i = 0; i < n; i++) {
+        if (skip && skip[i]) continue;
+        float *t = tiles + (size_t)i * per;
+        float lo = glo, hi = ghi;
+        if (mode == CNN_VIS_NORM_TILE) {
+            lo = INFINITY, hi = -INFINITY;
+            min_max(t, per, &lo, &hi);
+        }
+        stretch(t, per, lo, hi);
+    }
+}
+
+typedef struct rank {
+    float v;
+    int dead, idx;
+} rank;
+
+static int rank_cmp(const void *pa, const void *pb)
+{
+    const rank *a = pa, *b = pb;
+    if (a->dead != b->dead) return a->dead - b->dead;
+    int an = isnan(a->v), bn = isnan(b->v);
+    if (an != bn) return an - bn;
+    if (!an && a->v != b->v) return a->v > b->v ? -1 : 1;
+    return a->idx - b->idx;
+}
+
+void cnn_vis_sort_order(const float *values, const int *dead, int n, int *order)
+{
+    rank *r = malloc((size_t)(n > 0 ? n : 1) * sizeof *r);
+    if (!r) { /* keep unit order rather than fail a cosmetic step */
+        for (int i = 0; i < n; i++) order[i] = i;
+        return;
+    }
+    for (int i = 0; i < n; i++) r[i] = (rank){values[i], dead ? dead[i] != 0 : 0, i};
+    qsort(r, (size_t)n, sizeof *r, rank_cmp);
+    for (int i = 0; i < n; i++) order[i] = r[i].idx;
+    free(r);
+}
+
+int cnn_vis_auto_scale(int h, int w)
+{
+    int side = h > w ? h : w;
+    int s = side > 0 ? 96 / side : 1;
+    return s < 1 ? 1 : s;
+}
+
+static unsigned char to_byte(float v)
+{
+    if (!(v > 0)) return 0;
+    if (v >= 1) return 255;
+    return (unsigned char)lrintf(v * 255.0f);
+}
+
+int cnn_vis_grid(const float *tiles, int n, int c, int h, int w, const int *order, const int *dead,
+                 const cnn_vis_grid_opts *g, unsigned char **px, int *width, int *height,
+                 cnn_error *err)
+{
+    if (n < 1 || (c != 1 && c != 3) || h < 1 || w < 1 || g->scale < 1 || g->margin < 0 ||
+        g->cols < 0)
+        return cnn_errorf(err, "grid of %d tiles of %dx%dx%d (scale %d, margin %d): bad size", n,
+                          c, h, w, g->scale, g->margin);
+    int cols = g->cols;
+    if (!cols)
+        while ((long)cols * cols < n) cols++;
+    if (cols > n) cols = n;
+    int rows = (n + cols - 1) / cols;
+    long th = (long)h * g->scale, tw = (long)w * g->scale;
+    long W = cols * tw + (long)(cols + 1) * g->margin;
+    long H = rows * th + (long)(rows + 1) * g->margin;
+    if (W > 1000000 || H > 1000000 || (double)W * (double)H * c > 1e9)
+        return cnn_errorf(err, "the picture would be %ld x %ld pixels; use a smaller --scale or "
+                               "fewer --units", W, H);
+    size_t stride = (size_t)W * (size_t)c;
+    unsigned char *p = malloc(stride * (size_t)H);
+    if (!p) return cnn_errorf(err, "out of memory");
+    memset(p, 255, stride * (size_t)H);
+    for (int k = 0; k < n; k++) {
+        int i = order ? order[k] : k;
+        const float *t = tiles + (size_t)i * c * h * w; /* (c, h, w) */
+        long ox = g->margin + (k % cols) * (tw + g->margin);
+        long oy = g->margin + (k / cols) * (th + g->margin);
+        int is_dead = dead && dead[i];
+        for (long y = 0; y < th; y++) {
+            unsigned char *row = p + (size_t)(oy + y) * stride + (size_t)ox * c;
+            for (long x = 0; x < tw; x++)
+                for (int ch = 0; ch < c; ch++) {
+                    unsigned char v;
+                    if (is_dead) {
+                        long a = y * tw - x * th, b = (th - 1 - y) * tw - x * th;
+                        long thick = th > tw ? th : tw;
+                        v = (labs(a) < thick || labs(b) < thick) ? 0 : 128;
+                    } else {
+                        v = to_byte(t[((size_t)ch * h + (size_t)(y / g->scale)) * w +
+                                      (size_t)(x / g->scale)]);
+                    }
+                    row[x * c + ch] = v;
+                }
+        }
+    }
+    *px = p, *width = (int)W, *height = (int)H;
+    return 0;
+}
