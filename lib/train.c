@@ -103,7 +103,7 @@ static int rng_parse(const char *s, cnn_rng *r)
 }
 
 /* Keys and values for the checkpoint's metadata. */
-enum { NMETA = 18, METAV = 64 };
+enum { NMETA = 18, METAV = 96 }; /* a generator state takes 67 characters */
 
 static int save_checkpoint(const char *path, const cnn_model *m, const cnn_train_opts *o,
                            cnn_net *net, const float *best, size_t ntrain,
