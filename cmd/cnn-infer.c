@@ -1,0 +1,442 @@
+/* cnn-infer: predictions for PNG files, PNG on standard input or IDX image sets,
+ * one line per input on stdout; evaluation against labels. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cnn.h"
+#include "infer.h"
+
+#define MAX_THREADS 256
+#define DEFAULT_BATCH 128
+#define MAX_STDIN_PNG ((size_t)256 << 20)
+
+static const char usage[] =
+    "usage: cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] FILE.png... | -\n"
+    "       cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] --png-stdin\n"
+    "       cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] --images F [--labels F]\n";
+
+static const char help[] =
+    "Prints one prediction per input on stdout, in input order: the source (file name\n"
+    "or IDX index), the predicted class and its probability, tab-separated.\n"
+    "\n"
+    "  -w, --weights FILE      weights (safetensors with the model in its metadata)\n"
+    "  -m, --model FILE        model JSON; must agree with the weights (a first\n"
+    "                          argument ending in .json is taken as this too)\n"
+    "  -                       read PNG file names from stdin, one per line\n"
+    "      --png-stdin         read one PNG image from stdin\n"
+    "      --images FILE       an IDX image set (plain or gzip), run in batches\n"
+    "      --labels FILE       its labels: evaluate (table on stderr; JSON with --json)\n"
+    "      --predictions       with --labels, also print each prediction and its label\n"
+    "      --top K             also the next K-1 classes and their probabilities\n"
+    "      --probs             also every class probability, in class order\n"
+    "      --json              JSON lines instead of TSV\n"
+    "      --class-names FILE  class names, one per line, instead of indices\n"
+    "      --invert            use 1 - v for every pixel (dark-on-light images)\n"
+    "      --resize            resize PNG images to the model's input (bilinear)\n"
+    "      --batch-size N      images per forward pass (default 128)\n"
+    "      --threads N         threads for the math (default: all cores)\n"
+    "  -q, --quiet             no evaluation table on stderr\n"
+    "  -h, --help              this help\n"
+    "  -V, --version           the version\n"
+    "\n"
+    "An input that cannot be read or decoded gives an error line on stderr and\n"
+    "nothing on stdout; the others are still processed and the exit status is 1.\n";
+
+enum {
+    OPT_PNG_STDIN = 256, OPT_IMAGES, OPT_LABELS, OPT_PREDICTIONS, OPT_TOP, OPT_PROBS, OPT_JSON,
+    OPT_CLASS_NAMES, OPT_INVERT, OPT_RESIZE, OPT_BATCH, OPT_THREADS,
+};
+
+static const struct option options[] = {
+    {"weights", required_argument, NULL, 'w'},
+    {"model", required_argument, NULL, 'm'},
+    {"png-stdin", no_argument, NULL, OPT_PNG_STDIN},
+    {"images", required_argument, NULL, OPT_IMAGES},
+    {"labels", required_argument, NULL, OPT_LABELS},
+    {"predictions", no_argument, NULL, OPT_PREDICTIONS},
+    {"top", required_argument, NULL, OPT_TOP},
+    {"probs", no_argument, NULL, OPT_PROBS},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"class-names", required_argument, NULL, OPT_CLASS_NAMES},
+    {"invert", no_argument, NULL, OPT_INVERT},
+    {"resize", no_argument, NULL, OPT_RESIZE},
+    {"batch-size", required_argument, NULL, OPT_BATCH},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static void misuse(const char *fmt, const char *arg)
+{
+    fputs("cnn-infer: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    fputs(usage, stderr);
+    exit(2);
+}
+
+static long parse_long(const char *flag, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "cnn-infer: %s: expected an integer from %ld to %ld, got \"%s\"\n", flag,
+                lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+static int ends_with_json(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 5 && strcasecmp(s + n - 5, ".json") == 0;
+}
+
+/* ---- running batches ----------------------------------------------------- */
+
+typedef struct run {
+    cnn_predictor *p;
+    cnn_pred_format fmt;
+    cnn_input_opts in_opts;
+    cnn_shape in;
+    int classes;
+    int failed;     /* some input failed: exit 1 at the end */
+    int count;      /* images waiting in the predictor's input */
+    char **sources; /* (max_batch) their names, owned */
+    cnn_strbuf out;
+} run;
+
+static void report(const cnn_error *err)
+{
+    fprintf(stderr, "cnn-infer: error: %s\n", err->msg);
+}
+
+/* Writes the output buffered so far.  A write error (disk full, closed pipe
+ * with SIGPIPE ignored) ends the run. */
+static int write_out(run *r)
+{
+    if (r->out.oom) {
+        fputs("cnn-infer: error: out of memory\n", stderr);
+        return -1;
+    }
+    if (r->out.len && fwrite(r->out.s, 1, r->out.len, stdout) != r->out.len) goto fail;
+    r->out.len = 0;
+    if (fflush(stdout) == 0) return 0;
+fail:
+    fprintf(stderr, "cnn-infer: error: writing standard output: %s\n", strerror(errno));
+    return -1;
+}
+
+/* Runs the images waiting in the input and prints their lines. */
+static int flush_batch(run *r)
+{
+    if (r->count == 0) return 0;
+    cnn_error err;
+    if (cnn_predictor_run(r->p, r->count, &err)) {
+        report(&err);
+        return -1;
+    }
+    const float *probs = cnn_predictor_probs(r->p);
+    for (int i = 0; i < r->count; i++) {
+        cnn_format_prediction(&r->out, &r->fmt, r->sources[i], 0,
+                              probs + (size_t)i * r->classes, r->classes, -1);
+        free(r->sources[i]);
+        r->sources[i] = NULL;
+    }
+    r->count = 0;
+    return write_out(r);
+}
+
+/* Decodes one PNG file into the next input slot; a bad file is reported and
+ * skipped.  Returns -1 only for errors that end the run. */
+static int add_png(run *r, const char *path)
+{
+    float *x = cnn_predictor_input(r->p) + (size_t)r->count * cnn_shape_size(r->in);
+    cnn_error err;
+    if (cnn_png_to_input(path, r->in, &r->in_opts, x, &err)) {
+        report(&err);
+        r->failed = 1;
+        return 0;
+    }
+    if (!(r->sources[r->count] = strdup(path))) {
+        fputs("cnn-infer: error: out of memory\n", stderr);
+        return -1;
+    }
+    if (++r->count == cnn_predictor_max_batch(r->p)) return flush_batch(r);
+    return 0;
+}
+
+/* File names from stdin.  Read with read(2) into our own buffer, so that
+ * before blocking for more names we can tell whether a full line is already
+ * here: if not, the images waiting are run first and a slow producer (a shell
+ * loop, a file watcher) sees each result as soon as its name is complete. */
+typedef struct line_reader {
+    char *buf;
+    size_t start, end, cap;
+    int eof;
+} line_reader;
+
+static int stdin_ready(void)
+{
+    struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+    return poll(&pfd, 1, 0) > 0;
+}
+
+/* The next line (without its newline) in *line, NUL-terminated inside the
+ * buffer; 1 for a line, 0 at the end, -1 on a read error. */
+static int next_line(line_reader *lr, run *r, char **line)
+{
+    for (;;) {
+        char *nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
+        if (nl || (lr->eof && lr->end > lr->start)) {
+            char *s = lr->buf + lr->start;
+            if (nl) {
+                *nl = '\0';
+                lr->start = (size_t)(nl - lr->buf) + 1;
+            } else {
+                lr->buf[lr->end] = '\0';
+                lr->start = lr->end;
+            }
+            *line = s;
+            return 1;
+        }
+        if (lr->eof) return 0;
+        if (r->count && !stdin_ready() && flush_batch(r)) return -1;
+        /* Move the partial line to the front, grow if full, read more. */
+        memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
+        lr->end -= lr->start;
+        lr->start = 0;
+        if (lr->end + 1 >= lr->cap) {
+            size_t cap = lr->cap ? 2 * lr->cap : 65536;
+            char *b = realloc(lr->buf, cap);
+            if (!b) {
+                fputs("cnn-infer: error: out of memory\n", stderr);
+                return -1;
+            }
+            lr->buf = b;
+            lr->cap = cap;
+        }
+        ssize_t n = read(STDIN_FILENO, lr->buf + lr->end, lr->cap - lr->end - 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            fprintf(stderr, "cnn-infer: error: reading file names from stdin: %s\n",
+                    strerror(errno));
+            return -1;
+        }
+        if (n == 0) lr->eof = 1;
+        lr->end += (size_t)n;
+    }
+}
+
+static int names_from_stdin(run *r)
+{
+    line_reader lr = {0};
+    char *line;
+    int rc;
+    while ((rc = next_line(&lr, r, &line)) == 1)
+        if (*line && add_png(r, line)) {
+            rc = -1;
+            break;
+        }
+    free(lr.buf);
+    return rc;
+}
+
+static int png_from_stdin(run *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    cnn_error err;
+    if (cnn_read_stream(stdin, "<stdin>", MAX_STDIN_PNG, &buf, &len, &err) ||
+        cnn_png_mem_to_input(buf, len, "<stdin>", r->in, &r->in_opts, cnn_predictor_input(r->p),
+                             &err)) {
+        free(buf);
+        report(&err);
+        r->failed = 1;
+        return 0;
+    }
+    free(buf);
+    if (!(r->sources[0] = strdup("-"))) return -1;
+    r->count = 1;
+    return flush_batch(r);
+}
+
+/* A whole IDX set in batches; with labels, the evaluation. */
+static int idx_set(run *r, const char *images, const char *labels, int predictions, int quiet)
+{
+    cnn_error err;
+    cnn_dataset *d = NULL;
+    cnn_eval *ev = NULL;
+    uint32_t *idx = NULL;
+    int rc = -1, nb = cnn_predictor_max_batch(r->p);
+    if (cnn_dataset_load(images, labels, cnn_predictor_model(r->p), CNN_IDX_MAX_BYTES, &d, &err) ||
+        (labels && cnn_eval_new(r->classes, &ev, &err))) {
+        report(&err);
+        goto done;
+    }
+    if (!(idx = malloc(sizeof *idx * (size_t)nb))) {
+        fputs("cnn-infer: error: out of memory\n", stderr);
+        goto done;
+    }
+    int print = !labels || predictions;
+    int top1;
+    for (size_t at = 0; at < d->count; at += (size_t)nb) {
+        int n = d->count - at < (size_t)nb ? (int)(d->count - at) : nb;
+        for (int i = 0; i < n; i++) idx[i] = (uint32_t)(at + (size_t)i);
+        cnn_predictor_fill(r->p, d, idx, n, r->in_opts.invert);
+        if (cnn_predictor_run(r->p, n, &err)) {
+            report(&err);
+            goto done;
+        }
+        const float *probs = cnn_predictor_probs(r->p);
+        for (int i = 0; i < n; i++) {
+            const float *pi = probs + (size_t)i * r->classes;
+            int label = labels ? d->labels[at + (size_t)i] : -1;
+            if (ev) {
+                cnn_top_k(pi, r->classes, 1, &top1);
+                cnn_eval_add(ev, label, top1);
+            }
+            if (print) cnn_format_prediction(&r->out, &r->fmt, NULL, at + (size_t)i, pi,
+                                             r->classes, label);
+        }
+        if (print && write_out(r)) goto done;
+    }
+    if (ev) {
+        const char *const *names = r->fmt.names;
+        if (!quiet) {
+            char *text = cnn_eval_text(ev, names);
+            if (!text) goto oom;
+            fputs(text, stderr);
+            free(text);
+        }
+        if (r->fmt.json) {
+            char *json = cnn_eval_json(ev, names);
+            if (!json) goto oom;
+            cnn_strbuf_printf(&r->out, "%s", json);
+            free(json);
+            if (write_out(r)) goto done;
+        }
+    }
+    rc = 0;
+    goto done;
+oom:
+    fputs("cnn-infer: error: out of memory\n", stderr);
+done:
+    free(idx);
+    cnn_eval_free(ev);
+    cnn_dataset_free(d);
+    return rc;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    const char *weights = NULL, *model = NULL, *images = NULL, *labels = NULL,
+               *class_names = NULL;
+    int png_stdin = 0, predictions = 0, quiet = 0, threads = 0;
+    long batch = DEFAULT_BATCH, top = 1;
+    run r = {0};
+
+    int c;
+    while ((c = getopt_long(argc, argv, "w:m:qhV", options, NULL)) != -1) {
+        switch (c) {
+        case 'w': weights = optarg; break;
+        case 'm': model = optarg; break;
+        case OPT_PNG_STDIN: png_stdin = 1; break;
+        case OPT_IMAGES: images = optarg; break;
+        case OPT_LABELS: labels = optarg; break;
+        case OPT_PREDICTIONS: predictions = 1; break;
+        case OPT_TOP: top = parse_long("--top", optarg, 1, 1000000); break;
+        case OPT_PROBS: r.fmt.probs = 1; break;
+        case OPT_JSON: r.fmt.json = 1; break;
+        case OPT_CLASS_NAMES: class_names = optarg; break;
+        case OPT_INVERT: r.in_opts.invert = 1; break;
+        case OPT_RESIZE: r.in_opts.resize = 1; break;
+        case OPT_BATCH: batch = parse_long("--batch-size", optarg, 1, 65536); break;
+        case OPT_THREADS: threads = (int)parse_long("--threads", optarg, 1, MAX_THREADS); break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
+        case 'V': printf("cnn-infer %s\n", CNN_VERSION); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (!weights) misuse("-w WEIGHTS.safetensors is required%s", "");
+    int first = optind;
+    if (!model && first < argc && ends_with_json(argv[first])) model = argv[first++];
+    int nfiles = argc - first, dashes = 0;
+    for (int i = first; i < argc; i++) dashes += strcmp(argv[i], "-") == 0;
+    int kinds = (nfiles > 0) + png_stdin + (images != NULL);
+    if (kinds == 0) misuse("no input: give PNG files, - (names on stdin), --png-stdin or --images%s", "");
+    if (kinds > 1) misuse("give only one kind of input: PNG files or -, --png-stdin, or --images%s", "");
+    if (dashes > 1) misuse("- (file names from stdin) can be given only once%s", "");
+    if (labels && !images) misuse("--labels needs --images%s", "");
+    if (predictions && !labels) misuse("--predictions goes with --labels%s", "");
+    if (images && r.in_opts.resize) misuse("--resize applies to PNG input, not to --images%s", "");
+
+    cnn_error err;
+    char **names = NULL;
+    int status = 1;
+    if (threads) cnn_set_threads(threads);
+    else {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cnn_set_threads(cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores);
+    }
+    /* No bigger a batch than there are inputs: a single image does not pay for
+     * arenas sized for 128. */
+    if (png_stdin) batch = 1;
+    else if (nfiles > 0 && !dashes && nfiles < batch) batch = nfiles;
+    if (cnn_predictor_open(weights, model, (int)batch, &r.p, &err)) goto fail;
+    r.classes = cnn_predictor_classes(r.p);
+    r.in = cnn_predictor_model(r.p)->input;
+    if (top > r.classes) {
+        fprintf(stderr, "cnn-infer: --top %ld: the model has only %d classes\n", top, r.classes);
+        status = 2;
+        goto done;
+    }
+    r.fmt.top = (int)top;
+    if (class_names) {
+        if (cnn_class_names_load(class_names, r.classes, &names, &err)) goto fail;
+        r.fmt.names = (const char *const *)names;
+    }
+    if (!images && cnn_input_check(r.in, &err)) {
+        cnn_error_prefix(&err, "%s", model ? model : weights);
+        goto fail;
+    }
+    if (!(r.sources = calloc((size_t)batch, sizeof *r.sources))) {
+        cnn_errorf(&err, "out of memory");
+        goto fail;
+    }
+
+    int rc = 0;
+    if (images) {
+        rc = idx_set(&r, images, labels, predictions, quiet);
+    } else if (png_stdin) {
+        rc = png_from_stdin(&r);
+    } else {
+        for (int i = first; i < argc && rc == 0; i++)
+            rc = strcmp(argv[i], "-") == 0 ? names_from_stdin(&r) : add_png(&r, argv[i]);
+        if (rc == 0) rc = flush_batch(&r);
+    }
+    status = rc || r.failed ? 1 : 0;
+    goto done;
+fail:
+    report(&err);
+done:
+    if (r.sources)
+        for (int i = 0; i < r.count; i++) free(r.sources[i]);
+    free(r.sources);
+    free(r.out.s);
+    cnn_class_names_free(names);
+    cnn_predictor_free(r.p);
+    return status;
+}
