@@ -3,6 +3,7 @@
 # test failed and print why.  `finish` prints the closing "N passed, N failed".
 set -u
 : "${BIN:=bin}"
+BIN=$(cd "$BIN" && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cnn-cli.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 _passed=0; _failed=0; _cur_failed=0
