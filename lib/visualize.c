@@ -222,6 +222,75 @@ static void clip(float *x, size_t len, float lo, float hi)
     for (size_t i = 0; i < len; i++) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
 }
 
+/* The state of one batch of ascents. */
+typedef struct ascent {
+    cnn_net *net;
+    const cnn_vis_opts *o;
+    const int *u;  /* (k) units */
+    int k, C, H, W;
+    size_t per;    /* C*H*W */
+    float *x;      /* (k, C, H, W) the images */
+    float *xs, *gs, *d, *am, *av; /* (k, C, H, W) each: shifted input, its gradient,
+                                   * the ascent direction, Adam's moments */
+    float *tmp;    /* (H, W) blur scratch */
+    int *shift;    /* (k, 2) this step's jitter */
+    cnn_rng *rng;  /* (k) one generator per unit */
+} ascent;
+
+/* `steps` regularized ascent steps on obj for the images with active[b] set. */
+static int ascend(ascent *a, const cnn_vis_objective *obj, const int *active, int steps,
+                  cnn_error *err)
+{
+    const cnn_vis_opts *o = a->o;
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f; /* Adam */
+    size_t per = a->per;
+    memset(a->am, 0, (size_t)a->k * per * sizeof *a->am);
+    memset(a->av, 0, (size_t)a->k * per * sizeof *a->av);
+    for (int t = 1; t <= steps; t++) {
+        for (int b = 0; b < a->k; b++) {
+            int dy = 0, dx = 0;
+            if (o->jitter > 0 && active[b]) {
+                dy = (int)cnn_rng_below(&a->rng[b], 2 * (uint64_t)o->jitter + 1) - o->jitter;
+                dx = (int)cnn_rng_below(&a->rng[b], 2 * (uint64_t)o->jitter + 1) - o->jitter;
+            }
+            a->shift[2 * b] = dy, a->shift[2 * b + 1] = dx;
+            cnn_vis_roll(a->xs + (size_t)b * per, a->x + (size_t)b * per, a->C, a->H, a->W, dy,
+                         dx);
+        }
+        if (cnn_vis_gradient(a->net, obj, a->u, a->k, a->xs, NULL, a->gs, err)) return -1;
+        for (int b = 0; b < a->k; b++) {
+            if (!active[b]) continue;
+            float *xb = a->x + (size_t)b * per, *db = a->d + (size_t)b * per;
+            float *gb = a->gs + (size_t)b * per;
+            float *mb = a->am + (size_t)b * per, *vb = a->av + (size_t)b * per;
+            /* back to the unshifted frame: g(y, x) = gs(y + dy, x + dx) */
+            cnn_vis_roll(db, gb, a->C, a->H, a->W, -a->shift[2 * b], -a->shift[2 * b + 1]);
+            memcpy(gb, db, per * sizeof *db);
+            regularize(db, gb, xb, a->C, a->H, a->W, o);
+            if (o->method == CNN_VIS_ADAM) {
+                float c1 = 1 - powf(b1, (float)t), c2 = 1 - powf(b2, (float)t);
+                for (size_t i = 0; i < per; i++) {
+                    mb[i] = b1 * mb[i] + (1 - b1) * db[i];
+                    vb[i] = b2 * vb[i] + (1 - b2) * db[i] * db[i];
+                    xb[i] += o->step * (mb[i] / c1) / (sqrtf(vb[i] / c2) + eps);
+                }
+            } else {
+                double ss = 0;
+                for (size_t i = 0; i < per; i++) ss += (double)db[i] * db[i];
+                float rms = (float)sqrt(ss / (double)per);
+                if (rms > 0)
+                    for (size_t i = 0; i < per; i++) xb[i] += o->step * db[i] / rms;
+            }
+            clip(xb, per, o->lo, o->hi);
+            if (o->blur > 0 && o->blur_every > 0 && t % o->blur_every == 0) {
+                cnn_vis_blur(xb, a->C, a->H, a->W, o->blur, a->tmp);
+                clip(xb, per, o->lo, o->hi);
+            }
+        }
+    }
+    return 0;
+}
+
 int cnn_vis_maximize(cnn_net *net, const cnn_vis_opts *o, const int *units, int n, float *images,
                      float *values, int *dead, cnn_vis_progress progress, void *ctx,
                      cnn_error *err)
@@ -230,100 +299,71 @@ int cnn_vis_maximize(cnn_net *net, const cnn_vis_opts *o, const int *units, int 
     if (o->steps < 0 || o->restarts < 1 || !(o->hi > o->lo) || o->jitter < 0 ||
         o->blur_every < 0 || !(o->step > 0))
         return cnn_errorf(err, "visualization options out of range");
-    int C = m->input.c, H = m->input.h, W = m->input.w;
+    if (o->obj.layer < 0 || o->obj.layer >= m->nlayers)
+        return cnn_errorf(err, "layer %d: the model has layers 0 to %d", o->obj.layer,
+                          m->nlayers - 1);
     size_t per = cnn_shape_size(m->input);
     int nb = cnn_net_max_batch(net);
-    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f; /* Adam */
+    /* A ReLU-like unit that is off at a random start can often be woken by
+     * first raising its pre-activation for a while (the later restarts do). */
+    cnn_vis_objective wake = o->obj;
+    wake.pre = 1;
+    int can_wake = !cnn_vis_uses_preact(m, &o->obj) &&
+                   m->layers[o->obj.layer].activation != CNN_ACT_LINEAR;
+    int wake_steps = o->steps / 4 > 10 ? o->steps / 4 : 10;
 
-    /* Work buffers, (nb, C, H, W) each, and per-image state. */
-    float *block = calloc(5 * (size_t)nb * per + (size_t)H * W, sizeof(float));
+    float *block = calloc(5 * (size_t)nb * per + (size_t)m->input.h * m->input.w, sizeof(float));
     cnn_rng *rng = calloc((size_t)nb, sizeof *rng);
     int *alive = calloc((size_t)nb, sizeof *alive);
+    int *trying = calloc((size_t)nb, sizeof *trying);
     int *shift = calloc(2 * (size_t)nb, sizeof *shift);
-    if (!block || !rng || !alive || !shift) {
-        free(block), free(rng), free(alive), free(shift);
+    if (!block || !rng || !alive || !trying || !shift) {
+        free(block), free(rng), free(alive), free(trying), free(shift);
         return cnn_errorf(err, "out of memory");
     }
-    float *xs = block;                  /* (nb, C, H, W) shifted input */
-    float *gs = xs + (size_t)nb * per;  /* (nb, C, H, W) gradient w.r.t. xs */
-    float *d = gs + (size_t)nb * per;   /* (nb, C, H, W) ascent direction */
-    float *am = d + (size_t)nb * per;   /* (nb, C, H, W) Adam first moment */
-    float *av = am + (size_t)nb * per;  /* (nb, C, H, W) Adam second moment */
-    float *tmp = av + (size_t)nb * per; /* (H, W) blur scratch */
+    ascent a = {.net = net, .o = o, .C = m->input.c, .H = m->input.h, .W = m->input.w,
+                .per = per, .shift = shift, .rng = rng};
+    a.xs = block;                       /* (nb, C, H, W) */
+    a.gs = a.xs + (size_t)nb * per;     /* (nb, C, H, W) */
+    a.d = a.gs + (size_t)nb * per;      /* (nb, C, H, W) */
+    a.am = a.d + (size_t)nb * per;      /* (nb, C, H, W) */
+    a.av = a.am + (size_t)nb * per;     /* (nb, C, H, W) */
+    a.tmp = a.av + (size_t)nb * per;    /* (H, W) */
     int status = -1;
 
     for (int s = 0; s < n; s += nb) {
-        int k = n - s < nb ? n - s : nb;
-        const int *u = units + s;
-        float *x = images + (size_t)s * per; /* (k, C, H, W) */
-        for (int b = 0; b < k; b++) {
-            unit_rng(&rng[b], o->seed, u[b]);
+        a.k = n - s < nb ? n - s : nb;
+        a.u = units + s;
+        a.x = images + (size_t)s * per;
+        for (int b = 0; b < a.k; b++) {
+            unit_rng(&rng[b], o->seed, a.u[b]);
             alive[b] = 0;
         }
 
         /* Starts: retry every unit whose objective is flat at its start. */
         for (int attempt = 0; attempt < o->restarts; attempt++) {
             int left = 0;
-            for (int b = 0; b < k; b++)
-                if (!alive[b]) random_start(x + (size_t)b * per, per, o, attempt, &rng[b]), left++;
+            for (int b = 0; b < a.k; b++) {
+                trying[b] = !alive[b];
+                if (trying[b]) random_start(a.x + (size_t)b * per, per, o, attempt, &rng[b]), left++;
+            }
             if (!left) break;
-            if (cnn_vis_gradient(net, &o->obj, u, k, x, NULL, gs, err)) goto done;
-            for (int b = 0; b < k; b++)
-                if (!alive[b] && !all_zero(gs + (size_t)b * per, per)) alive[b] = 1;
+            if (attempt > 0 && can_wake && ascend(&a, &wake, trying, wake_steps, err)) goto done;
+            if (cnn_vis_gradient(net, &o->obj, a.u, a.k, a.x, NULL, a.gs, err)) goto done;
+            for (int b = 0; b < a.k; b++)
+                if (trying[b] && !all_zero(a.gs + (size_t)b * per, per)) alive[b] = 1;
         }
-
-        memset(am, 0, (size_t)k * per * sizeof *am);
-        memset(av, 0, (size_t)k * per * sizeof *av);
-        for (int t = 1; t <= o->steps; t++) {
-            for (int b = 0; b < k; b++) {
-                int dy = 0, dx = 0;
-                if (o->jitter > 0) {
-                    dy = (int)cnn_rng_below(&rng[b], 2 * (uint64_t)o->jitter + 1) - o->jitter;
-                    dx = (int)cnn_rng_below(&rng[b], 2 * (uint64_t)o->jitter + 1) - o->jitter;
-                }
-                shift[2 * b] = dy, shift[2 * b + 1] = dx;
-                cnn_vis_roll(xs + (size_t)b * per, x + (size_t)b * per, C, H, W, dy, dx);
-            }
-            if (cnn_vis_gradient(net, &o->obj, u, k, xs, NULL, gs, err)) goto done;
-            for (int b = 0; b < k; b++) {
-                if (!alive[b]) continue;
-                float *xb = x + (size_t)b * per, *db = d + (size_t)b * per;
-                float *mb = am + (size_t)b * per, *vb = av + (size_t)b * per;
-                /* back to the unshifted frame: g(y, x) = gs(y + dy, x + dx) */
-                cnn_vis_roll(db, gs + (size_t)b * per, C, H, W, -shift[2 * b],
-                             -shift[2 * b + 1]);
-                memcpy(gs + (size_t)b * per, db, per * sizeof *db);
-                regularize(db, gs + (size_t)b * per, xb, C, H, W, o);
-                if (o->method == CNN_VIS_ADAM) {
-                    float c1 = 1 - powf(b1, (float)t), c2 = 1 - powf(b2, (float)t);
-                    for (size_t i = 0; i < per; i++) {
-                        mb[i] = b1 * mb[i] + (1 - b1) * db[i];
-                        vb[i] = b2 * vb[i] + (1 - b2) * db[i] * db[i];
-                        xb[i] += o->step * (mb[i] / c1) / (sqrtf(vb[i] / c2) + eps);
-                    }
-                } else {
-                    double ss = 0;
-                    for (size_t i = 0; i < per; i++) ss += (double)db[i] * db[i];
-                    float rms = (float)sqrt(ss / (double)per);
-                    if (rms > 0)
-                        for (size_t i = 0; i < per; i++) xb[i] += o->step * db[i] / rms;
-                }
-                clip(xb, per, o->lo, o->hi);
-                if (o->blur > 0 && o->blur_every > 0 && t % o->blur_every == 0) {
-                    cnn_vis_blur(xb, C, H, W, o->blur, tmp);
-                    clip(xb, per, o->lo, o->hi);
-                }
-            }
-        }
-        if (cnn_vis_gradient(net, &o->obj, u, k, x, values + s, NULL, err)) goto done;
-        for (int b = 0; b < k; b++) dead[s + b] = !alive[b];
-        if (progress) progress(ctx, s + k, n);
+        if (ascend(&a, &o->obj, alive, o->steps, err)) goto done;
+        if (cnn_vis_gradient(net, &o->obj, a.u, a.k, a.x, values + s, NULL, err)) goto done;
+        for (int b = 0; b < a.k; b++) dead[s + b] = !alive[b];
+        if (progress) progress(ctx, s + a.k, n);
     }
     status = 0;
 done:
     free(block);
     free(rng);
     free(alive);
+    free(trying);
     free(shift);
     return status;
 }

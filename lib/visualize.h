@@ -75,7 +75,10 @@ typedef struct cnn_vis_opts {
     float blur;       /* Gaussian blur with this sigma in pixels (0: none) ... */
     int blur_every;   /* ... applied after every blur_every-th step */
     int jitter;       /* each step shifts the image (cyclically) by up to this many pixels */
-    int restarts;     /* random starts tried before a unit is declared dead (>= 1) */
+    int restarts;     /* random starts tried before a unit is declared dead (>= 1); the
+                       * first is near mid-range, the others uniform in [lo, hi] and, for
+                       * an objective after a nonlinear activation, first raised along the
+                       * pre-activation for max(10, steps / 4) steps to wake the unit */
     uint64_t seed;    /* unit u's randomness comes from (seed, u) alone */
 } cnn_vis_opts;
 
@@ -89,8 +92,8 @@ typedef void (*cnn_vis_progress)(void *ctx, int done, int total);
  * objective, in batches of up to the net's max batch.  Writes the images to
  * images (n, C, H, W), the objective of each final image (without the
  * regularizers) to values, and to dead[b] 1 when unit b's objective had a zero
- * gradient at every one of the o->restarts random starts (its image is then
- * left at the last start and should be drawn as dead, not as noise).  Unit u's
+ * gradient at every one of the o->restarts starts (its image is then left at
+ * the last start and should be drawn as dead, not as noise).  Unit u's
  * result depends only on the net, the options and u.  progress may be NULL. */
 int cnn_vis_maximize(cnn_net *net, const cnn_vis_opts *o, const int *units, int n, float *images,
                      float *values, int *dead, cnn_vis_progress progress, void *ctx,

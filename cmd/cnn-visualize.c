@@ -1,0 +1,524 @@
+/* cnn-visualize: what a trained CNN learns, as PNG pictures: the inputs that
+ * maximize filters, neurons and class logits (gradient ascent on the image),
+ * the first layer's weights, and one image's feature maps. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cnn.h"
+#include "image.h"
+#include "infer.h"
+#include "visualize.h"
+#include "weights.h"
+
+#define MAX_THREADS 256
+#define MAX_BATCH 64
+
+static const char usage[] =
+    "usage: cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --layer NAME [--units LIST]\n"
+    "                     (-o GRID.png | --each DIR) [options]\n"
+    "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --weights [--layer NAME] -o F.png\n"
+    "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --layer NAME --feature-maps IMAGE.png\n"
+    "                     -o F.png\n";
+
+static const char help[] =
+    "Draws what a trained network's units respond to.  By default, for every unit of\n"
+    "--layer (a channel of a Conv2D or pooling layer, a neuron of a Dense layer, a class\n"
+    "of the output layer) it finds the input image that maximizes the unit by gradient\n"
+    "ascent on the image, the weights fixed, and draws the images as one grid.\n"
+    "\n"
+    "  -w, --weights-file FILE  trained weights (the model is read from them; a MODEL.json\n"
+    "                           given too must describe the same architecture)\n"
+    "  -l, --layer NAME         the layer (names as cnn-summary prints them)\n"
+    "  -u, --units LIST         units to draw, e.g. 0-11,17 (default: all)\n"
+    "  -o, --output FILE        the grid as PNG (written atomically)\n"
+    "      --each DIR           one PNG per unit, DIR/LAYER-UNIT.png, instead of / besides -o\n"
+    "      --json               one JSON line per unit on stdout: its final objective value\n"
+    "\n"
+    "Objective:\n"
+    "      --reduce HOW         a channel's mean (default), sum (the lecture's a^k) or center\n"
+    "      --center             the same as --reduce center: the single centre unit\n"
+    "      --pre-activation     before the layer's activation (a softmax is always stripped:\n"
+    "                           output classes maximize their logit)\n"
+    "\n"
+    "Optimization (on the input image):\n"
+    "      --optimizer NAME     normalized (step / RMS of the gradient, default) or adam\n"
+    "      --steps N            ascent steps per unit (default 200)\n"
+    "      --step-size X        step size, or Adam's learning rate (default 0.02)\n"
+    "      --seed N             seed for the random starts and jitter (default 1)\n"
+    "      --range LO,HI        the input range pixels are clipped to (default 0,1)\n"
+    "      --restarts N         random starts before a unit with zero gradient is reported\n"
+    "                           dead (default 4)\n"
+    "\n"
+    "Regularizers (the ascent maximizes objective - penalties):\n"
+    "      --l1 X               X * sum |x|, the lecture's (default 0)\n"
+    "      --l2 X               X * sum x^2 (default 0)\n"
+    "      --tv X               X * total variation, sum of squared neighbour differences\n"
+    "                           (default 0)\n"
+    "      --blur SIGMA         Gaussian blur of the image every --blur-every steps, in\n"
+    "                           pixels (default 0.5; 0 turns it off)\n"
+    "      --blur-every K       (default 4)\n"
+    "      --jitter N           shift the image by up to N pixels at every step (default 1)\n"
+    "\n"
+    "Other views:\n"
+    "      --weights            draw the filters of the first layer (or of --layer) themselves\n"
+    "      --feature-maps IMG   draw every channel of --layer's output for the PNG image IMG\n"
+    "      --invert             with --feature-maps: invert IMG (dark digits on white)\n"
+    "      --resize             with --feature-maps: resize IMG to the model's input size\n"
+    "\n"
+    "Picture:\n"
+    "      --sort               tiles by final value, largest first (dead units last)\n"
+    "      --normalize HOW      tile (each tile stretched to black..white, default), global\n"
+    "                           (one stretch for all tiles) or none\n"
+    "      --scale N            enlarge every pixel to N x N (default: tiles up to 96 pixels)\n"
+    "      --margin N           white pixels between tiles (default 2)\n"
+    "\n"
+    "      --threads N          threads for the math (default 1; results depend on it)\n"
+    "  -q, --quiet              no progress and no warnings\n"
+    "  -h, --help               this help\n"
+    "  -V, --version            the version\n";
+
+enum {
+    OPT_EACH = 256, OPT_JSON, OPT_REDUCE, OPT_CENTER, OPT_PRE, OPT_OPTIMIZER, OPT_STEPS,
+    OPT_STEP_SIZE, OPT_SEED, OPT_RANGE, OPT_RESTARTS, OPT_L1, OPT_L2, OPT_TV, OPT_BLUR,
+    OPT_BLUR_EVERY, OPT_JITTER, OPT_WEIGHTS, OPT_FEATURE_MAPS, OPT_INVERT, OPT_RESIZE, OPT_SORT,
+    OPT_NORMALIZE, OPT_SCALE, OPT_MARGIN, OPT_THREADS,
+};
+
+static const struct option options[] = {
+    {"weights-file", required_argument, NULL, 'w'},
+    {"layer", required_argument, NULL, 'l'},
+    {"units", required_argument, NULL, 'u'},
+    {"output", required_argument, NULL, 'o'},
+    {"each", required_argument, NULL, OPT_EACH},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"reduce", required_argument, NULL, OPT_REDUCE},
+    {"center", no_argument, NULL, OPT_CENTER},
+    {"pre-activation", no_argument, NULL, OPT_PRE},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"steps", required_argument, NULL, OPT_STEPS},
+    {"step-size", required_argument, NULL, OPT_STEP_SIZE},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"range", required_argument, NULL, OPT_RANGE},
+    {"restarts", required_argument, NULL, OPT_RESTARTS},
+    {"l1", required_argument, NULL, OPT_L1},
+    {"l2", required_argument, NULL, OPT_L2},
+    {"tv", required_argument, NULL, OPT_TV},
+    {"blur", required_argument, NULL, OPT_BLUR},
+    {"blur-every", required_argument, NULL, OPT_BLUR_EVERY},
+    {"jitter", required_argument, NULL, OPT_JITTER},
+    {"weights", no_argument, NULL, OPT_WEIGHTS},
+    {"feature-maps", required_argument, NULL, OPT_FEATURE_MAPS},
+    {"invert", no_argument, NULL, OPT_INVERT},
+    {"resize", no_argument, NULL, OPT_RESIZE},
+    {"sort", no_argument, NULL, OPT_SORT},
+    {"normalize", required_argument, NULL, OPT_NORMALIZE},
+    {"scale", required_argument, NULL, OPT_SCALE},
+    {"margin", required_argument, NULL, OPT_MARGIN},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* ---- option parsing ------------------------------------------------------ */
+
+static void misuse(const char *fmt, const char *arg)
+{
+    fputs("cnn-visualize: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    fputs(usage, stderr);
+    exit(2);
+}
+
+static long parse_long(const char *flag, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "cnn-visualize: %s: expected an integer from %ld to %ld, got \"%s\"\n",
+                flag, lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+static double parse_double(const char *flag, const char *s, double lo, double hi, int open_lo)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || (open_lo && v == lo)) {
+        fprintf(stderr, "cnn-visualize: %s: expected a number %s %g and <= %g, got \"%s\"\n",
+                flag, open_lo ? ">" : ">=", lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+static int parse_name(const char *flag, const char *s, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    fprintf(stderr, "cnn-visualize: %s: unknown value \"%s\" (expected one of:", flag, s);
+    for (int i = 0; names[i]; i++) fprintf(stderr, " %s", names[i]);
+    fputs(")\n", stderr);
+    exit(2);
+}
+
+static void parse_range(const char *s, float *lo, float *hi)
+{
+    char *end;
+    errno = 0;
+    double a = strtod(s, &end);
+    if (errno || end == s || *end != ',' || !isfinite(a)) goto bad;
+    const char *t = end + 1;
+    double b = strtod(t, &end);
+    if (errno || end == t || *end || !isfinite(b) || !(b > a)) goto bad;
+    *lo = (float)a, *hi = (float)b;
+    return;
+bad:
+    fprintf(stderr, "cnn-visualize: --range: expected LO,HI with LO < HI, got \"%s\"\n", s);
+    exit(2);
+}
+
+/* Reads "0-11,17" into a malloc'd list checked against [0, count). */
+static int *parse_units(const char *s, int count, const char *layer, int *n)
+{
+    int cap = 16, k = 0;
+    int *u = malloc(sizeof *u * (size_t)cap);
+    if (!u) goto oom;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long a = strtol(p, &end, 10), b;
+        if (errno || end == p || *p == '-' || *p == '+' || *p == ' ') goto bad;
+        p = end;
+        b = a;
+        if (*p == '-') {
+            p++;
+            errno = 0;
+            b = strtol(p, &end, 10);
+            if (errno || end == p || *p == '-' || *p == '+' || *p == ' ' || b < a) goto bad;
+            p = end;
+        }
+        if (*p != ',' && *p) goto bad;
+        if (a < 0 || b >= count) {
+            fprintf(stderr, "cnn-visualize: --units: %ld is out of range: layer %s has units 0 "
+                            "to %d\n", a < 0 ? a : b, layer, count - 1);
+            exit(2);
+        }
+        for (long v = a; v <= b; v++) {
+            if (k == cap) {
+                if (cap > 1 << 24) goto bad;
+                int *t = realloc(u, sizeof *u * (size_t)(cap *= 2));
+                if (!t) goto oom;
+                u = t;
+            }
+            u[k++] = (int)v;
+        }
+        if (!*p) break;
+        p++;
+    }
+    *n = k;
+    return u;
+bad:
+    fprintf(stderr, "cnn-visualize: --units: expected a list like 0-11,17, got \"%s\"\n", s);
+    exit(2);
+oom:
+    fputs("cnn-visualize: error: out of memory\n", stderr);
+    exit(1);
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+static void on_progress(void *ctx, int done, int total)
+{
+    const char *layer = ctx;
+    fprintf(stderr, "\r\033[Kcnn-visualize: %s: %d/%d units", layer, done, total);
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static int write_tiles_png(const char *path, const float *tiles, int n, int c, int h, int w,
+                           const int *order, const int *dead, const cnn_vis_grid_opts *g,
+                           cnn_error *err)
+{
+    unsigned char *px;
+    int W, H;
+    if (cnn_vis_grid(tiles, n, c, h, w, order, dead, g, &px, &W, &H, err)) return -1;
+    int rc = cnn_png_write(path, W, H, c, px, err);
+    free(px);
+    return rc;
+}
+
+static int write_each(const char *dir, const char *layer, const float *tiles, const int *units,
+                      int n, int c, int h, int w, const int *dead, int scale, cnn_error *err)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cnn_errorf(err, "%s: not a folder", dir);
+    int maxu = 0;
+    for (int i = 0; i < n; i++)
+        if (units[i] > maxu) maxu = units[i];
+    int digits = 1;
+    for (int v = maxu; v >= 10; v /= 10) digits++;
+    cnn_vis_grid_opts g = {.cols = 1, .scale = scale, .margin = 0};
+    size_t per = (size_t)c * h * w, len = strlen(dir) + strlen(layer) + 32;
+    char *path = malloc(len);
+    if (!path) return cnn_errorf(err, "out of memory");
+    for (int i = 0; i < n; i++) {
+        snprintf(path, len, "%s/%s-%0*d.png", dir, layer, digits, units[i]);
+        if (write_tiles_png(path, tiles + (size_t)i * per, 1, c, h, w, NULL,
+                            dead ? dead + i : NULL, &g, err)) {
+            free(path);
+            return -1;
+        }
+    }
+    free(path);
+    return 0;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    const char *weights_path = NULL, *layer_name = NULL, *units_arg = NULL, *out = NULL,
+               *each = NULL, *fmap_path = NULL;
+    int json = 0, weights_view = 0, sort = 0, quiet = 0, threads = 1, scale = 0, margin = 2;
+    int normalize = CNN_VIS_NORM_TILE;
+    cnn_input_opts in_opts = {0};
+    cnn_vis_opts o;
+    cnn_vis_opts_default(&o);
+
+    int c;
+    while ((c = getopt_long(argc, argv, "w:l:u:o:qhV", options, NULL)) != -1) {
+        switch (c) {
+        case 'w': weights_path = optarg; break;
+        case 'l': layer_name = optarg; break;
+        case 'u': units_arg = optarg; break;
+        case 'o': out = optarg; break;
+        case OPT_EACH: each = optarg; break;
+        case OPT_JSON: json = 1; break;
+        case OPT_REDUCE: o.obj.reduce = parse_name("--reduce", optarg, cnn_vis_reduce_names); break;
+        case OPT_CENTER: o.obj.reduce = CNN_VIS_CENTER; break;
+        case OPT_PRE: o.obj.pre = 1; break;
+        case OPT_OPTIMIZER: o.method = parse_name("--optimizer", optarg, cnn_vis_method_names); break;
+        case OPT_STEPS: o.steps = (int)parse_long("--steps", optarg, 0, 1000000); break;
+        case OPT_STEP_SIZE: o.step = (float)parse_double("--step-size", optarg, 0, 1e6, 1); break;
+        case OPT_SEED: o.seed = (uint64_t)parse_long("--seed", optarg, 0, 2147483647L); break;
+        case OPT_RANGE: parse_range(optarg, &o.lo, &o.hi); break;
+        case OPT_RESTARTS: o.restarts = (int)parse_long("--restarts", optarg, 1, 1000); break;
+        case OPT_L1: o.l1 = (float)parse_double("--l1", optarg, 0, 1e6, 0); break;
+        case OPT_L2: o.l2 = (float)parse_double("--l2", optarg, 0, 1e6, 0); break;
+        case OPT_TV: o.tv = (float)parse_double("--tv", optarg, 0, 1e6, 0); break;
+        case OPT_BLUR: o.blur = (float)parse_double("--blur", optarg, 0, 20, 0); break;
+        case OPT_BLUR_EVERY: o.blur_every = (int)parse_long("--blur-every", optarg, 1, 1000000); break;
+        case OPT_JITTER: o.jitter = (int)parse_long("--jitter", optarg, 0, 1000); break;
+        case OPT_WEIGHTS: weights_view = 1; break;
+        case OPT_FEATURE_MAPS: fmap_path = optarg; break;
+        case OPT_INVERT: in_opts.invert = 1; break;
+        case OPT_RESIZE: in_opts.resize = 1; break;
+        case OPT_SORT: sort = 1; break;
+        case OPT_NORMALIZE: normalize = parse_name("--normalize", optarg, cnn_vis_norm_names); break;
+        case OPT_SCALE: scale = (int)parse_long("--scale", optarg, 1, 1000); break;
+        case OPT_MARGIN: margin = (int)parse_long("--margin", optarg, 0, 1000); break;
+        case OPT_THREADS: threads = (int)parse_long("--threads", optarg, 1, MAX_THREADS); break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
+        case 'V': printf("cnn-visualize %s\n", CNN_VERSION); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc - 1) misuse("at most one model file expected, also got \"%s\"", argv[optind + 1]);
+    if (!weights_path) misuse("-w WEIGHTS.safetensors is required%s", "");
+    if (!out && !each) misuse("-o FILE.png or --each DIR is required%s", "");
+    if (weights_view && fmap_path) misuse("use either --weights or --feature-maps%s", "");
+    if (!layer_name && !weights_view) misuse("--layer NAME is required%s", "");
+    if ((in_opts.invert || in_opts.resize) && !fmap_path)
+        misuse("--invert and --resize go with --feature-maps%s", "");
+    const char *model_path = optind < argc ? argv[optind] : NULL;
+
+    cnn_error err;
+    cnn_weights *wf = NULL;
+    cnn_model *m = NULL;
+    cnn_net *net = NULL;
+    int *units = NULL, *dead = NULL, *order = NULL;
+    float *tiles = NULL, *values = NULL, *x = NULL;
+    int status = 1, nunits = 0, tc = 1, th = 0, tw = 0;
+
+    cnn_set_threads(threads);
+    if (cnn_weights_open(weights_path, &wf, &err) ||
+        cnn_weights_resolve_model(wf, model_path, &m, &err))
+        goto fail;
+
+    int layer;
+    if (layer_name) {
+        layer = cnn_model_find_layer(m, layer_name);
+        if (layer < 0) {
+            char list[CNN_ERROR_MAX / 2];
+            size_t k = 0;
+            list[0] = 0;
+            for (int i = 0; i < m->nlayers && k + 4 < sizeof list; i++)
+                k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "",
+                                      m->layers[i].name);
+            cnn_errorf(&err, "the model has no layer \"%s\" (its layers: %s)", layer_name, list);
+            goto fail;
+        }
+    } else {
+        layer = cnn_vis_first_weights_layer(m);
+        if (layer < 0) {
+            cnn_errorf(&err, "the model's first layer with weights is not a Conv2D or Dense layer "
+                             "on the image; name one with --layer");
+            goto fail;
+        }
+    }
+    const cnn_layer *L = &m->layers[layer];
+    o.obj.layer = layer;
+
+    /* How many units the chosen view has, before reading --units against it. */
+    int count;
+    if (weights_view) {
+        count = L->units;
+    } else if (fmap_path) {
+        if (L->out.flat) {
+            cnn_errorf(&err, "layer %s (%s) is flat; feature maps need a spatial layer (Conv2D, "
+                             "pooling)", L->name, L->ops->type);
+            goto fail;
+        }
+        count = L->out.c;
+    } else {
+        count = cnn_vis_units(m, layer);
+        if (cnn_input_check(m->input, &err)) goto fail;
+    }
+    if (units_arg) {
+        units = parse_units(units_arg, count, L->name, &nunits);
+    } else {
+        nunits = count;
+        units = malloc(sizeof *units * (size_t)(count > 0 ? count : 1));
+        if (!units) goto oom;
+        for (int i = 0; i < count; i++) units[i] = i;
+    }
+    dead = calloc((size_t)nunits, sizeof *dead);
+    values = calloc((size_t)nunits, sizeof *values);
+    order = malloc(sizeof *order * (size_t)nunits);
+    if (!dead || !values || !order) goto oom;
+
+    int batch = nunits < MAX_BATCH ? nunits : MAX_BATCH;
+    if (cnn_net_new(m, fmap_path || weights_view ? 1 : batch, &net, &err) ||
+        cnn_weights_read_params(wf, "", m, cnn_net_params(net), &err))
+        goto fail;
+
+    if (weights_view) {
+        float *all;
+        int n;
+        if (cnn_vis_layer_weights(net, layer, &all, &n, &tc, &th, &tw, &err)) goto fail;
+        size_t per = (size_t)tc * th * tw;
+        tiles = malloc(sizeof *tiles * per * (size_t)nunits);
+        if (!tiles) {
+            free(all);
+            goto oom;
+        }
+        for (int i = 0; i < nunits; i++) {
+            memcpy(tiles + (size_t)i * per, all + (size_t)units[i] * per, per * sizeof *tiles);
+            double ss = 0; /* sorted by the filter's L2 norm */
+            for (size_t j = 0; j < per; j++) ss += (double)tiles[i * per + j] * tiles[i * per + j];
+            values[i] = (float)sqrt(ss);
+        }
+        free(all);
+    } else if (fmap_path) {
+        size_t hw = (size_t)L->out.h * L->out.w;
+        x = malloc(sizeof *x * cnn_shape_size(m->input));
+        float *maps = malloc(sizeof *maps * cnn_shape_size(L->out));
+        tiles = malloc(sizeof *tiles * hw * (size_t)nunits);
+        if (!x || !maps || !tiles) {
+            free(maps);
+            goto oom;
+        }
+        if (cnn_png_to_input(fmap_path, m->input, &in_opts, x, &err) ||
+            cnn_vis_feature_maps(net, layer, o.obj.pre, x, maps, &err)) {
+            free(maps);
+            goto fail;
+        }
+        for (int i = 0; i < nunits; i++) {
+            memcpy(tiles + (size_t)i * hw, maps + (size_t)units[i] * hw, hw * sizeof *tiles);
+            double s = 0; /* sorted by the mean activation */
+            for (size_t j = 0; j < hw; j++) s += tiles[i * hw + j];
+            values[i] = (float)(s / (double)hw);
+        }
+        free(maps);
+        tc = 1, th = L->out.h, tw = L->out.w;
+    } else {
+        tc = m->input.c, th = m->input.h, tw = m->input.w;
+        tiles = malloc(sizeof *tiles * cnn_shape_size(m->input) * (size_t)nunits);
+        if (!tiles) goto oom;
+        int tty = !quiet && isatty(STDERR_FILENO);
+        if (cnn_vis_maximize(net, &o, units, nunits, tiles, values, dead,
+                             tty ? on_progress : NULL, (void *)L->name, &err))
+            goto fail;
+        int ndead = 0;
+        for (int i = 0; i < nunits; i++) ndead += dead[i];
+        if (ndead && !quiet) {
+            fprintf(stderr, "cnn-visualize: warning: %s: %d dead unit%s (zero gradient at all %d "
+                            "random starts), drawn crossed out:", L->name, ndead,
+                    ndead > 1 ? "s" : "", o.restarts);
+            for (int i = 0; i < nunits; i++)
+                if (dead[i]) fprintf(stderr, " %d", units[i]);
+            fputc('\n', stderr);
+        }
+    }
+
+    if (sort) {
+        cnn_vis_sort_order(values, dead, nunits, order);
+    } else {
+        for (int i = 0; i < nunits; i++) order[i] = i;
+    }
+    if (json) {
+        for (int k = 0; k < nunits; k++) {
+            int i = order[k];
+            printf("{\"layer\": \"%s\", \"unit\": %d, ", L->name, units[i]);
+            if (isfinite(values[i])) printf("\"value\": %.9g", values[i]);
+            else printf("\"value\": null");
+            printf(", \"dead\": %s}\n", dead[i] ? "true" : "false");
+        }
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            cnn_errorf(&err, "writing to stdout: %s", strerror(errno));
+            goto fail;
+        }
+    }
+
+    cnn_vis_normalize(tiles, nunits, (size_t)tc * th * tw, normalize, dead);
+    if (!scale) scale = cnn_vis_auto_scale(th, tw);
+    cnn_vis_grid_opts g = {.cols = 0, .scale = scale, .margin = margin};
+    if (out && write_tiles_png(out, tiles, nunits, tc, th, tw, order, dead, &g, &err)) goto fail;
+    if (each && write_each(each, L->name, tiles, units, nunits, tc, th, tw, dead, scale, &err))
+        goto fail;
+    status = 0;
+    goto done;
+oom:
+    cnn_errorf(&err, "out of memory");
+fail:
+    fprintf(stderr, "cnn-visualize: error: %s\n", err.msg);
+done:
+    free(x);
+    free(tiles);
+    free(values);
+    free(order);
+    free(dead);
+    free(units);
+    cnn_net_free(net);
+    cnn_model_free(m);
+    cnn_weights_free(wf);
+    return status;
+}
