@@ -6,7 +6,10 @@
  *
  * `test_infer --write-fixtures DIR` writes the fixtures (PNGs, weights, models,
  * IDX files) for tests/cli/infer.sh; `test_infer --write-digits IDX N DIR`
- * writes the first N records of an IDX image file as 8-bit PNGs. */
+ * writes the first N records of an IDX image file as 8-bit PNGs;
+ * `test_infer --write-drawing IDX OUT.png` writes record 0 inverted at twice
+ * the size; `test_infer --write-subset IMAGES LABELS N DIR` writes the first N
+ * records of both as DIR/sub-images.idx and DIR/sub-labels.idx. */
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -859,6 +862,59 @@ static int write_digits(const char *idx_path, long n, const char *dir)
     return rc ? 1 : 0;
 }
 
+/* The first n records of an IDX image file and its labels, as plain IDX files
+ * dir/sub-images.idx and dir/sub-labels.idx (a quick training set). */
+static int write_subset(const char *images, const char *labels, long n, const char *dir)
+{
+    cnn_idx *x = NULL, *y = NULL;
+    cnn_error err;
+    char p[512];
+    int rc = 1;
+    if (cnn_idx_load(images, CNN_IDX_MAX_BYTES, &x, &err) ||
+        cnn_idx_load(labels, CNN_IDX_MAX_BYTES, &y, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        goto done;
+    }
+    if (n < 1 || (size_t)n > x->count || (size_t)n > y->count) goto done;
+    size_t dims[CNN_IDX_MAX_RANK];
+    memcpy(dims, x->dims, sizeof dims);
+    dims[0] = (size_t)n;
+    snprintf(p, sizeof p, "%s/sub-images.idx", dir);
+    if (cnn_idx_write(p, x->type, x->rank, dims, x->data, 0, &err)) goto done;
+    dims[0] = (size_t)n;
+    snprintf(p, sizeof p, "%s/sub-labels.idx", dir);
+    if (cnn_idx_write(p, y->type, 1, dims, y->data, 0, &err)) goto done;
+    rc = 0;
+done:
+    cnn_idx_free(x);
+    cnn_idx_free(y);
+    return rc;
+}
+
+/* Record 0 of an IDX image file as a dark-on-light drawing at twice the size
+ * (each pixel a 2x2 block), for --invert --resize. */
+static int write_drawing(const char *idx_path, const char *out)
+{
+    cnn_idx *x;
+    cnn_error err;
+    if (cnn_idx_load(idx_path, CNN_IDX_MAX_BYTES, &x, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    int w = (int)x->dims[2], h = (int)x->dims[1], rc = 1;
+    unsigned char *px = malloc((size_t)4 * w * h);
+    if (px && x->type == CNN_IDX_U8 && x->rank == 3) {
+        const unsigned char *src = x->data;
+        for (int y = 0; y < 2 * h; y++)
+            for (int i = 0; i < 2 * w; i++)
+                px[(size_t)y * 2 * w + i] = (unsigned char)(255 - src[(y / 2) * w + i / 2]);
+        rc = write_gray_png(out, 2 * w, 2 * h, px) ? 1 : 0;
+    }
+    free(px);
+    cnn_idx_free(x);
+    return rc;
+}
+
 static void remove_tree(const char *dir)
 {
     char cmd[128];
@@ -872,6 +928,10 @@ int main(int argc, char **argv)
         return write_fixtures(argv[2]) ? 1 : 0;
     if (argc == 5 && strcmp(argv[1], "--write-digits") == 0)
         return write_digits(argv[2], atol(argv[3]), argv[4]);
+    if (argc == 6 && strcmp(argv[1], "--write-subset") == 0)
+        return write_subset(argv[2], argv[3], atol(argv[4]), argv[5]);
+    if (argc == 4 && strcmp(argv[1], "--write-drawing") == 0)
+        return write_drawing(argv[2], argv[3]);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_infer.XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
