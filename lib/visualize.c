@@ -267,6 +267,10 @@ static int ascend(ascent *a, const cnn_vis_objective *obj, const int *active, in
             cnn_vis_roll(db, gb, a->C, a->H, a->W, -a->shift[2 * b], -a->shift[2 * b + 1]);
             memcpy(gb, db, per * sizeof *db);
             regularize(db, gb, xb, a->C, a->H, a->W, o);
+            /* Project: a pixel at a bound pushed outwards stays put, so it must
+             * not count in the RMS (or slow the free pixels down). */
+            for (size_t i = 0; i < per; i++)
+                if ((xb[i] >= o->hi && db[i] > 0) || (xb[i] <= o->lo && db[i] < 0)) db[i] = 0;
             if (o->method == CNN_VIS_ADAM) {
                 float c1 = 1 - powf(b1, (float)t), c2 = 1 - powf(b2, (float)t);
                 for (size_t i = 0; i < per; i++) {
