@@ -28,7 +28,7 @@ LIBCNN   := $(BUILD)/libcnn.a
 # Debian packages the build needs: header or tool -> package.
 DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev
 
-.PHONY: all deps data run test run-tests asan bench clean fuzz
+.PHONY: all deps data run test run-tests asan bench clean fuzz fuzz-build
 all: $(CMDS)
 
 $(BUILD)/%.o: %.c
@@ -94,6 +94,38 @@ bench: deps
 $(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(LIBCNN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
+
+# libFuzzer harnesses (fuzz/README.md): lib/*.c and fuzz/fuzz_*.c built with
+# clang, ASan and UBSan into build-fuzz/; `make fuzz FUZZ_SECONDS=N` runs each
+# harness for N seconds and fails on any finding.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g $(FUZZ_SAN) $(filter-out -Werror,$(WARN)) -Wno-unknown-warning-option
+FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS    := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_LIB     := $(FUZZ_BUILD)/libcnn.a
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_BUILD)/lib/%.o: lib/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP $< \
+	  $(FUZZ_LIB) $(PKG_LIBS) $(LDLIBS) -o $@
+
+-include $(wildcard $(FUZZ_BUILD)/lib/*.d $(FUZZ_BUILD)/*.d)
 
 clean:
 	rm -rf build build-asan build-fuzz bin

@@ -1,0 +1,87 @@
+/* libFuzzer harness for IDX files: cnn_idx_load_mem (the in-memory twin of
+ * cnn_idx_load, which cnn-train and cnn-infer use), plain and gzip.
+ *
+ * The first input byte chooses the route: odd means "gzip-compress the rest
+ * first", so the fuzzer explores IDX headers behind a valid gzip layer as well
+ * as raw (possibly corrupt) gzip streams and plain files.  A 16 MiB decoded
+ * limit keeps memory small; headers claiming more must be refused. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "idx.h"
+
+#define FUZZ_IDX_MAX_BYTES ((size_t)16 << 20)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static unsigned char *gzip_bytes(const uint8_t *src, size_t n, size_t *out_len)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return NULL;
+    size_t cap = deflateBound(&zs, (uLong)n) + 32;
+    unsigned char *dst = malloc(cap);
+    if (!dst) {
+        deflateEnd(&zs);
+        return NULL;
+    }
+    zs.next_in = (Bytef *)src;
+    zs.avail_in = (uInt)n;
+    zs.next_out = dst;
+    zs.avail_out = (uInt)cap;
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+        deflateEnd(&zs);
+        free(dst);
+        return NULL;
+    }
+    *out_len = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return dst;
+}
+
+static void check_loaded(const cnn_idx *x)
+{
+    if (x->rank < 1 || x->rank > CNN_IDX_MAX_RANK || x->count != x->dims[0] || !x->data ||
+        x->elem_size != cnn_idx_type_size(x->type) ||
+        x->count * x->record * x->elem_size > FUZZ_IDX_MAX_BYTES)
+        abort();
+    /* Touch every record the way the dataset loader and cnn-infer do. */
+    float *rec = malloc(sizeof(float) * x->record);
+    if (!rec) abort();
+    size_t step = x->count > 64 ? x->count / 64 : 1;
+    for (size_t i = 0; i < x->count; i += step) cnn_idx_record_float(x, i, rec);
+    cnn_idx_record_float(x, x->count - 1, rec);
+    free(rec);
+    cnn_error err;
+    long label;
+    for (size_t i = 0; i < x->count && i < 64; i++) (void)cnn_idx_label(x, i, &label, &err);
+    (void)cnn_idx_label(x, x->count, &label, &err); /* out of range: an error, no crash */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0) return 0;
+    const uint8_t *in = data + 1;
+    size_t n = size - 1;
+    unsigned char *gz = NULL;
+    if (data[0] & 1) {
+        gz = gzip_bytes(in, n, &n);
+        if (!gz) return 0;
+        in = gz;
+    }
+    cnn_idx *x = NULL;
+    cnn_error err;
+    err.msg[0] = 0;
+    if (cnn_idx_load_mem(in, n, "fuzz.idx", FUZZ_IDX_MAX_BYTES, &x, &err) == 0) {
+        check_loaded(x);
+        cnn_idx_free(x);
+    } else if (x || !err.msg[0]) {
+        fprintf(stderr, "cnn_idx_load_mem failed without a message or left *out set\n");
+        abort();
+    }
+    free(gz);
+    return 0;
+}

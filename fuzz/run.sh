@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs each libFuzzer harness for FUZZ_SECONDS seconds (default 60) and fails
+# when any of them finds a crash, a leak, a timeout (-timeout=10), an
+# out-of-memory (-rss_limit_mb=2048) or any sanitizer report.  Prints the
+# executions per harness.  Usage: fuzz/run.sh [HARNESS...] (default: all
+# built ones).  FUZZ_BUILD is where the binaries are (build-fuzz); the growing
+# corpus lives in $FUZZ_BUILD/corpus/HARNESS, seeded from fuzz/corpus/HARNESS,
+# and crash inputs land in $FUZZ_BUILD/artifacts/HARNESS/.
+set -u
+cd "$(dirname "$0")/.."
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_JOBS_NICE=${FUZZ_NICE:-0}
+
+# Largest input per harness: model files and safetensors headers of real models
+# are a few KB; IDX and PNG seeds are small images.
+max_len() {
+    case $1 in
+    fuzz_model) echo 16384 ;;
+    fuzz_idx) echo 32768 ;;
+    fuzz_png) echo 32768 ;;
+    fuzz_safetensors) echo 65536 ;;
+    *) echo 4096 ;;
+    esac
+}
+
+harnesses=("$@")
+if [ ${#harnesses[@]} = 0 ]; then
+    for f in fuzz/fuzz_*.c; do harnesses+=("$(basename "$f" .c)"); done
+fi
+
+status=0
+summary=""
+for h in "${harnesses[@]}"; do
+    bin=$FUZZ_BUILD/$h
+    [ -x "$bin" ] || { echo "fuzz: $bin is not built" >&2; status=1; continue; }
+    corpus=$FUZZ_BUILD/corpus/$h
+    art=$FUZZ_BUILD/artifacts/$h
+    mkdir -p "$corpus" "$art"
+    dict=()
+    [ -f "fuzz/$h.dict" ] && dict=(-dict="fuzz/$h.dict")
+    log=$FUZZ_BUILD/$h.log
+    echo "fuzz: $h for ${FUZZ_SECONDS}s (log in $log)"
+    nice -n "$FUZZ_JOBS_NICE" "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+        -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len="$(max_len "$h")" \
+        -print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
+        "$corpus" "fuzz/corpus/$h" >"$log" 2>&1
+    rc=$?
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
+    if [ $rc != 0 ] || grep -qE '^==[0-9]+==ERROR|runtime error:|^SUMMARY: ' "$log"; then
+        echo "fuzz: $h FAILED (exit $rc) after ${execs:-?} executions:" >&2
+        grep -E 'ERROR|runtime error|SUMMARY|Test unit written|^    #[0-9]' "$log" | head -n 30 >&2
+        status=1
+        summary+="$h: FAILED after ${execs:-?} executions"$'\n'
+    else
+        summary+="$h: ${execs:-?} executions in ${FUZZ_SECONDS}s, no findings"$'\n'
+    fi
+done
+printf '%s' "$summary"
+exit $status
