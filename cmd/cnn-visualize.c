@@ -37,7 +37,7 @@ static const char help[] =
     "  -l, --layer NAME         the layer (names as cnn-summary prints them)\n"
     "  -u, --units LIST         units to draw, e.g. 0-11,17 (default: all)\n"
     "  -o, --output FILE        the grid as PNG (written atomically)\n"
-    "      --each DIR           one PNG per unit, DIR/LAYER-UNIT.png, instead of / besides -o\n"
+    "      --each DIR           one PNG per unit, DIR/LAYER-UNIT.png (DIR is created)\n"
     "      --json               one JSON line per unit on stdout: its final objective value\n"
     "\n"
     "Objective:\n"
@@ -267,6 +267,8 @@ static int write_each(const char *dir, const char *layer, const float *tiles, co
                       int n, int c, int h, int w, const int *dead, int scale, cnn_error *err)
 {
     struct stat st;
+    if (stat(dir, &st) != 0 && errno == ENOENT && mkdir(dir, 0777) != 0)
+        return cnn_errorf(err, "%s: cannot create the folder: %s", dir, strerror(errno));
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return cnn_errorf(err, "%s: not a folder", dir);
     int maxu = 0;

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# CLI tests for cnn-visualize: the man page's examples on a quickly trained
+# lecture model, byte-identical output for the same flags and seed, picture
+# sizes, and misuse.
+. "$(dirname "$0")/lib.sh"
+ROOT=$(pwd)
+D=$ROOT/data/mnist
+W=$TMP/w.safetensors
+# Few steps keep the suite fast (and the sanitizer build bearable); the
+# pictures' quality is not what these tests check.
+FAST=(--steps 15 --threads 1)
+
+# Width and height of a PNG from its IHDR chunk.
+png_size() { od -An -t u1 -j 16 -N 8 "$1" | awk '{ printf "%d %d\n", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8 }'; }
+
+train_once() {
+    [ -s "$W" ] && return 0
+    "$BIN/cnn-train" models/lee-mnist.json --train-images $D-train-images-idx3-ubyte.gz \
+        --train-labels $D-train-labels-idx1-ubyte.gz --epochs 1 --threads 1 -q -o "$W" \
+        >"$TMP/train.out" 2>"$TMP/train.err" || fail "cnn-train failed: $(tail -n 3 "$TMP/train.err")"
+}
+
+test_help_version_and_misuse() {
+    run "$BIN/cnn-visualize" --help
+    expect_rc 0
+    expect_out_contains "--feature-maps"
+    run "$BIN/cnn-visualize" --version
+    expect_rc 0
+    expect_out_contains "cnn-visualize 0.1.0"
+    run "$BIN/cnn-visualize" --layer conv2d -o "$TMP/x.png"
+    expect_rc 2
+    expect_err_contains "-w WEIGHTS.safetensors is required"
+    run "$BIN/cnn-visualize" -w "$W" -o "$TMP/x.png"
+    expect_rc 2
+    expect_err_contains "--layer NAME is required"
+    run "$BIN/cnn-visualize" -w "$W" --layer conv2d
+    expect_rc 2
+    expect_err_contains "-o FILE.png or --each DIR"
+    run "$BIN/cnn-visualize" -w "$W" --layer conv2d --steps many -o "$TMP/x.png"
+    expect_rc 2
+    expect_err_contains "--steps: expected an integer"
+    run "$BIN/cnn-visualize" -w "$W" --layer conv2d --optimizer sgd -o "$TMP/x.png"
+    expect_rc 2
+    expect_err_contains "expected one of: normalized adam"
+    run "$BIN/cnn-visualize" -w "$W" --layer conv2d --range 1,0 -o "$TMP/x.png"
+    expect_rc 2
+    run "$BIN/cnn-visualize" -w "$W" --bogus
+    expect_rc 2
+    [ -e "$TMP/x.png" ] && fail "a PNG was written on misuse"
+}
+
+test_bad_layer_units_and_files() {
+    train_once
+    run "$BIN/cnn-visualize" -w "$W" --layer conv9 -o "$TMP/x.png"
+    expect_rc 1
+    expect_err_contains 'cnn-visualize: error: the model has no layer "conv9" (its layers: conv2d, max_pooling2d, conv2d_1'
+    run "$BIN/cnn-visualize" -w "$W" --layer conv2d --units 0-25 -o "$TMP/x.png"
+    expect_rc 2
+    expect_err_contains "--units: 25 is out of range: layer conv2d has units 0 to 24"
+    run "$BIN/cnn-visualize" -w "$W" --layer conv2d --units 3-1 -o "$TMP/x.png"
+    expect_rc 2
+    expect_err_contains "expected a list like 0-11,17"
+    run "$BIN/cnn-visualize" -w "$W" --layer conv2d --units 1,,2 -o "$TMP/x.png"
+    expect_rc 2
+    run "$BIN/cnn-visualize" -w "$TMP/missing.safetensors" --layer conv2d -o "$TMP/x.png"
+    expect_rc 1
+    expect_err_contains "missing.safetensors"
+    run "$BIN/cnn-visualize" -w "$W" --layer dense --feature-maps "$TMP/none.png" -o "$TMP/x.png"
+    expect_rc 1
+    expect_err_contains "is flat; feature maps need a spatial layer"
+    run "$BIN/cnn-visualize" -w "$W" --layer conv2d_1 --weights -o "$TMP/x.png"
+    expect_rc 1
+    expect_err_contains "only a Conv2D layer fed by 1 or 3 channels"
+    run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer conv2d -o "$TMP/no/such/dir/x.png"
+    expect_rc 1
+    expect_err_contains "cnn-visualize: error:"
+    [ -e "$TMP/x.png" ] && fail "a PNG was written after an error"
+}
+
+test_same_flags_and_seed_give_identical_png() {
+    train_once
+    run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 --l1 0.05 -o "$TMP/a.png"
+    expect_rc 0
+    run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 --l1 0.05 -o "$TMP/b.png"
+    expect_rc 0
+    cmp -s "$TMP/a.png" "$TMP/b.png" || fail "same flags and seed gave different PNGs"
+    run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 --l1 0.05 --seed 2 -o "$TMP/c.png"
+    expect_rc 0
+    cmp -s "$TMP/a.png" "$TMP/c.png" && fail "another seed gave the same PNG"
+    ls "$TMP" | grep -q '\.tmp' && fail "temporary files left behind: $(ls "$TMP")"
+}
+
+test_grid_sizes_follow_ceil_sqrt_and_scale() {
+    train_once
+    # 10 classes of 28x28: 4 columns, 3 rows, tiles 84 pixels, 2-pixel margins
+    run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 -o "$TMP/g.png"
+    expect_rc 0
+    [ "$(png_size "$TMP/g.png")" = "346 260" ] || fail "10-tile grid is $(png_size "$TMP/g.png")"
+    # 25 first-layer 3x3 kernels: 5 x 5 tiles of 96 pixels
+    run "$BIN/cnn-visualize" -w "$W" --weights -o "$TMP/k.png"
+    expect_rc 0
+    [ "$(png_size "$TMP/k.png")" = "492 492" ] || fail "kernel grid is $(png_size "$TMP/k.png")"
+    run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer conv2d_1 --units 0-2 --scale 1 --margin 0 -o "$TMP/s.png"
+    expect_rc 0
+    [ "$(png_size "$TMP/s.png")" = "56 56" ] || fail "3 tiles at scale 1: $(png_size "$TMP/s.png")"
+}
+
+test_json_lines_and_each() {
+    train_once
+    run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer conv2d_1 --units 4,1-2 --json --each "$TMP/each"
+    expect_rc 0
+    [ "$(wc -l <"$TMP/out")" = 3 ] || fail "expected 3 JSON lines: $(cat "$TMP/out")"
+    head -n 1 "$TMP/out" | grep -Eq '^\{"layer": "conv2d_1", "unit": 4, "value": [-0-9.e]+, "dead": (true|false)\}$' ||
+        fail "JSON line: $(head -n 1 "$TMP/out")"
+    for u in 1 2 4; do [ -s "$TMP/each/conv2d_1-$u.png" ] || fail "no $TMP/each/conv2d_1-$u.png"; done
+    [ "$(png_size "$TMP/each/conv2d_1-4.png")" = "84 84" ] || fail "--each tile is $(png_size "$TMP/each/conv2d_1-4.png")"
+    # --sort orders the lines by value, largest first
+    run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 --sort --json -o "$TMP/sorted.png"
+    expect_rc 0
+    grep -o '"value": [-0-9.e]*' "$TMP/out" | cut -d' ' -f2 >"$TMP/values"
+    sort -g -r "$TMP/values" | cmp -s - "$TMP/values" || fail "--sort --json not descending: $(tr '\n' ' ' <"$TMP/values")"
+}
+
+test_man_page_examples_run() {
+    train_once
+    local d=$TMP/man
+    mkdir -p "$d" && cp "$W" "$d/w.safetensors"
+    # a 28x28 digit-like image for --feature-maps: the class-3 maximizer itself
+    "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 --units 3 --scale 1 --each "$d/tmp" -q &&
+        cp "$d/tmp/dense_1-3.png" "$d/digit.png" || fail "could not make digit.png"
+    sed -n '/^\.SH EXAMPLES/,/^\.SH /p' man/cnn-visualize.1 | sed -n '/^\.EX/,/^\.EE/p' |
+        grep '^cnn-visualize ' | sed 's/\\-/-/g' >"$TMP/examples"
+    local n=0 cmd
+    while IFS= read -r cmd; do
+        n=$((n + 1))
+        (cd "$d" && PATH="$BIN:$PATH" bash -c "$cmd --steps 15 -q") >"$TMP/out" 2>"$TMP/err"
+        rc=$?
+        expect_rc 0
+    done <"$TMP/examples"
+    [ "$n" -ge 6 ] || fail "only $n examples found in man/cnn-visualize.1"
+    for f in filters.png digits.png top.png first-layer.png maps.png neurons/dense-00.png; do
+        [ -s "$d/$f" ] || fail "example output $f missing"
+    done
+}
+
+run_test test_help_version_and_misuse
+run_test test_bad_layer_units_and_files
+run_test test_same_flags_and_seed_give_identical_png
+run_test test_grid_sizes_follow_ceil_sqrt_and_scale
+run_test test_json_lines_and_each
+run_test test_man_page_examples_run
+finish
