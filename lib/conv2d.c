@@ -95,10 +95,17 @@ static void im2col(float *col, const float *in, const cnn_layer *L, int n)
                             continue;
                         }
                         const float *s = src + (size_t)iy * W;
-                        for (int ox = 0; ox < OW; ox++) {
-                            int ix = ox * SW - L->pad_left + kx;
-                            d[ox] = ix >= 0 && ix < W ? s[ix] : 0.0f;
+                        /* columns ox in [lo, hi) read inside the row */
+                        int off = kx - L->pad_left, lo = 0, hi = OW;
+                        while (lo < OW && lo * SW + off < 0) lo++;
+                        while (hi > lo && (hi - 1) * SW + off >= W) hi--;
+                        for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                        if (SW == 1) {
+                            memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof *d);
+                        } else {
+                            for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * SW + off];
                         }
+                        for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
                     }
                 }
             }
@@ -124,10 +131,10 @@ static void col2im(float *din, const float *col, const cnn_layer *L, int n)
                         if (iy < 0 || iy >= H) continue;
                         float *d = dst + (size_t)iy * W;
                         const float *s = src + (size_t)oy * OW;
-                        for (int ox = 0; ox < OW; ox++) {
-                            int ix = ox * SW - L->pad_left + kx;
-                            if (ix >= 0 && ix < W) d[ix] += s[ox];
-                        }
+                        int off = kx - L->pad_left, lo = 0, hi = OW;
+                        while (lo < OW && lo * SW + off < 0) lo++;
+                        while (hi > lo && (hi - 1) * SW + off >= W) hi--;
+                        for (int ox = lo; ox < hi; ox++) d[ox * SW + off] += s[ox];
                     }
                 }
             }

@@ -130,6 +130,51 @@ void cnn_layer_init_default(const cnn_layer *L, float *params, int init, cnn_rng
 /* Activations                                                              */
 /* ======================================================================== */
 
+/* Four floats at a time (GCC/Clang vector extensions, plain SSE2 on x86-64):
+ * -O2 does not vectorize the select by itself.  NaN > 0 is false, so a NaN
+ * becomes 0 exactly as in the scalar form. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static void relu(float *out, const float *in, size_t total)
+{
+    size_t i = 0;
+    for (; i + 4 <= total; i += 4) {
+        v4f x;
+        memcpy(&x, in + i, sizeof x);
+        v4i keep = x > (v4f){0, 0, 0, 0};
+        x = (v4f)((v4i)x & keep);
+        memcpy(out + i, &x, sizeof x);
+    }
+    for (; i < total; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+/* dpre = y > 0 ? dpost : 0, four at a time. */
+static void relu_back(float *dpre, const float *dpost, const float *y, size_t total)
+{
+    size_t i = 0;
+    for (; i + 4 <= total; i += 4) {
+        v4f g, v;
+        memcpy(&g, dpost + i, sizeof g);
+        memcpy(&v, y + i, sizeof v);
+        v4i keep = v > (v4f){0, 0, 0, 0};
+        g = (v4f)((v4i)g & keep);
+        memcpy(dpre + i, &g, sizeof g);
+    }
+    for (; i < total; i++) dpre[i] = y[i] > 0.0f ? dpost[i] : 0.0f;
+}
+
+void cnn_activation_apply(int act, float *out, const float *in, int n, int c, int hw)
+{
+    size_t total = (size_t)n * c * hw;
+    if (act == CNN_ACT_RELU) {
+        relu(out, in, total);
+        return;
+    }
+    if (out != in) memcpy(out, in, total * sizeof *out);
+    cnn_activation_forward(act, out, n, c, hw);
+}
+
 void cnn_activation_forward(int act, float *x, int n, int c, int hw)
 {
     size_t total = (size_t)n * c * hw;
@@ -137,7 +182,7 @@ void cnn_activation_forward(int act, float *x, int n, int c, int hw)
     case CNN_ACT_LINEAR:
         break;
     case CNN_ACT_RELU:
-        for (size_t i = 0; i < total; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        relu(x, x, total);
         break;
     case CNN_ACT_SIGMOID:
         /* Written so that exp never overflows for large |x|. */
@@ -183,7 +228,7 @@ void cnn_activation_backward(int act, float *dpre, const float *dpost, const flo
         if (dpre != dpost) memcpy(dpre, dpost, total * sizeof *dpre);
         break;
     case CNN_ACT_RELU:
-        for (size_t i = 0; i < total; i++) dpre[i] = y[i] > 0.0f ? dpost[i] : 0.0f;
+        relu_back(dpre, dpost, y, total);
         break;
     case CNN_ACT_SIGMOID:
         for (size_t i = 0; i < total; i++) dpre[i] = dpost[i] * y[i] * (1.0f - y[i]);

@@ -205,6 +205,8 @@ void cnn_layer_init_default(const cnn_layer *L, float *params, int init, struct 
 /* Applies activation act to x in place: n images of c channels and hw positions
  * each ((n, c, hw) layout); softmax is over the channels at each position. */
 void cnn_activation_forward(int act, float *x, int n, int c, int hw);
+/* Same, out of place: out = act(in) (out may equal in). */
+void cnn_activation_apply(int act, float *out, const float *in, int n, int c, int hw);
 
 /* dpre = dpost through activation act, given its output y; dpre may equal
  * dpost (in place).  Softmax uses the Jacobian-vector product

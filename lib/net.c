@@ -245,9 +245,8 @@ int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *
         size_t per = cnn_shape_size(L->out);
         if (L->activation != CNN_ACT_LINEAR) {
             if (net->check && check_buf(net, i, "output", net->pre[i], n, per, err)) return -1;
-            memcpy(net->post[i], net->pre[i], (size_t)n * per * sizeof(float));
-            cnn_activation_forward(L->activation, net->post[i], n, L->out.c,
-                                   L->out.h * L->out.w);
+            cnn_activation_apply(L->activation, net->post[i], net->pre[i], n, L->out.c,
+                                 L->out.h * L->out.w);
         }
         if (net->check && check_buf(net, i, "output", net->post[i], n, per, err)) return -1;
     }

@@ -1,0 +1,115 @@
+/* Benchmark: the machine's cblas_sgemm rate on a 1024^3 product, then a
+ * training step (forward, backward, Adam update) and inference of the
+ * lecture's model at batch 64.  Prints medians of several repetitions as
+ * "key value" lines (bench/run.sh reads them). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cnn.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define REPS 7
+
+int main(int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : "models/lee-mnist.json";
+    int batch = argc > 2 ? atoi(argv[2]) : 64;
+    if (argc > 3) cnn_set_threads(atoi(argv[3]));
+    int threads = cnn_get_threads();
+
+    /* ---- sgemm 1024^3 ---- */
+    int N = 1024;
+    float *a = malloc((size_t)N * N * 4), *b = malloc((size_t)N * N * 4),
+          *c = malloc((size_t)N * N * 4);
+    cnn_rng r;
+    cnn_rng_seed(&r, 1);
+    for (size_t i = 0; i < (size_t)N * N; i++) a[i] = cnn_rng_uniform(&r), b[i] = cnn_rng_uniform(&r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, a, N, b, N, 0, c, N);
+    double t[REPS];
+    for (int k = 0; k < REPS; k++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, a, N, b, N, 0, c, N);
+        t[k] = now() - t0;
+    }
+    double sgemm = 2.0 * N * N * N / median(t, REPS) / 1e9;
+    free(a), free(b), free(c);
+
+    /* ---- the model ---- */
+    cnn_model *m;
+    cnn_net *net;
+    cnn_error err;
+    if (cnn_model_load(path, &m, &err) || cnn_net_new(m, batch, &net, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 1;
+    }
+    double macs = 0;
+    for (int i = 0; i < m->nlayers; i++) macs += m->layers[i].ops->macs(&m->layers[i]);
+    double fwd_flops = 2 * macs, train_flops = 3 * fwd_flops; /* backward ~ 2x forward */
+    cnn_net_init(net, CNN_INIT_GLOROT_UNIFORM, &r);
+    size_t per = cnn_shape_size(m->input);
+    float *x = malloc(per * batch * sizeof *x);
+    int *labels = malloc(batch * sizeof *labels);
+    for (size_t i = 0; i < per * batch; i++) x[i] = cnn_rng_uniform(&r);
+    for (int i = 0; i < batch; i++) labels[i] = (int)cnn_rng_below(&r, 10);
+    cnn_optim o;
+    cnn_optim_from_training(&o, &m->training);
+    int steps = 20;
+    long step = 0;
+    for (int k = -1; k < REPS; k++) { /* k = -1: warm-up */
+        double t0 = now();
+        for (int s = 0; s < steps; s++) {
+            cnn_net_forward(net, x, batch, 1, &r, &err);
+            cnn_net_loss(net, labels, batch, CNN_LOSS_CROSSENTROPY, NULL);
+            cnn_net_zero_grads(net);
+            cnn_net_backward(net, batch, m->nlayers - 1, 0, NULL, &err);
+            cnn_net_step(net, &o, 1e-3f, ++step);
+        }
+        if (k >= 0) t[k] = (now() - t0) / steps;
+    }
+    double train_step = median(t, REPS);
+    for (int k = -1; k < REPS; k++) {
+        double t0 = now();
+        for (int s = 0; s < steps; s++) cnn_net_forward(net, x, batch, 0, NULL, &err);
+        if (k >= 0) t[k] = (now() - t0) / steps;
+    }
+    double infer_step = median(t, REPS);
+
+    double train_ips = batch / train_step, infer_ips = batch / infer_step;
+    double train_gf = train_flops * batch / train_step / 1e9;
+    double infer_gf = fwd_flops * batch / infer_step / 1e9;
+    printf("threads %d\n", threads);
+    printf("batch %d\n", batch);
+    printf("sgemm_gflops %.2f\n", sgemm);
+    printf("model_mflop_per_image_forward %.3f\n", fwd_flops / 1e6);
+    printf("train_images_per_s %.0f\n", train_ips);
+    printf("train_gflops %.2f\n", train_gf);
+    printf("train_fraction_of_sgemm %.3f\n", train_gf / sgemm);
+    printf("infer_images_per_s %.0f\n", infer_ips);
+    printf("infer_gflops %.2f\n", infer_gf);
+    printf("infer_fraction_of_sgemm %.3f\n", infer_gf / sgemm);
+    free(x), free(labels);
+    cnn_net_free(net);
+    cnn_model_free(m);
+    return 0;
+}
