@@ -1,10 +1,12 @@
 /* Whole-file reads with a size limit, and atomic writes (see fileio.h). */
 #include "fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,9 +83,20 @@ int cnn_atomic_open(cnn_atomic_file *af, const char *path, cnn_error *err)
         cnn_atomic_abort(af);
         return cnn_errorf(err, "%s: out of memory", path);
     }
-    /* Unique per process and call (mkstemp), so concurrent writers never collide. */
-    snprintf(af->tmp_path, n + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(af->tmp_path);
+    /* Unique per process and call (mkstemp), so concurrent writers never collide.
+     * The flock, held until the rename, tells remove_stale_temps the temporary is
+     * alive; if another writer of the same file removed it before we locked it
+     * (it is unlinked by then), take a new one. */
+    int fd;
+    for (int tries = 0;; tries++) {
+        snprintf(af->tmp_path, n + 16, "%s.tmp.XXXXXX", path);
+        fd = mkstemp(af->tmp_path);
+        struct stat st;
+        if (fd < 0 || tries == 10 || flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0 ||
+            st.st_nlink > 0)
+            break;
+        close(fd);
+    }
     if (fd < 0) {
         int e = errno;
         char *dir = dir_of(path);
@@ -108,6 +121,36 @@ int cnn_atomic_open(cnn_atomic_file *af, const char *path, cnn_error *err)
     return 0;
 }
 
+/* A writer killed mid-write (SIGKILL, power loss) leaves its temporary
+ * "<name>.tmp.XXXXXX" behind.  After a successful write of `path`, remove those
+ * of the same destination that no live writer holds: each writer keeps an
+ * flock on its temporary until the rename, and the kernel drops it when the
+ * process dies. */
+static void remove_stale_temps(const char *path)
+{
+    char *dir = dir_of(path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    DIR *d = dir ? opendir(dir) : NULL;
+    free(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0 ||
+            strlen(n + blen + 5) != 6)
+            continue;
+        int fd = openat(dirfd(d), n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) continue;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0)
+            unlinkat(dirfd(d), n, 0);
+        close(fd);
+    }
+    closedir(d);
+}
+
 int cnn_atomic_commit(cnn_atomic_file *af, cnn_error *err)
 {
     int e = 0;
@@ -115,10 +158,12 @@ int cnn_atomic_commit(cnn_atomic_file *af, cnn_error *err)
     if (fflush(af->fp) != 0) { e = errno; step = "write"; }
     else if (ferror(af->fp)) { e = EIO; step = "write"; }
     else if (fsync(fileno(af->fp)) != 0) { e = errno; step = "fsync"; }
+    int lock_fd = dup(fileno(af->fp)); /* keeps the flock until after the rename */
     int close_rc = fclose(af->fp);
     af->fp = NULL;
     if (!step && close_rc != 0) { e = errno; step = "close"; }
     if (!step && rename(af->tmp_path, af->path) != 0) { e = errno; step = "rename"; }
+    if (lock_fd >= 0) close(lock_fd);
     if (step) {
         cnn_errorf(err, "%s: %s failed: %s (the previous file, if any, is unchanged)", af->path,
                    step, strerror(e));
@@ -135,6 +180,7 @@ int cnn_atomic_commit(cnn_atomic_file *af, cnn_error *err)
         }
         free(dir);
     }
+    remove_stale_temps(af->path);
     free(af->tmp_path);
     af->tmp_path = NULL;
     cnn_atomic_abort(af);

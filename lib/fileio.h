@@ -4,7 +4,9 @@
  * uniquely named temporary file in the destination's folder, flushed, fsync'd
  * and renamed over the destination, and the folder is fsync'd.  A crash at any
  * moment leaves either the previous complete file or the new complete file;
- * a failed write leaves the previous file untouched and removes the temporary. */
+ * a failed write leaves the previous file untouched and removes the temporary.
+ * A process killed mid-write cannot remove its temporary: the next successful
+ * write of the same destination removes it (temporaries no live writer holds). */
 #ifndef CNN_FILEIO_H
 #define CNN_FILEIO_H
 
