@@ -5,6 +5,8 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "threads.h"
+
 static int conv2d_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
     static const int one[2] = {1, 1}, req[2] = {CNN_REQUIRED, CNN_REQUIRED};
@@ -73,71 +75,97 @@ static size_t conv2d_scratch_size(const cnn_layer *L, int max_batch)
     return (size_t)L->units * p + conv_k(L) * p; /* (OC, P) output/gradient + (K, P) dcol */
 }
 
-/* col (K, n*OH*OW) from in (n, C, H, W): column b*OH*OW + oy*OW + ox holds the
- * window under output pixel (oy, ox) of image b, zero where it overhangs. */
-static void im2col(float *col, const float *in, const cnn_layer *L, int n)
+/* The output columns [*lo, *hi) whose input column ox*SW + off lies in [0, W). */
+static void inside_cols(int OW, int SW, int off, int W, int *lo, int *hi)
 {
-    int C = L->in.c, H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
-    int OH = L->out.h, OW = L->out.w, SH = L->stride[0], SW = L->stride[1];
-    size_t ohw = (size_t)OH * OW, P = (size_t)n * ohw;
-    for (int c = 0; c < C; c++)
-        for (int ky = 0; ky < KH; ky++)
-            for (int kx = 0; kx < KW; kx++) {
-                float *row = col + ((size_t)(c * KH + ky) * KW + kx) * P;
-                for (int b = 0; b < n; b++) {
-                    const float *src = in + ((size_t)b * C + c) * H * W; /* (H, W) */
-                    float *dst = row + (size_t)b * ohw;
-                    for (int oy = 0; oy < OH; oy++) {
-                        int iy = oy * SH - L->pad_top + ky;
-                        float *d = dst + (size_t)oy * OW;
-                        if (iy < 0 || iy >= H) {
-                            memset(d, 0, (size_t)OW * sizeof *d);
-                            continue;
-                        }
-                        const float *s = src + (size_t)iy * W;
-                        /* columns ox in [lo, hi) read inside the row */
-                        int off = kx - L->pad_left, lo = 0, hi = OW;
-                        while (lo < OW && lo * SW + off < 0) lo++;
-                        while (hi > lo && (hi - 1) * SW + off >= W) hi--;
-                        for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
-                        if (SW == 1) {
-                            memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof *d);
-                        } else {
-                            for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * SW + off];
-                        }
-                        for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
-                    }
-                }
-            }
+    int a = 0, b = OW;
+    while (a < OW && a * SW + off < 0) a++;
+    while (b > a && (b - 1) * SW + off >= W) b--;
+    *lo = a;
+    *hi = b;
 }
 
-/* The adjoint of im2col: din (n, C, H, W) = sum of the columns' entries back
- * onto the pixels they came from (din is overwritten). */
-static void col2im(float *din, const float *col, const cnn_layer *L, int n)
+typedef struct {
+    const cnn_layer *L;
+    float *dst;
+    const float *src;
+    int n;
+} conv_job;
+
+/* Rows [r0, r1) of col (K, n*OH*OW) from in (n, C, H, W): row (c, ky, kx),
+ * column b*OH*OW + oy*OW + ox holds in[b, c, oy*SH - pad_top + ky, ox*SW -
+ * pad_left + kx], zero where the window overhangs. */
+static void im2col_rows(void *arg, size_t r0, size_t r1)
 {
+    const conv_job *j = arg;
+    const cnn_layer *L = j->L;
     int C = L->in.c, H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
     int OH = L->out.h, OW = L->out.w, SH = L->stride[0], SW = L->stride[1];
-    size_t ohw = (size_t)OH * OW, P = (size_t)n * ohw;
-    memset(din, 0, (size_t)n * C * H * W * sizeof *din);
-    for (int c = 0; c < C; c++)
-        for (int ky = 0; ky < KH; ky++)
-            for (int kx = 0; kx < KW; kx++) {
-                const float *row = col + ((size_t)(c * KH + ky) * KW + kx) * P;
-                for (int b = 0; b < n; b++) {
-                    float *dst = din + ((size_t)b * C + c) * H * W;
-                    const float *src = row + (size_t)b * ohw;
-                    for (int oy = 0; oy < OH; oy++) {
-                        int iy = oy * SH - L->pad_top + ky;
-                        if (iy < 0 || iy >= H) continue;
-                        float *d = dst + (size_t)iy * W;
-                        const float *s = src + (size_t)oy * OW;
-                        int off = kx - L->pad_left, lo = 0, hi = OW;
-                        while (lo < OW && lo * SW + off < 0) lo++;
-                        while (hi > lo && (hi - 1) * SW + off >= W) hi--;
-                        for (int ox = lo; ox < hi; ox++) d[ox * SW + off] += s[ox];
-                    }
+    size_t ohw = (size_t)OH * OW, P = (size_t)j->n * ohw;
+    for (size_t r = r0; r < r1; r++) {
+        int c = (int)(r / ((size_t)KH * KW)), ky = (int)(r / KW % KH), kx = (int)(r % KW);
+        int off = kx - L->pad_left, lo, hi;
+        inside_cols(OW, SW, off, W, &lo, &hi);
+        for (int b = 0; b < j->n; b++) {
+            const float *src = j->src + ((size_t)b * C + c) * H * W; /* (H, W) */
+            float *dst = j->dst + r * P + (size_t)b * ohw;            /* (OH, OW) */
+            for (int oy = 0; oy < OH; oy++) {
+                int iy = oy * SH - L->pad_top + ky;
+                float *d = dst + (size_t)oy * OW;
+                if (iy < 0 || iy >= H) {
+                    memset(d, 0, (size_t)OW * sizeof *d);
+                    continue;
                 }
+                const float *s = src + (size_t)iy * W;
+                for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                if (SW == 1)
+                    memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof *d);
+                else
+                    for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * SW + off];
+                for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
             }
+        }
+    }
+}
+
+static void im2col(float *col, const float *in, const cnn_layer *L, int n)
+{
+    conv_job j = {L, col, in, n};
+    cnn_parallel_for(conv_k(L), im2col_rows, &j);
+}
+
+/* The adjoint of im2col for images [b0, b1): din (n, C, H, W) = the columns'
+ * entries summed back onto the pixels they came from (overwriting din). */
+static void col2im_images(void *arg, size_t b0, size_t b1)
+{
+    const conv_job *j = arg;
+    const cnn_layer *L = j->L;
+    int C = L->in.c, H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
+    int OH = L->out.h, OW = L->out.w, SH = L->stride[0], SW = L->stride[1];
+    size_t ohw = (size_t)OH * OW, P = (size_t)j->n * ohw, chw = (size_t)C * H * W;
+    memset(j->dst + b0 * chw, 0, (b1 - b0) * chw * sizeof *j->dst);
+    for (size_t r = 0; r < (size_t)C * KH * KW; r++) {
+        int c = (int)(r / ((size_t)KH * KW)), ky = (int)(r / KW % KH), kx = (int)(r % KW);
+        int off = kx - L->pad_left, lo, hi;
+        inside_cols(OW, SW, off, W, &lo, &hi);
+        for (size_t b = b0; b < b1; b++) {
+            float *dst = j->dst + b * chw + (size_t)c * H * W; /* (H, W) */
+            const float *src = j->src + r * P + b * ohw;      /* (OH, OW) */
+            for (int oy = 0; oy < OH; oy++) {
+                int iy = oy * SH - L->pad_top + ky;
+                if (iy < 0 || iy >= H) continue;
+                float *d = dst + (size_t)iy * W;
+                const float *s = src + (size_t)oy * OW;
+                for (int ox = lo; ox < hi; ox++) d[ox * SW + off] += s[ox];
+            }
+        }
+    }
+}
+
+static void col2im(float *din, const float *col, const cnn_layer *L, int n)
+{
+    conv_job j = {L, din, col, n};
+    cnn_parallel_for((size_t)n, col2im_images, &j);
 }
 
 static void conv2d_forward(const cnn_layer *L, float *out, const float *in, float *params,

@@ -61,12 +61,38 @@ static int window_argmax(const float *plane, int W, int y0, int y1, int x0, int 
     return best;
 }
 
+/* The common 2x2, stride 2, "valid" case: every window is inside the input. */
+static int is_2x2(const cnn_layer *L)
+{
+    return L->kernel[0] == 2 && L->kernel[1] == 2 && L->stride[0] == 2 && L->stride[1] == 2 &&
+           L->padding == CNN_PAD_VALID;
+}
+
+/* Offset within the 2x2 window at s (row stride W) of its first largest value. */
+static inline int argmax_2x2(const float *s, int W)
+{
+    int best = 0;
+    if (s[1] > s[best]) best = 1;
+    if (s[W] > s[best]) best = W;
+    if (s[W + 1] > s[best]) best = W + 1;
+    return best;
+}
+
 static void maxpool2d_forward(const cnn_layer *L, float *out, const float *in, float *params,
                               const cnn_layer_ctx *ctx)
 {
     (void)params;
     int H = L->in.h, W = L->in.w, OH = L->out.h, OW = L->out.w;
     size_t planes = (size_t)ctx->n * L->in.c;
+    if (is_2x2(L)) {
+        for (size_t p = 0; p < planes; p++)
+            for (int oy = 0; oy < OH; oy++) {
+                const float *s = in + p * H * W + (size_t)(2 * oy) * W;
+                float *d = out + p * OH * OW + (size_t)oy * OW;
+                for (int ox = 0; ox < OW; ox++) d[ox] = s[2 * ox + argmax_2x2(s + 2 * ox, W)];
+            }
+        return;
+    }
     for (size_t p = 0; p < planes; p++) {
         const float *src = in + p * H * W; /* (H, W) */
         float *dst = out + p * OH * OW;    /* (OH, OW) */
@@ -91,6 +117,16 @@ static void maxpool2d_backward(const cnn_layer *L, float *din, float *dparams, c
     int H = L->in.h, W = L->in.w, OH = L->out.h, OW = L->out.w;
     size_t planes = (size_t)ctx->n * L->in.c;
     memset(din, 0, planes * H * W * sizeof *din);
+    if (is_2x2(L)) {
+        for (size_t p = 0; p < planes; p++)
+            for (int oy = 0; oy < OH; oy++) {
+                size_t row = p * H * W + (size_t)(2 * oy) * W;
+                const float *g = dout + p * OH * OW + (size_t)oy * OW;
+                for (int ox = 0; ox < OW; ox++)
+                    din[row + 2 * ox + argmax_2x2(in + row + 2 * ox, W)] = g[ox];
+            }
+        return;
+    }
     for (size_t p = 0; p < planes; p++) {
         const float *src = in + p * H * W;
         const float *g = dout + p * OH * OW;
