@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "threads.h"
+
 static int pool2d_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
     static const int two[2] = {2, 2};
@@ -68,14 +70,61 @@ static int is_2x2(const cnn_layer *L)
            L->padding == CNN_PAD_VALID;
 }
 
-/* Offset within the 2x2 window at s (row stride W) of its first largest value. */
+/* Offset within the 2x2 window at s (row stride W) of its first largest value,
+ * written as selects (the comparisons are unpredictable after a relu). */
 static inline int argmax_2x2(const float *s, int W)
 {
+    float v = s[0];
     int best = 0;
-    if (s[1] > s[best]) best = 1;
-    if (s[W] > s[best]) best = W;
-    if (s[W + 1] > s[best]) best = W + 1;
+    best = s[1] > v ? 1 : best;
+    v = s[1] > v ? s[1] : v;
+    best = s[W] > v ? W : best;
+    v = s[W] > v ? s[W] : v;
+    best = s[W + 1] > v ? W + 1 : best;
     return best;
+}
+
+/* The value at argmax_2x2, as maxss instructions. */
+static inline float max_2x2(const float *s, int W)
+{
+    float v = s[0];
+    v = s[1] > v ? s[1] : v;
+    v = s[W] > v ? s[W] : v;
+    v = s[W + 1] > v ? s[W + 1] : v;
+    return v;
+}
+
+typedef struct {
+    const cnn_layer *L;
+    float *dst;
+    const float *src, *g;
+} pool_job;
+
+/* Planes [p0, p1) of the 2x2 forward. */
+static void max_2x2_planes(void *arg, size_t p0, size_t p1)
+{
+    const pool_job *j = arg;
+    int H = j->L->in.h, W = j->L->in.w, OH = j->L->out.h, OW = j->L->out.w;
+    for (size_t p = p0; p < p1; p++)
+        for (int oy = 0; oy < OH; oy++) {
+            const float *s = j->src + p * H * W + (size_t)(2 * oy) * W;
+            float *d = j->dst + p * OH * OW + (size_t)oy * OW;
+            for (int ox = 0; ox < OW; ox++) d[ox] = max_2x2(s + 2 * ox, W);
+        }
+}
+
+/* Planes [p0, p1) of the 2x2 backward (din already zero). */
+static void max_2x2_back_planes(void *arg, size_t p0, size_t p1)
+{
+    const pool_job *j = arg;
+    int H = j->L->in.h, W = j->L->in.w, OH = j->L->out.h, OW = j->L->out.w;
+    for (size_t p = p0; p < p1; p++)
+        for (int oy = 0; oy < OH; oy++) {
+            size_t row = p * H * W + (size_t)(2 * oy) * W;
+            const float *g = j->g + p * OH * OW + (size_t)oy * OW;
+            for (int ox = 0; ox < OW; ox++)
+                j->dst[row + 2 * ox + argmax_2x2(j->src + row + 2 * ox, W)] = g[ox];
+        }
 }
 
 static void maxpool2d_forward(const cnn_layer *L, float *out, const float *in, float *params,
@@ -85,12 +134,8 @@ static void maxpool2d_forward(const cnn_layer *L, float *out, const float *in, f
     int H = L->in.h, W = L->in.w, OH = L->out.h, OW = L->out.w;
     size_t planes = (size_t)ctx->n * L->in.c;
     if (is_2x2(L)) {
-        for (size_t p = 0; p < planes; p++)
-            for (int oy = 0; oy < OH; oy++) {
-                const float *s = in + p * H * W + (size_t)(2 * oy) * W;
-                float *d = out + p * OH * OW + (size_t)oy * OW;
-                for (int ox = 0; ox < OW; ox++) d[ox] = s[2 * ox + argmax_2x2(s + 2 * ox, W)];
-            }
+        pool_job j = {L, out, in, NULL};
+        cnn_parallel_for(planes, max_2x2_planes, &j);
         return;
     }
     for (size_t p = 0; p < planes; p++) {
@@ -118,13 +163,8 @@ static void maxpool2d_backward(const cnn_layer *L, float *din, float *dparams, c
     size_t planes = (size_t)ctx->n * L->in.c;
     memset(din, 0, planes * H * W * sizeof *din);
     if (is_2x2(L)) {
-        for (size_t p = 0; p < planes; p++)
-            for (int oy = 0; oy < OH; oy++) {
-                size_t row = p * H * W + (size_t)(2 * oy) * W;
-                const float *g = dout + p * OH * OW + (size_t)oy * OW;
-                for (int ox = 0; ox < OW; ox++)
-                    din[row + 2 * ox + argmax_2x2(in + row + 2 * ox, W)] = g[ox];
-            }
+        pool_job j = {L, din, in, dout};
+        cnn_parallel_for(planes, max_2x2_back_planes, &j);
         return;
     }
     for (size_t p = 0; p < planes; p++) {
