@@ -48,12 +48,24 @@ int cnn_weights_resolve_model(const cnn_weights *w, const char *model_path, cnn_
         if (!json) return cnn_errorf(err, "out of memory");
         int rc = cnn_model_parse(json, strlen(json), w->path, m, err);
         free(json);
+        /* The model's size is only a claim until the tensors are there: check them
+         * before a caller allocates a net of that size. */
+        if (rc == 0 && cnn_weights_read_params(w, "", *m, NULL, err)) {
+            cnn_model_free(*m);
+            *m = NULL;
+            return -1;
+        }
         return rc;
     }
     if (cnn_model_load(model_path, m, err)) return -1;
     char why[512];
     if (w->model && !cnn_model_same(*m, w->model, why, sizeof why)) {
         cnn_errorf(err, "%s and %s describe different models: %s", model_path, w->path, why);
+        cnn_model_free(*m);
+        *m = NULL;
+        return -1;
+    }
+    if (cnn_weights_read_params(w, "", *m, NULL, err)) {
         cnn_model_free(*m);
         *m = NULL;
         return -1;
@@ -97,7 +109,9 @@ int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_
                 return cnn_errorf(err, "%s: tensor %s has shape %s but the model needs %s",
                                   w->path, name, hs, ws);
             }
-            memcpy(params + L->param_offset + t[k].offset, st->data, sizeof(float) * t[k].count);
+            if (params)
+                memcpy(params + L->param_offset + t[k].offset, st->data,
+                       sizeof(float) * t[k].count);
         }
     }
     return 0;

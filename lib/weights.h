@@ -30,14 +30,16 @@ void cnn_weights_free(cnn_weights *w);
 
 /* The model for a tool given a weights file and an optional model file: with
  * both, they must describe the same architecture (else an error saying how
- * they differ); with only the weights, the model stored in them.  On success
- * *m is the caller's. */
+ * they differ); with only the weights, the model stored in them, after checking
+ * that the file holds every tensor it needs (so a tiny file claiming a huge
+ * model is refused before anything of that size is allocated).  On success *m
+ * is the caller's. */
 int cnn_weights_resolve_model(const cnn_weights *w, const char *model_path, cnn_model **m,
                               cnn_error *err);
 
 /* Copies the tensors "<prefix><layer>.<tensor>" of every layer of m into params
  * (m->nparams floats, model order).  A missing tensor or a shape that differs
- * is an error naming the tensor and both shapes. */
+ * is an error naming the tensor and both shapes.  params NULL only checks. */
 int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_model *m,
                             float *params, cnn_error *err);
 
