@@ -189,6 +189,31 @@ static void weights_model_claiming_gigabytes_is_refused(void)
     free(buf);
 }
 
+/* A 264-byte weights file whose model claims 784 million parameters: refused
+ * by cnn_weights_resolve_model (missing tensors) before a net is allocated. */
+static void weights_model_without_its_tensors_is_refused_before_the_net(void)
+{
+    char *buf;
+    size_t len = load("fuzz_safetensors", "limit-model-without-its-tensors", 0, &buf);
+    cnn_weights w = {.path = "w.safetensors"};
+    cnn_error err;
+    CHECK_INT_EQ(0, cnn_st_load_mem(buf, len, "w.safetensors", &w.st, &err));
+    const char *json = w.st ? cnn_st_meta(w.st, "cnn.model") : NULL;
+    CHECK(json != NULL);
+    if (json) {
+        CHECK_INT_EQ(0, cnn_model_parse(json, strlen(json), "w.safetensors", &w.model, &err));
+        CHECK(w.model && w.model->nparams > 700000000u);
+        cnn_model *m = NULL;
+        CHECK_INT_EQ(-1, cnn_weights_resolve_model(&w, NULL, &m, &err));
+        CHECK(m == NULL);
+        CHECK_STR_EQ("w.safetensors: tensor dense.kernel is missing (the model needs shape "
+                     "(1000000, 784))", err.msg);
+    }
+    cnn_model_free(w.model);
+    cnn_st_free(w.st);
+    free(buf);
+}
+
 static void png_claiming_100000x100000_is_refused(void)
 {
     char *buf;
@@ -247,6 +272,7 @@ int main(void)
     RUN(idx_dims_whose_product_overflows_are_refused);
     RUN(safetensors_hostile_sizes_are_refused);
     RUN(weights_model_claiming_gigabytes_is_refused);
+    RUN(weights_model_without_its_tensors_is_refused_before_the_net);
     RUN(png_claiming_100000x100000_is_refused);
     RUN(model_sizes_over_the_limits_are_refused);
     return check_report();
