@@ -216,7 +216,7 @@ static int next_line(line_reader *lr, run *r, char **line)
         lr->end -= lr->start;
         lr->start = 0;
         if (lr->end + 1 >= lr->cap) {
-            size_t cap = lr->cap ? 2 * lr->cap : 65536;
+            size_t cap = 2 * lr->cap;
             char *b = realloc(lr->buf, cap);
             if (!b) {
                 fputs("cnn-infer: error: out of memory\n", stderr);
@@ -239,9 +239,13 @@ static int next_line(line_reader *lr, run *r, char **line)
 
 static int names_from_stdin(run *r)
 {
-    line_reader lr = {0};
+    line_reader lr = {.cap = 65536};
     char *line;
     int rc;
+    if (!(lr.buf = malloc(lr.cap))) {
+        fputs("cnn-infer: error: out of memory\n", stderr);
+        return -1;
+    }
     while ((rc = next_line(&lr, r, &line)) == 1)
         if (*line && add_png(r, line)) {
             rc = -1;

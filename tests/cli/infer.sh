@@ -6,6 +6,7 @@
 # one epoch on 500 of the embedded training digits.
 . tests/cli/lib.sh
 : "${BUILD:=build}"
+BIN=$(cd "$BIN" && pwd); BUILD=$(cd "$BUILD" && pwd)   # the man examples run elsewhere
 INFER=$BIN/cnn-infer
 F=$TMP/fx
 mkdir -p "$F"
