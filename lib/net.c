@@ -320,6 +320,7 @@ float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int *correc
     const float *y = net->post[last]; /* (n, K) */
     if (correct) *correct = 0;
     net->loss_seed = SEED_NONE;
+    if (n < 1 || n != net->last_n) return NAN;
     for (int b = 0; b < n; b++)
         if (labels[b] < 0 || labels[b] >= K) return NAN;
     if (correct)

@@ -75,7 +75,8 @@ void cnn_net_check_finite(cnn_net *net, int on);
 
 /* Loss of the last forward against integer class labels (n of them, each in
  * [0, K) where K is the size of the last layer's output per image), averaged
- * over the batch; NaN when a label is out of range.  Writes the number of
+ * over the batch; NaN (and no seed) when a label is out of range or n is not
+ * the last forward's batch size.  Writes the number of
  * correct argmax predictions to *correct when non-NULL.
  *
  * Cross-entropy is fused with a final softmax: with the logits z (the last

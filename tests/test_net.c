@@ -243,6 +243,7 @@ static void cross_entropy_is_finite_for_huge_logits(void)
     CHECK_INT_EQ(2, correct);
     int bad[2] = {0, 2};
     CHECK(isnan(cnn_net_loss(net, bad, 2, CNN_LOSS_CROSSENTROPY, NULL)));
+    CHECK(isnan(cnn_net_loss(net, right, 1, CNN_LOSS_CROSSENTROPY, NULL))); /* n != forward's */
     cnn_net_free(net);
     cnn_model_free(m);
 }
