@@ -168,6 +168,40 @@ static void col2im(float *din, const float *col, const cnn_layer *L, int n)
     cnn_parallel_for((size_t)n, col2im_images, &j);
 }
 
+typedef struct {
+    const cnn_layer *L;
+    float *dst;
+    const float *src, *bias;
+    int n;
+} transpose_job;
+
+/* Images [b0, b1): dst (n, OC, OHW) = src (OC, n, OHW) + bias. */
+static void to_nchw_images(void *arg, size_t b0, size_t b1)
+{
+    const transpose_job *j = arg;
+    int OC = j->L->units;
+    size_t ohw = (size_t)j->L->out.h * j->L->out.w, P = (size_t)j->n * ohw;
+    for (size_t b = b0; b < b1; b++)
+        for (int oc = 0; oc < OC; oc++) {
+            const float *s = j->src + (size_t)oc * P + b * ohw;
+            float *d = j->dst + (b * OC + oc) * ohw;
+            float bv = j->bias ? j->bias[oc] : 0.0f;
+            for (size_t i = 0; i < ohw; i++) d[i] = s[i] + bv;
+        }
+}
+
+/* Images [b0, b1): dst (OC, n, OHW) = src (n, OC, OHW). */
+static void from_nchw_images(void *arg, size_t b0, size_t b1)
+{
+    const transpose_job *j = arg;
+    int OC = j->L->units;
+    size_t ohw = (size_t)j->L->out.h * j->L->out.w, P = (size_t)j->n * ohw;
+    for (size_t b = b0; b < b1; b++)
+        for (int oc = 0; oc < OC; oc++)
+            memcpy(j->dst + (size_t)oc * P + b * ohw, j->src + (b * OC + oc) * ohw,
+                   ohw * sizeof *j->dst);
+}
+
 static void conv2d_forward(const cnn_layer *L, float *out, const float *in, float *params,
                            const cnn_layer_ctx *ctx)
 {
@@ -181,13 +215,8 @@ static void conv2d_forward(const cnn_layer *L, float *out, const float *in, floa
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)P, (int)K, 1.0f, w, (int)K,
                 col, (int)P, 0.0f, tmp, (int)P);
     /* (OC, n, OHW) -> (n, OC, OHW), adding the bias on the way */
-    for (int b = 0; b < n; b++)
-        for (int oc = 0; oc < OC; oc++) {
-            const float *s = tmp + (size_t)oc * P + (size_t)b * ohw;
-            float *d = out + ((size_t)b * OC + oc) * ohw;
-            float bv = bias ? bias[oc] : 0.0f;
-            for (size_t i = 0; i < ohw; i++) d[i] = s[i] + bv;
-        }
+    transpose_job j = {L, out, tmp, bias, n};
+    cnn_parallel_for((size_t)n, to_nchw_images, &j);
 }
 
 static void conv2d_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
@@ -204,10 +233,8 @@ static void conv2d_backward(const cnn_layer *L, float *din, float *dparams, cons
     const float *col = ctx->state;    /* (K, P) from the forward */
     float *dt = ctx->scratch;         /* (OC, P) */
     float *dcol = ctx->scratch + (size_t)OC * P; /* (K, P) */
-    for (int b = 0; b < n; b++)
-        for (int oc = 0; oc < OC; oc++)
-            memcpy(dt + (size_t)oc * P + (size_t)b * ohw, dout + ((size_t)b * OC + oc) * ohw,
-                   ohw * sizeof *dt);
+    transpose_job j = {L, dt, dout, NULL, n};
+    cnn_parallel_for((size_t)n, from_nchw_images, &j);
     if (db)
         for (int oc = 0; oc < OC; oc++) {
             const float *r = dt + (size_t)oc * P;

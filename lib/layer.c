@@ -8,6 +8,7 @@
 
 #include "net.h"
 #include "rng.h"
+#include "threads.h"
 
 extern const cnn_layer_ops cnn_conv2d_ops, cnn_maxpool2d_ops, cnn_avgpool2d_ops,
     cnn_global_maxpool2d_ops, cnn_global_avgpool2d_ops, cnn_flatten_ops, cnn_dense_ops,
@@ -164,11 +165,32 @@ static void relu_back(float *dpre, const float *dpost, const float *y, size_t to
     for (; i < total; i++) dpre[i] = y[i] > 0.0f ? dpost[i] : 0.0f;
 }
 
+typedef struct {
+    float *out;
+    const float *in, *y;
+} relu_job;
+
+/* Elements [lo, hi) in blocks of 4096 (so each thread's share stays aligned to 4). */
+static void relu_blocks(void *arg, size_t lo, size_t hi)
+{
+    const relu_job *j = arg;
+    relu(j->out + lo * 4096, j->in + lo * 4096, (hi - lo) * 4096);
+}
+
+static void relu_back_blocks(void *arg, size_t lo, size_t hi)
+{
+    const relu_job *j = arg;
+    relu_back(j->out + lo * 4096, j->in + lo * 4096, j->y + lo * 4096, (hi - lo) * 4096);
+}
+
 void cnn_activation_apply(int act, float *out, const float *in, int n, int c, int hw)
 {
     size_t total = (size_t)n * c * hw;
     if (act == CNN_ACT_RELU) {
-        relu(out, in, total);
+        relu_job j = {out, in, NULL};
+        size_t blocks = total / 4096;
+        cnn_parallel_for(blocks, relu_blocks, &j);
+        relu(out + blocks * 4096, in + blocks * 4096, total - blocks * 4096);
         return;
     }
     if (out != in) memcpy(out, in, total * sizeof *out);
@@ -227,9 +249,14 @@ void cnn_activation_backward(int act, float *dpre, const float *dpost, const flo
     case CNN_ACT_LINEAR:
         if (dpre != dpost) memcpy(dpre, dpost, total * sizeof *dpre);
         break;
-    case CNN_ACT_RELU:
-        relu_back(dpre, dpost, y, total);
+    case CNN_ACT_RELU: {
+        relu_job j = {dpre, dpost, y};
+        size_t blocks = total / 4096;
+        cnn_parallel_for(blocks, relu_back_blocks, &j);
+        relu_back(dpre + blocks * 4096, dpost + blocks * 4096, y + blocks * 4096,
+                  total - blocks * 4096);
         break;
+    }
     case CNN_ACT_SIGMOID:
         for (size_t i = 0; i < total; i++) dpre[i] = dpost[i] * y[i] * (1.0f - y[i]);
         break;
