@@ -65,7 +65,8 @@ data: deps
 	@ls /usr/share/datasets/fashion-mnist/
 
 # The main job: train the lecture's model on the embedded MNIST digits, print the
-# held-out accuracy.
+# held-out accuracy, then draw what its second conv layer's filters and its ten
+# output classes respond to.
 DATA := data/mnist
 OUT  ?= out
 run: deps
@@ -75,6 +76,9 @@ run: deps
 	  --train-images $(DATA)-train-images-idx3-ubyte.gz --train-labels $(DATA)-train-labels-idx1-ubyte.gz \
 	  --test-images $(DATA)-test-images-idx3-ubyte.gz --test-labels $(DATA)-test-labels-idx1-ubyte.gz \
 	  -o $(OUT)/lee-mnist.safetensors
+	$(BIN)/cnn-visualize -w $(OUT)/lee-mnist.safetensors --layer conv2d_1 --threads 2 -o $(OUT)/conv2d_1-filters.png
+	$(BIN)/cnn-visualize -w $(OUT)/lee-mnist.safetensors --layer dense_1 --l1 0.05 --threads 2 -o $(OUT)/digit-classes.png
+	@echo "wrote $(OUT)/conv2d_1-filters.png (what each second-layer filter detects) and $(OUT)/digit-classes.png (an image per digit class)"
 
 test: deps
 	@$(MAKE) --no-print-directory run-tests
