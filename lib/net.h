@@ -76,8 +76,8 @@ void cnn_net_check_finite(cnn_net *net, int on);
 /* Loss of the last forward against integer class labels (n of them, each in
  * [0, K) where K is the size of the last layer's output per image), averaged
  * over the batch; NaN (and no seed) when a label is out of range or n is not
- * the last forward's batch size.  Writes the number of
- * correct argmax predictions to *correct when non-NULL.
+ * the last forward's batch size.  Writes the number of correct argmax
+ * predictions to *correct when non-NULL.
  *
  * Cross-entropy is fused with a final softmax: with the logits z (the last
  * layer's pre-activation when its activation is softmax, otherwise its output
@@ -107,11 +107,12 @@ float *cnn_net_grad_at(cnn_net *net, int layer, int pre);
  * its activation is skipped; pre=0: the seed is with respect to its output and
  * goes through the activation first (softmax by its Jacobian-vector product).
  * After cnn_net_loss (from = last layer) pre is ignored: see cnn_net_loss.
+ * Adds parameter gradients into cnn_net_grads (call cnn_net_zero_grads
+ * first); when input_grad is non-NULL it receives the gradient with respect to
+ * the input x, (n, C, H, W) (NULL skips that work in the first layer).  Uses
+ * the activations of the last forward (which must have had the same n).
  * Returns -1 when `from` is out of range, n differs from the last forward's,
- * or (checked mode) a layer's input gradient holds a NaN or infinity.  Adds parameter gradients into cnn_net_grads (call
- * cnn_net_zero_grads first); when input_grad is non-NULL it receives the
- * gradient with respect to the input x, (n, C, H, W).  Uses the activations of
- * the last forward (which must have had the same n). */
+ * or (checked mode) a layer's input gradient holds a NaN or infinity. */
 int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, cnn_error *err);
 
 void cnn_net_zero_grads(cnn_net *net);
