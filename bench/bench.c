@@ -44,7 +44,10 @@ int main(int argc, char **argv)
           *c = malloc((size_t)N * N * 4);
     cnn_rng r;
     cnn_rng_seed(&r, 1);
-    for (size_t i = 0; i < (size_t)N * N; i++) a[i] = cnn_rng_uniform(&r), b[i] = cnn_rng_uniform(&r);
+    for (size_t i = 0; i < (size_t)N * N; i++) {
+        a[i] = cnn_rng_uniform(&r);
+        b[i] = cnn_rng_uniform(&r);
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, a, N, b, N, 0, c, N);
     double t[REPS];
     for (int k = 0; k < REPS; k++) {

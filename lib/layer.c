@@ -119,9 +119,8 @@ void cnn_layer_init_default(const cnn_layer *L, float *params, int init, cnn_rng
                     p[i] = limit * (2.0f * cnn_rng_uniform(rng) - 1.0f);
             }
         } else {
-            float v = strcmp(t[k].suffix, "gamma") == 0 || strcmp(t[k].suffix, "moving_variance") == 0
-                          ? 1.0f
-                          : 0.0f;
+            int one = !strcmp(t[k].suffix, "gamma") || !strcmp(t[k].suffix, "moving_variance");
+            float v = one ? 1.0f : 0.0f;
             for (size_t i = 0; i < t[k].count; i++) p[i] = v;
         }
     }

@@ -290,7 +290,8 @@ int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, 
         return cnn_errorf(err, "backward over %d images, but the last forward ran %d", n,
                           net->last_n);
     int seed_pre = pre;
-    if (from == m->nlayers - 1 && net->loss_seed != SEED_NONE) seed_pre = net->loss_seed == SEED_PRE;
+    if (from == m->nlayers - 1 && net->loss_seed != SEED_NONE)
+        seed_pre = net->loss_seed == SEED_PRE;
     if (!seed_pre) activation_back(net, from, n);
     for (int i = from; i >= 0; i--) {
         const cnn_layer *L = &m->layers[i];

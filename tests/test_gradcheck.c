@@ -156,7 +156,8 @@ static double compare(gc_net *g, float *v, const float *a, size_t len, size_t *s
         (*checked)++;
         double rel = fabs(a[j] - n2) / fmax(fmax(fabs(a[j]), fabs(n2)), floor_);
         if (rel > worst) worst = rel;
-        if (getenv("GC_DEBUG") && rel > 5e-3) fprintf(stderr, "  j=%zu a=%g n1=%g n2=%g\n", j, a[j], n1, n2);
+        if (getenv("GC_DEBUG") && rel > 5e-3)
+            fprintf(stderr, "  j=%zu a=%g n1=%g n2=%g\n", j, a[j], n1, n2);
     }
     return worst;
 }
@@ -257,7 +258,8 @@ static void every_kind_matches_central_differences(void)
             if (strcmp(cases[c].type, type)) continue;
             ncases++;
             double w = run_case(&cases[c], &rng, &skipped, &checked);
-            if (w > TOL) CHECK_FAIL_("%s case %zu: worst relative error %.3g > %g", type, c, w, TOL);
+            if (w > TOL)
+                CHECK_FAIL_("%s case %zu: worst relative error %.3g > %g", type, c, w, TOL);
             if (w > worst) worst = w;
         }
         if (!ncases) CHECK_FAIL_("layer kind %s has no gradient-check case: add one", type);

@@ -120,7 +120,10 @@ static void directional_check(const char *what, cnn_model *m, int loss)
         /* half random, half along the analytic gradient (a wrong gradient still
          * shows), so that the derivative is well above the float noise */
         double gn = 0;
-        for (size_t i = 0; i < len; i++) norm += (double)v[i] * v[i], gn += (double)grad[i] * grad[i];
+        for (size_t i = 0; i < len; i++) {
+            norm += (double)v[i] * v[i];
+            gn += (double)grad[i] * grad[i];
+        }
         norm = sqrt(norm), gn = sqrt(gn);
         for (size_t i = 0; i < len; i++) v[i] = (float)(v[i] / norm + (gn > 0 ? grad[i] / gn : 0));
         norm = 0;
