@@ -21,8 +21,14 @@ printf '  inference:           %8s images/s  %6s GFLOP/s  %s of sgemm\n' \
     "$(get "$ours" infer_fraction_of_sgemm)"
 echo "  (FLOPs = 2 x multiply-adds; a training step counts 3 x the forward pass)"
 
-if python3 -c 'import torch' 2>/dev/null; then
-    theirs=$(python3 bench/torch_bench.py --batch "$BATCH")
+# Debian's python3-torch lives in the system interpreter, which may not be the
+# first python3 on PATH.
+PY=
+for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null && "$p" -c 'import torch' 2>/dev/null; then PY=$p; break; fi
+done
+if [ -n "$PY" ]; then
+    theirs=$("$PY" bench/torch_bench.py --batch "$BATCH")
     tt=$(get "$theirs" train_images_per_s); ti=$(get "$theirs" infer_images_per_s)
     echo "PyTorch $(get "$theirs" torch_version), $(get "$theirs" threads) threads (its default)"
     printf '  training step:       %8s images/s   ours/PyTorch %s\n' "$tt" \
@@ -32,3 +38,6 @@ if python3 -c 'import torch' 2>/dev/null; then
 else
     echo "PyTorch: not measured (python3 cannot import torch; install python3-torch)"
 fi
+
+echo
+bash bench/infer.sh
