@@ -256,7 +256,7 @@ int main(int argc, char **argv)
     static const char *const init_names[] = {"glorot", "he", NULL};
 
     int c;
-    while ((c = getopt_long(argc, argv, "o:qhV", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qhV", options, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case OPT_TRAIN_IMAGES: train_images = optarg; break;
@@ -287,7 +287,12 @@ int main(int argc, char **argv)
         case 'q': u.quiet = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
         case 'V': printf("cnn-train %s\n", CNN_VERSION); return 0;
-        default: fputs(usage, stderr); return 2;
+        case ':': misuse("option '%s' needs an argument", argv[optind - 1]); break;
+        default: {
+            /* our own message: getopt's would start with argv[0], a full path */
+            char opt[3] = {'-', (char)optopt, 0};
+            misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
+        }
         }
     }
     if (optind != argc - 1) misuse(optind >= argc ? "missing the model file%s" : "one model file expected, also got \"%s\"", optind >= argc ? "" : argv[optind + 1]);
