@@ -352,7 +352,7 @@ int main(int argc, char **argv)
     run r = {0};
 
     int c;
-    while ((c = getopt_long(argc, argv, "w:m:qhV", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":w:m:qhV", options, NULL)) != -1) {
         switch (c) {
         case 'w': weights = optarg; break;
         case 'm': model = optarg; break;
@@ -371,7 +371,12 @@ int main(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
         case 'V': printf("cnn-infer %s\n", CNN_VERSION); return 0;
-        default: fputs(usage, stderr); return 2;
+        case ':': misuse("option '%s' needs an argument", argv[optind - 1]); break;
+        default: {
+            /* our own message: getopt's would start with argv[0], a full path */
+            char opt[3] = {'-', (char)optopt, 0};
+            misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
+        }
         }
     }
     if (!weights) misuse("-w WEIGHTS.safetensors is required%s", "");
