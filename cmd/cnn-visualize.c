@@ -305,7 +305,7 @@ int main(int argc, char **argv)
     cnn_vis_opts_default(&o);
 
     int c;
-    while ((c = getopt_long(argc, argv, "w:l:u:o:qhV", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":w:l:u:o:qhV", options, NULL)) != -1) {
         switch (c) {
         case 'w': weights_path = optarg; break;
         case 'l': layer_name = optarg; break;
@@ -340,7 +340,12 @@ int main(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
         case 'V': printf("cnn-visualize %s\n", CNN_VERSION); return 0;
-        default: fputs(usage, stderr); return 2;
+        case ':': misuse("option '%s' needs an argument", argv[optind - 1]); break;
+        default: {
+            /* our own message: getopt's would start with argv[0], a full path */
+            char opt[3] = {'-', (char)optopt, 0};
+            misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
+        }
         }
     }
     if (optind < argc - 1) misuse("at most one model file expected, also got \"%s\"", argv[optind + 1]);
