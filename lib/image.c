@@ -279,6 +279,15 @@ static int decode(reader *r)
     if (setjmp(png_jmpbuf(r->png))) return -1;
 
     png_set_user_limits(r->png, r->max_w, r->max_h);
+    /* libpng allocates the length a tEXt, zTXt, iTXt, sPLT, pCAL, sCAL or eXIf
+     * chunk claims before reading it (a length over its limit is only a
+     * warning), so a 60-byte file claiming a 2 GB sPLT made it malloc 2 GB.  We
+     * use none of the ancillary chunks but tRNS: skip them all, and unknown
+     * ones; skipping reads in small pieces and allocates nothing. */
+    static const png_byte unused[] = "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0pCAL\0"
+                                     "pHYs\0sBIT\0sCAL\0sPLT\0sRGB\0tEXt\0tIME\0zTXt";
+    png_set_keep_unknown_chunks(r->png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+    png_set_keep_unknown_chunks(r->png, PNG_HANDLE_CHUNK_NEVER, unused, (int)(sizeof unused / 5));
     png_set_read_fn(r->png, r, png_read_cb);
     png_read_info(r->png, r->info);
 
