@@ -3,7 +3,9 @@
 # when any of them finds a crash, a leak, a timeout (-timeout=10), an
 # out-of-memory (-rss_limit_mb=2048) or any sanitizer report.  Prints the
 # executions per harness.  Usage: fuzz/run.sh [HARNESS...] (default: all
-# built ones).  FUZZ_BUILD is where the binaries are (build-fuzz); the growing
+# built ones).  -malloc_limit_mb=256 makes any single allocation of 256 MiB or
+# more a finding: no harness input is that large, so such an allocation means a
+# size field was trusted.  FUZZ_BUILD is where the binaries are (build-fuzz); the growing
 # corpus lives in $FUZZ_BUILD/corpus/HARNESS, seeded from fuzz/corpus/HARNESS,
 # and crash inputs land in $FUZZ_BUILD/artifacts/HARNESS/.
 set -u
@@ -42,7 +44,7 @@ for h in "${harnesses[@]}"; do
     log=$FUZZ_BUILD/$h.log
     echo "fuzz: $h for ${FUZZ_SECONDS}s (log in $log)"
     nice -n "$FUZZ_JOBS_NICE" "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
-        -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len="$(max_len "$h")" \
+        -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len="$(max_len "$h")" \
         -print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
         "$corpus" "fuzz/corpus/$h" >"$log" 2>&1
     rc=$?
