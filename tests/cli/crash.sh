@@ -73,7 +73,7 @@ test_sigkill_at_random_moments_never_corrupts_and_resume_matches() {
         train_bg "$out" "${resume[@]}"
         pid=$!
         ms=$((RANDOM % span))
-        sleep "$(printf '0.%03d' "$ms")"
+        sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
         kill -KILL $pid 2>/dev/null
         wait $pid 2>/dev/null
         rc=$?
