@@ -38,7 +38,8 @@ int main(int argc, char **argv)
     if (argc > 3) cnn_set_threads(atoi(argv[3]));
     int threads = cnn_get_threads();
 
-    /* ---- sgemm 1024^3 ---- */
+    /* ---- sgemm 1024^3, OpenBLAS on as many threads as libcnn uses ---- */
+    openblas_set_num_threads(threads);
     int N = 1024;
     float *a = malloc((size_t)N * N * 4), *b = malloc((size_t)N * N * 4),
           *c = malloc((size_t)N * N * 4);
@@ -57,6 +58,7 @@ int main(int argc, char **argv)
     }
     double sgemm = 2.0 * N * N * N / median(t, REPS) / 1e9;
     free(a), free(b), free(c);
+    cnn_set_threads(threads); /* libcnn holds OpenBLAS to one thread again */
 
     /* ---- the model ---- */
     cnn_model *m;

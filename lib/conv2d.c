@@ -1,5 +1,6 @@
 /* Conv2D: configuration and shape inference; forward and backward as im2col
- * over the whole batch and one cblas_sgemm per pass. */
+ * and cblas_sgemm image by image (each image's product lands in NCHW order
+ * directly), the batch shared out over libcnn's threads. */
 #include "layer.h"
 
 #include <cblas.h>
@@ -65,14 +66,21 @@ static size_t conv_k(const cnn_layer *L)
 
 static size_t conv2d_state_size(const cnn_layer *L, int max_batch)
 {
-    /* the im2col columns of the last forward, reused by backward */
+    /* the im2col columns of the last forward, (n, K, OH*OW), reused by backward */
     return conv_k(L) * (size_t)max_batch * L->out.h * L->out.w;
+}
+
+/* Backward's per-thread slots: partial kernel and bias gradients and one
+ * image's column gradient. */
+static size_t slot_size(const cnn_layer *L)
+{
+    return (size_t)L->units * conv_k(L) + (size_t)L->units + conv_k(L) * L->out.h * L->out.w;
 }
 
 static size_t conv2d_scratch_size(const cnn_layer *L, int max_batch)
 {
-    size_t p = (size_t)max_batch * L->out.h * L->out.w;
-    return (size_t)L->units * p + conv_k(L) * p; /* (OC, P) output/gradient + (K, P) dcol */
+    size_t slots = max_batch < CNN_MAX_THREADS ? (size_t)max_batch : CNN_MAX_THREADS;
+    return slots * slot_size(L);
 }
 
 /* The output columns [*lo, *hi) whose input column ox*SW + off lies in [0, W). */
@@ -85,138 +93,150 @@ static void inside_cols(int OW, int SW, int off, int W, int *lo, int *hi)
     *hi = b;
 }
 
-typedef struct {
-    const cnn_layer *L;
-    float *dst;
-    const float *src;
-    int n;
-} conv_job;
-
-/* Rows [r0, r1) of col (K, n*OH*OW) from in (n, C, H, W): row (c, ky, kx),
- * column b*OH*OW + oy*OW + ox holds in[b, c, oy*SH - pad_top + ky, ox*SW -
- * pad_left + kx], zero where the window overhangs. */
-static void im2col_rows(void *arg, size_t r0, size_t r1)
+/* col (K, OH*OW) from one image src (C, H, W): row (c, ky, kx), column
+ * oy*OW + ox holds src[c, oy*SH - pad_top + ky, ox*SW - pad_left + kx], zero
+ * where the window overhangs. */
+static void im2col_image(const cnn_layer *L, float *col, const float *src)
 {
-    const conv_job *j = arg;
-    const cnn_layer *L = j->L;
-    int C = L->in.c, H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
+    int H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
     int OH = L->out.h, OW = L->out.w, SH = L->stride[0], SW = L->stride[1];
-    size_t ohw = (size_t)OH * OW, P = (size_t)j->n * ohw;
-    for (size_t r = r0; r < r1; r++) {
+    size_t ohw = (size_t)OH * OW, K = conv_k(L);
+    for (size_t r = 0; r < K; r++) {
         int c = (int)(r / ((size_t)KH * KW)), ky = (int)(r / KW % KH), kx = (int)(r % KW);
         int off = kx - L->pad_left, lo, hi;
         inside_cols(OW, SW, off, W, &lo, &hi);
-        for (int b = 0; b < j->n; b++) {
-            const float *src = j->src + ((size_t)b * C + c) * H * W; /* (H, W) */
-            float *dst = j->dst + r * P + (size_t)b * ohw;            /* (OH, OW) */
-            for (int oy = 0; oy < OH; oy++) {
-                int iy = oy * SH - L->pad_top + ky;
-                float *d = dst + (size_t)oy * OW;
-                if (iy < 0 || iy >= H) {
-                    memset(d, 0, (size_t)OW * sizeof *d);
-                    continue;
-                }
-                const float *s = src + (size_t)iy * W;
-                for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
-                if (SW == 1)
-                    memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof *d);
-                else
-                    for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * SW + off];
-                for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
+        const float *plane = src + (size_t)c * H * W; /* (H, W) */
+        float *dst = col + r * ohw;                   /* (OH, OW) */
+        for (int oy = 0; oy < OH; oy++) {
+            int iy = oy * SH - L->pad_top + ky;
+            float *d = dst + (size_t)oy * OW;
+            if (iy < 0 || iy >= H) {
+                memset(d, 0, (size_t)OW * sizeof *d);
+                continue;
             }
+            const float *s = plane + (size_t)iy * W;
+            for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+            if (SW == 1)
+                memcpy(d + lo, s + lo + off, (size_t)(hi - lo) * sizeof *d);
+            else
+                for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * SW + off];
+            for (int ox = hi; ox < OW; ox++) d[ox] = 0.0f;
         }
     }
 }
 
-static void im2col(float *col, const float *in, const cnn_layer *L, int n)
+/* The adjoint of im2col_image: dst (C, H, W) = the columns' entries summed
+ * back onto the pixels they came from (overwriting dst). */
+static void col2im_image(const cnn_layer *L, float *dst, const float *col)
 {
-    conv_job j = {L, col, in, n};
-    cnn_parallel_for(conv_k(L), im2col_rows, &j);
-}
-
-/* The adjoint of im2col for images [b0, b1): din (n, C, H, W) = the columns'
- * entries summed back onto the pixels they came from (overwriting din). */
-static void col2im_images(void *arg, size_t b0, size_t b1)
-{
-    const conv_job *j = arg;
-    const cnn_layer *L = j->L;
     int C = L->in.c, H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
     int OH = L->out.h, OW = L->out.w, SH = L->stride[0], SW = L->stride[1];
-    size_t ohw = (size_t)OH * OW, P = (size_t)j->n * ohw, chw = (size_t)C * H * W;
-    memset(j->dst + b0 * chw, 0, (b1 - b0) * chw * sizeof *j->dst);
-    for (size_t r = 0; r < (size_t)C * KH * KW; r++) {
-        int c = (int)(r / ((size_t)KH * KW)), ky = (int)(r / KW % KH), kx = (int)(r % KW);
+    size_t ohw = (size_t)OH * OW;
+    memset(dst, 0, (size_t)C * H * W * sizeof *dst);
+    /* kx outermost: rows (c, ky, kx) and (c, ky, kx + 1) add into the same
+     * pixels one column apart, and adding them back to back makes every
+     * vector load wait on the overlapping stores just before it */
+    for (size_t q = 0; q < conv_k(L); q++) {
+        int kx = (int)(q / ((size_t)C * KH)), c = (int)(q / KH % C), ky = (int)(q % KH);
+        size_t r = ((size_t)c * KH + ky) * KW + kx;
         int off = kx - L->pad_left, lo, hi;
         inside_cols(OW, SW, off, W, &lo, &hi);
-        for (size_t b = b0; b < b1; b++) {
-            float *dst = j->dst + b * chw + (size_t)c * H * W; /* (H, W) */
-            const float *src = j->src + r * P + b * ohw;      /* (OH, OW) */
-            for (int oy = 0; oy < OH; oy++) {
-                int iy = oy * SH - L->pad_top + ky;
-                if (iy < 0 || iy >= H) continue;
-                float *d = dst + (size_t)iy * W;
-                const float *s = src + (size_t)oy * OW;
+        float *plane = dst + (size_t)c * H * W; /* (H, W) */
+        const float *src = col + r * ohw;       /* (OH, OW) */
+        for (int oy = 0; oy < OH; oy++) {
+            int iy = oy * SH - L->pad_top + ky;
+            if (iy < 0 || iy >= H) continue;
+            float *d = plane + (size_t)iy * W;
+            const float *s = src + (size_t)oy * OW;
+            if (SW == 1) {
+                float *dd = d + off;
+                for (int ox = lo; ox < hi; ox++) dd[ox] += s[ox];
+            } else {
                 for (int ox = lo; ox < hi; ox++) d[ox * SW + off] += s[ox];
             }
         }
     }
 }
 
-static void col2im(float *din, const float *col, const cnn_layer *L, int n)
-{
-    conv_job j = {L, din, col, n};
-    cnn_parallel_for((size_t)n, col2im_images, &j);
-}
-
+/* One pass of the layer over a batch, shared out by images. */
 typedef struct {
     const cnn_layer *L;
-    float *dst;
-    const float *src, *bias;
     int n;
-} transpose_job;
+    float *out, *din, *scratch;
+    const float *in, *dout, *w, *bias;
+    float *col; /* (n, K, OHW) */
+} conv_job;
 
-/* Images [b0, b1): dst (n, OC, OHW) = src (OC, n, OHW) + bias. */
-static void to_nchw_images(void *arg, size_t b0, size_t b1)
+/* Images of share i: col_b = im2col(in_b); out_b (OC, OHW) = w (OC, K) x col_b + bias. */
+static void forward_share(void *arg, int i, int t)
 {
-    const transpose_job *j = arg;
-    int OC = j->L->units;
-    size_t ohw = (size_t)j->L->out.h * j->L->out.w, P = (size_t)j->n * ohw;
-    for (size_t b = b0; b < b1; b++)
+    const conv_job *j = arg;
+    const cnn_layer *L = j->L;
+    int OC = L->units;
+    size_t K = conv_k(L), ohw = (size_t)L->out.h * L->out.w, chw = cnn_shape_size(L->in);
+    size_t b0, b1;
+    cnn_share((size_t)j->n, i, t, &b0, &b1);
+    for (size_t b = b0; b < b1; b++) {
+        float *col = j->col + b * K * ohw, *out = j->out + b * OC * ohw;
+        im2col_image(L, col, j->in + b * chw);
+        /* the bias first and beta = 1: OpenBLAS would otherwise zero out in a
+         * pass of its own */
         for (int oc = 0; oc < OC; oc++) {
-            const float *s = j->src + (size_t)oc * P + b * ohw;
-            float *d = j->dst + (b * OC + oc) * ohw;
-            float bv = j->bias ? j->bias[oc] : 0.0f;
-            for (size_t i = 0; i < ohw; i++) d[i] = s[i] + bv;
+            float bv = j->bias ? j->bias[oc] : 0.0f, *o = out + (size_t)oc * ohw;
+            for (size_t p = 0; p < ohw; p++) o[p] = bv;
         }
-}
-
-/* Images [b0, b1): dst (OC, n, OHW) = src (n, OC, OHW). */
-static void from_nchw_images(void *arg, size_t b0, size_t b1)
-{
-    const transpose_job *j = arg;
-    int OC = j->L->units;
-    size_t ohw = (size_t)j->L->out.h * j->L->out.w, P = (size_t)j->n * ohw;
-    for (size_t b = b0; b < b1; b++)
-        for (int oc = 0; oc < OC; oc++)
-            memcpy(j->dst + (size_t)oc * P + b * ohw, j->src + (b * OC + oc) * ohw,
-                   ohw * sizeof *j->dst);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ohw, (int)K, 1.0f, j->w,
+                    (int)K, col, (int)ohw, 1.0f, out, (int)ohw);
+    }
 }
 
 static void conv2d_forward(const cnn_layer *L, float *out, const float *in, float *params,
                            const cnn_layer_ctx *ctx)
 {
     int n = ctx->n, OC = L->units;
-    size_t K = conv_k(L), ohw = (size_t)L->out.h * L->out.w, P = (size_t)n * ohw;
-    const float *w = params;                                /* (OC, C, KH, KW) = (OC, K) */
-    const float *bias = L->use_bias ? params + OC * K : NULL; /* (OC) */
-    float *col = ctx->state;                                /* (K, P) */
-    float *tmp = ctx->scratch;                              /* (OC, P) */
-    im2col(col, in, L, n);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)P, (int)K, 1.0f, w, (int)K,
-                col, (int)P, 0.0f, tmp, (int)P);
-    /* (OC, n, OHW) -> (n, OC, OHW), adding the bias on the way */
-    transpose_job j = {L, out, tmp, bias, n};
-    cnn_parallel_for((size_t)n, to_nchw_images, &j);
+    size_t K = conv_k(L);
+    conv_job j = {.L = L, .n = n, .out = out, .in = in, .w = params, /* (OC, C, KH, KW) */
+                  .bias = L->use_bias ? params + OC * K : NULL,      /* (OC) */
+                  .col = ctx->state};
+    cnn_parallel_run(n, forward_share, &j);
+}
+
+/* The sum of x[0..len) in eight interleaved partial sums (a single running sum
+ * waits out the adder's latency at every element); the same order every time. */
+static float row_sum(const float *x, size_t len)
+{
+    float s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += x[i + k];
+    for (; i < len; i++) s[i % 8] += x[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+/* Images of share i: slot i's partial dw (OC, K) and db (OC) summed over them;
+ * din_b = col2im(w^T (K, OC) x dout_b (OC, OHW)). */
+static void backward_share(void *arg, int i, int t)
+{
+    const conv_job *j = arg;
+    const cnn_layer *L = j->L;
+    int OC = L->units;
+    size_t K = conv_k(L), ohw = (size_t)L->out.h * L->out.w, chw = cnn_shape_size(L->in);
+    float *dw = j->scratch + (size_t)i * slot_size(L); /* (OC, K) */
+    float *db = dw + (size_t)OC * K;                   /* (OC) */
+    float *dcol = db + OC;                             /* (K, OHW) */
+    size_t b0, b1;
+    cnn_share((size_t)j->n, i, t, &b0, &b1);
+    for (int oc = 0; oc < OC; oc++) db[oc] = 0.0f;
+    for (size_t b = b0; b < b1; b++) {
+        const float *dout = j->dout + b * OC * ohw, *col = j->col + b * K * ohw;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, (int)ohw, 1.0f, dout,
+                    (int)ohw, col, (int)ohw, b == b0 ? 0.0f : 1.0f, dw, (int)K);
+        for (int oc = 0; oc < OC; oc++) db[oc] += row_sum(dout + (size_t)oc * ohw, ohw);
+        if (!j->din) continue;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ohw, OC, 1.0f, j->w,
+                    (int)K, dout, (int)ohw, 0.0f, dcol, (int)ohw);
+        col2im_image(L, j->din + b * chw, dcol);
+    }
 }
 
 static void conv2d_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
@@ -226,28 +246,20 @@ static void conv2d_backward(const cnn_layer *L, float *din, float *dparams, cons
     (void)in;
     (void)out;
     int n = ctx->n, OC = L->units;
-    size_t K = conv_k(L), ohw = (size_t)L->out.h * L->out.w, P = (size_t)n * ohw;
-    const float *w = params;          /* (OC, K) */
-    float *dw = dparams;              /* (OC, K) */
-    float *db = L->use_bias ? dparams + OC * K : NULL; /* (OC) */
-    const float *col = ctx->state;    /* (K, P) from the forward */
-    float *dt = ctx->scratch;         /* (OC, P) */
-    float *dcol = ctx->scratch + (size_t)OC * P; /* (K, P) */
-    transpose_job j = {L, dt, dout, NULL, n};
-    cnn_parallel_for((size_t)n, from_nchw_images, &j);
-    if (db)
-        for (int oc = 0; oc < OC; oc++) {
-            const float *r = dt + (size_t)oc * P;
-            float s = 0.0f;
-            for (size_t i = 0; i < P; i++) s += r[i];
-            db[oc] += s;
-        }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, (int)P, 1.0f, dt, (int)P,
-                col, (int)P, 1.0f, dw, (int)K);
-    if (!din) return;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, OC, 1.0f, w, (int)K, dt,
-                (int)P, 0.0f, dcol, (int)P);
-    col2im(din, dcol, L, n);
+    size_t K = conv_k(L);
+    int t = n < CNN_MAX_THREADS ? n : CNN_MAX_THREADS; /* the slots conv2d_scratch_size made */
+    if (t > cnn_get_threads()) t = cnn_get_threads();
+    conv_job j = {.L = L, .n = n, .din = din, .scratch = ctx->scratch, .dout = dout,
+                  .w = params, .col = ctx->state};
+    cnn_parallel_run(t, backward_share, &j);
+    /* the slots' partial sums, in slot order (the same result for a given thread count) */
+    float *dw = dparams, *db = L->use_bias ? dparams + OC * K : NULL; /* (OC, K), (OC) */
+    for (int i = 0; i < t; i++) {
+        const float *pw = ctx->scratch + (size_t)i * slot_size(L), *pb = pw + (size_t)OC * K;
+        for (size_t k = 0; k < (size_t)OC * K; k++) dw[k] += pw[k];
+        if (db)
+            for (int oc = 0; oc < OC; oc++) db[oc] += pb[oc];
+    }
 }
 
 const cnn_layer_ops cnn_conv2d_ops = {

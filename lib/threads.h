@@ -1,14 +1,38 @@
-/* Internal: the thread count libcnn's own loops and OpenBLAS use, and a
- * parallel-for over index ranges for the layer kernels. */
+/* Internal: the thread count libcnn's own loops use, and a persistent pool of
+ * worker threads behind a parallel-for for the layer kernels.
+ *
+ * libcnn splits the work itself (by images, mostly) and calls OpenBLAS from
+ * each of its threads with OpenBLAS held to one thread: coarse pieces need one
+ * hand-over per layer instead of one per GEMM, and OpenBLAS' own workers, which
+ * spin between calls, never compete with ours for the cores. */
 #ifndef CNN_THREADS_H
 #define CNN_THREADS_H
 
 #include <stddef.h>
+
+/* The most threads libcnn uses; cnn_set_threads clamps to it.  Kernels that
+ * keep per-thread partial results size them for min(max_batch, this). */
+#define CNN_MAX_THREADS 64
+
+/* The thread count (declared in net.h too, for users). */
+int cnn_get_threads(void);
 
 /* Calls fn(arg, lo, hi) over disjoint ranges covering [0, n), on up to
  * cnn_get_threads() threads (the calling thread takes the first range).  With
  * one thread, or n < 2, it is a plain call fn(arg, 0, n).  The ranges depend
  * only on n and the thread count, so results do not vary from run to run. */
 void cnn_parallel_for(size_t n, void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
+
+/* Calls fn(arg, i, t) for each i in [0, t) on t threads, t = min(cnn_get_threads(),
+ * max_t) (at least 1); the calling thread runs i = 0.  For kernels that keep
+ * per-thread partial results (slot i) and combine them afterwards in order. */
+void cnn_parallel_run(int max_t, void (*fn)(void *arg, int i, int t), void *arg);
+
+/* Range i of t equal shares of [0, n): [n*i/t, n*(i+1)/t). */
+static inline void cnn_share(size_t n, int i, int t, size_t *lo, size_t *hi)
+{
+    *lo = n * (size_t)i / (size_t)t;
+    *hi = n * (size_t)(i + 1) / (size_t)t;
+}
 
 #endif
