@@ -426,7 +426,9 @@ int cnn_idx_label(const cnn_idx *x, size_t i, long *out, cnn_error *err)
         return cnn_errorf(err, "%s: label %zu out of range, the file has %zu", x->name, i,
                           x->count);
     double v = elem_at(x, i);
-    if (v != v || v < (double)LONG_MIN || v > (double)LONG_MAX || v != (double)(long)v)
+    /* (double)LONG_MAX rounds up to 2^63, itself out of range: compare with
+     * -(double)LONG_MIN = 2^63, exact, before converting. */
+    if (v != v || v < (double)LONG_MIN || v >= -(double)LONG_MIN || v != (double)(long)v)
         return cnn_errorf(err, "%s: label %zu is %g, expected an integer", x->name, i, v);
     *out = (long)v;
     return 0;
