@@ -151,6 +151,24 @@ static void idx_dims_whose_product_overflows_are_refused(void)
     free(buf);
 }
 
+/* Found by fuzz_idx: an f32 label of 2^63 passed the range check (LONG_MAX
+ * rounds up to 2^63 as a double) and was converted to long: undefined. */
+static void idx_label_of_2_pow_63_is_not_an_integer_label(void)
+{
+    char *buf;
+    size_t len = load("fuzz_idx", "f32-label-2-pow-63", 1, &buf);
+    cnn_idx *x = NULL;
+    cnn_error err;
+    CHECK_INT_EQ(0, cnn_idx_load_mem(buf, len, "l.idx", CNN_IDX_MAX_BYTES, &x, &err));
+    if (x) {
+        long v = 0;
+        CHECK_INT_EQ(-1, cnn_idx_label(x, 0, &v, &err));
+        CHECK_STR_EQ("l.idx: label 0 is 9.22337e+18, expected an integer", err.msg);
+    }
+    cnn_idx_free(x);
+    free(buf);
+}
+
 static void st_expect(const char *name, const char *msg)
 {
     char *buf;
@@ -270,6 +288,7 @@ int main(void)
     RUN(regress_safetensors_inputs_replay_cleanly);
     RUN(idx_header_claiming_gigabytes_is_refused);
     RUN(idx_dims_whose_product_overflows_are_refused);
+    RUN(idx_label_of_2_pow_63_is_not_an_integer_label);
     RUN(safetensors_hostile_sizes_are_refused);
     RUN(weights_model_claiming_gigabytes_is_refused);
     RUN(weights_model_without_its_tensors_is_refused_before_the_net);
