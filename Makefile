@@ -28,7 +28,7 @@ LIBCNN   := $(BUILD)/libcnn.a
 # Debian packages the build needs: header or tool -> package.
 DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev
 
-.PHONY: all deps data run test run-tests asan bench clean fuzz fuzz-build
+.PHONY: all deps data run test run-tests asan valgrind bench clean fuzz fuzz-build
 all: $(CMDS)
 
 $(BUILD)/%.o: %.c
@@ -90,6 +90,14 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  run-tests
+
+# The CLI tests with every tool run under Valgrind memcheck (tests/valgrind.sh:
+# no leaks, no invalid accesses; a few minutes).
+valgrind: deps
+	@dpkg-query -W -f='$${Status}' valgrind 2>/dev/null | grep -q 'ok installed' || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
+	@$(MAKE) --no-print-directory $(CMDS) $(TESTS)
+	@BIN=$(BIN) BUILD=$(BUILD) bash tests/valgrind.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench
