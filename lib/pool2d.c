@@ -3,6 +3,7 @@
  * average (TensorFlow's behaviour, which Keras uses). */
 #include "layer.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "threads.h"
@@ -84,23 +85,14 @@ static inline int argmax_2x2(const float *s, int W)
     return best;
 }
 
-/* The value at argmax_2x2, as maxss instructions. */
-static inline float max_2x2(const float *s, int W)
-{
-    float v = s[0];
-    v = s[1] > v ? s[1] : v;
-    v = s[W] > v ? s[W] : v;
-    v = s[W + 1] > v ? s[W + 1] : v;
-    return v;
-}
-
 typedef struct {
     const cnn_layer *L;
     float *dst;
     const float *src, *g;
+    unsigned char *arg; /* (planes, OH, OW) window offsets: 0, 1, 2 (next row), 3 */
 } pool_job;
 
-/* Planes [p0, p1) of the 2x2 forward. */
+/* Planes [p0, p1) of the 2x2 forward: the max and where it was. */
 static void max_2x2_planes(void *arg, size_t p0, size_t p1)
 {
     const pool_job *j = arg;
@@ -109,22 +101,56 @@ static void max_2x2_planes(void *arg, size_t p0, size_t p1)
         for (int oy = 0; oy < OH; oy++) {
             const float *s = j->src + p * H * W + (size_t)(2 * oy) * W;
             float *d = j->dst + p * OH * OW + (size_t)oy * OW;
-            for (int ox = 0; ox < OW; ox++) d[ox] = max_2x2(s + 2 * ox, W);
+            unsigned char *a = j->arg + p * OH * OW + (size_t)oy * OW;
+            for (int ox = 0; ox < OW; ox++) {
+                /* argmax_2x2 as integer masks: GCC turns its selects into
+                 * branches here, which mispredict half the time after a relu */
+                const float *w = s + 2 * ox;
+                float v = w[0];
+                unsigned k = 0, m;
+                m = -(unsigned)(w[1] > v), k = (k & ~m) | (1u & m), v = w[1] > v ? w[1] : v;
+                m = -(unsigned)(w[W] > v), k = (k & ~m) | (2u & m), v = w[W] > v ? w[W] : v;
+                m = -(unsigned)(w[W + 1] > v), k = (k & ~m) | (3u & m);
+                v = w[W + 1] > v ? w[W + 1] : v;
+                d[ox] = v;
+                a[ox] = (unsigned char)k;
+            }
         }
 }
 
-/* Planes [p0, p1) of the 2x2 backward (din already zero). */
+/* Planes [p0, p1) of the 2x2 backward: every input cell written once, the
+ * gradient where the forward's max was and zero elsewhere (and in a last row
+ * or column no window covers). */
 static void max_2x2_back_planes(void *arg, size_t p0, size_t p1)
 {
     const pool_job *j = arg;
     int H = j->L->in.h, W = j->L->in.w, OH = j->L->out.h, OW = j->L->out.w;
-    for (size_t p = p0; p < p1; p++)
+    for (size_t p = p0; p < p1; p++) {
+        float *d = j->dst + p * H * W;
         for (int oy = 0; oy < OH; oy++) {
-            size_t row = p * H * W + (size_t)(2 * oy) * W;
+            float *d0 = d + (size_t)(2 * oy) * W, *d1 = d0 + W;
             const float *g = j->g + p * OH * OW + (size_t)oy * OW;
-            for (int ox = 0; ox < OW; ox++)
-                j->dst[row + 2 * ox + argmax_2x2(j->src + row + 2 * ox, W)] = g[ox];
+            const unsigned char *a = j->arg + p * OH * OW + (size_t)oy * OW;
+            for (int ox = 0; ox < OW; ox++) {
+                /* the gradient's bits masked into place, without branches */
+                uint32_t v, o[4];
+                memcpy(&v, g + ox, sizeof v);
+                unsigned k = a[ox];
+                for (unsigned q = 0; q < 4; q++) o[q] = v & -(uint32_t)(k == q);
+                memcpy(d0 + 2 * ox, o, 2 * sizeof *o);
+                memcpy(d1 + 2 * ox, o + 2, 2 * sizeof *o);
+            }
+            if (W > 2 * OW) d0[W - 1] = d1[W - 1] = 0.0f;
         }
+        if (H > 2 * OH) memset(d + (size_t)(H - 1) * W, 0, (size_t)W * sizeof *d);
+    }
+}
+
+static size_t maxpool2d_state_size(const cnn_layer *L, int max_batch)
+{
+    /* the 2x2 path's window offsets, one byte per output, as floats */
+    if (!is_2x2(L)) return 0;
+    return (cnn_shape_size(L->out) * (size_t)max_batch + sizeof(float) - 1) / sizeof(float);
 }
 
 static void maxpool2d_forward(const cnn_layer *L, float *out, const float *in, float *params,
@@ -134,7 +160,7 @@ static void maxpool2d_forward(const cnn_layer *L, float *out, const float *in, f
     int H = L->in.h, W = L->in.w, OH = L->out.h, OW = L->out.w;
     size_t planes = (size_t)ctx->n * L->in.c;
     if (is_2x2(L)) {
-        pool_job j = {L, out, in, NULL};
+        pool_job j = {L, out, in, NULL, (unsigned char *)ctx->state};
         cnn_parallel_for(planes, max_2x2_planes, &j);
         return;
     }
@@ -150,7 +176,8 @@ static void maxpool2d_forward(const cnn_layer *L, float *out, const float *in, f
     }
 }
 
-/* The gradient goes to the window's first largest value, found again from the input. */
+/* The gradient goes to the window's first largest value: the 2x2 path kept
+ * where it was, the general path finds it again from the input. */
 static void maxpool2d_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
                                const float *in, const float *out, const float *params,
                                const cnn_layer_ctx *ctx)
@@ -161,12 +188,12 @@ static void maxpool2d_backward(const cnn_layer *L, float *din, float *dparams, c
     if (!din) return;
     int H = L->in.h, W = L->in.w, OH = L->out.h, OW = L->out.w;
     size_t planes = (size_t)ctx->n * L->in.c;
-    memset(din, 0, planes * H * W * sizeof *din);
     if (is_2x2(L)) {
-        pool_job j = {L, din, in, dout};
+        pool_job j = {L, din, in, dout, (unsigned char *)ctx->state};
         cnn_parallel_for(planes, max_2x2_back_planes, &j);
         return;
     }
+    memset(din, 0, planes * H * W * sizeof *din);
     for (size_t p = 0; p < planes; p++) {
         const float *src = in + p * H * W;
         const float *g = dout + p * OH * OW;
@@ -235,6 +262,7 @@ const cnn_layer_ops cnn_maxpool2d_ops = {
     .infer = pool2d_infer,
     .tensors = pool2d_tensors,
     .macs = pool2d_macs,
+    .state_size = maxpool2d_state_size,
     .forward = maxpool2d_forward,
     .backward = maxpool2d_backward,
 };
