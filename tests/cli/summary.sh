@@ -43,23 +43,24 @@ keras22_export_gives_the_same_table() {
 }
 
 # fashion-bn: BatchNormalization has 4*C parameters of which 2*C are not
-# trainable: 2*(2*32) + 2*(2*64) = 384 non-trainable, 1,536 bytes.
+# trainable: 2*32 + 2*64 + 2*128 = 448 non-trainable, 1,792 bytes; the total
+# 288 + 18,432 + 204,800 + 1,290 + 4*(32+64+128) = 225,706 floats = 902,824 bytes.
 batchnorm_counts_and_wraps_like_keras3() {
     run "$S" models/fashion-bn.json
     expect_rc 0
-    expect_out_contains '│ batch_normalization             │ (None, 28, 28, 32)     │           128 │'
+    expect_out_contains '│ batch_normalization             │ (None, 26, 26, 32)     │           128 │'
     expect_out_contains '│ (BatchNormalization)            │                        │               │'
-    expect_out_contains ' Total params: 468,586 (1.79 MB)'
-    expect_out_contains ' Trainable params: 468,202 (1.79 MB)'
-    expect_out_contains ' Non-trainable params: 384 (1.50 KB)'
+    expect_out_contains ' Total params: 225,706 (881.66 KB)'
+    expect_out_contains ' Trainable params: 225,258 (879.91 KB)'
+    expect_out_contains ' Non-trainable params: 448 (1.75 KB)'
 }
 
 keras2_layout_wraps_long_names() {
     run "$S" --keras2 models/fashion-bn.json
     expect_rc 0
-    expect_out_contains ' batch_normalization (BatchN  (None, 28, 28, 32)       128       '
+    expect_out_contains ' batch_normalization (BatchN  (None, 26, 26, 32)       128       '
     expect_out_contains ' ormalization)                                                   '
-    expect_out_contains 'Non-trainable params: 384'
+    expect_out_contains 'Non-trainable params: 448'
 }
 
 # MACs per image: conv2d 26*26*25*3*3*1 = 152,100; conv2d_1 11*11*50*3*3*25 =
