@@ -1,8 +1,11 @@
 /* Dense: a fully connected layer over a flat input; kernel (units, inputs).
- * Forward and backward are one GEMM each over the whole batch. */
+ * Forward and backward are GEMMs over the whole batch, shared out over
+ * libcnn's threads. */
 #include "layer.h"
 
 #include <cblas.h>
+
+#include "threads.h"
 
 static int dense_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
@@ -41,17 +44,59 @@ static double dense_macs(const cnn_layer *L)
 
 /* ---- math ------------------------------------------------------------------ */
 
+/* One pass over a batch, shared out over libcnn's threads: by images for the
+ * output and the input gradient, by units for the parameter gradients (so
+ * each thread writes its own rows and nothing needs combining). */
+typedef struct {
+    const cnn_layer *L;
+    int n;
+    float *out, *din, *dw, *db;
+    const float *in, *dout, *w, *bias;
+} dense_job;
+
+/* out[b0:b1] (rows, NU) = in[b0:b1] (rows, NI) x w^T (NI, NU) + bias */
+static void forward_share(void *arg, int i, int t)
+{
+    const dense_job *j = arg;
+    int NI = j->L->in.c, NU = j->L->units;
+    size_t b0, b1;
+    cnn_share((size_t)j->n, i, t, &b0, &b1);
+    if (b0 == b1) return;
+    for (size_t b = b0; b < b1; b++)
+        for (int u = 0; u < NU; u++) j->out[b * NU + u] = j->bias ? j->bias[u] : 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(b1 - b0), NU, NI, 1.0f,
+                j->in + b0 * NI, NI, j->w, NI, 1.0f, j->out + b0 * NU, NU);
+}
+
 static void dense_forward(const cnn_layer *L, float *out, const float *in, float *params,
                           const cnn_layer_ctx *ctx)
 {
-    int n = ctx->n, NI = L->in.c, NU = L->units;
-    const float *w = params;                                      /* (NU, NI) */
-    const float *bias = L->use_bias ? params + (size_t)NU * NI : NULL; /* (NU) */
-    /* out (n, NU) = in (n, NI) x w^T (NI, NU) + bias */
-    for (int b = 0; b < n; b++)
-        for (int u = 0; u < NU; u++) out[(size_t)b * NU + u] = bias ? bias[u] : 0.0f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, NU, NI, 1.0f, in, NI, w, NI, 1.0f, out,
-                NU);
+    int NI = L->in.c, NU = L->units;
+    dense_job j = {.L = L, .n = ctx->n, .out = out, .in = in,
+                   .w = params,                                             /* (NU, NI) */
+                   .bias = L->use_bias ? params + (size_t)NU * NI : NULL}; /* (NU) */
+    cnn_parallel_run(ctx->n, forward_share, &j);
+}
+
+/* dw[u0:u1] (rows, NI) += dout[:, u0:u1]^T (rows, n) x in (n, NI), db[u0:u1];
+ * din[b0:b1] (rows, NI) = dout[b0:b1] (rows, NU) x w (NU, NI). */
+static void backward_share(void *arg, int i, int t)
+{
+    const dense_job *j = arg;
+    int n = j->n, NI = j->L->in.c, NU = j->L->units;
+    size_t u0, u1, b0, b1;
+    cnn_share((size_t)NU, i, t, &u0, &u1);
+    if (u0 < u1) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(u1 - u0), NI, n, 1.0f,
+                    j->dout + u0, NU, j->in, NI, 1.0f, j->dw + u0 * NI, NI);
+        if (j->db)
+            for (int b = 0; b < n; b++)
+                for (size_t u = u0; u < u1; u++) j->db[u] += j->dout[(size_t)b * NU + u];
+    }
+    cnn_share((size_t)n, i, t, &b0, &b1);
+    if (j->din && b0 < b1)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(b1 - b0), NI, NU, 1.0f,
+                    j->dout + b0 * NU, NU, j->w, NI, 0.0f, j->din + b0 * NI, NI);
 }
 
 static void dense_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
@@ -59,20 +104,12 @@ static void dense_backward(const cnn_layer *L, float *din, float *dparams, const
                            const cnn_layer_ctx *ctx)
 {
     (void)out;
-    int n = ctx->n, NI = L->in.c, NU = L->units;
-    const float *w = params;                                   /* (NU, NI) */
-    float *dw = dparams;                                       /* (NU, NI) */
-    float *db = L->use_bias ? dparams + (size_t)NU * NI : NULL;  /* (NU) */
-    /* dw (NU, NI) += dout^T (NU, n) x in (n, NI) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, NU, NI, n, 1.0f, dout, NU, in, NI, 1.0f, dw,
-                NI);
-    if (db)
-        for (int b = 0; b < n; b++)
-            for (int u = 0; u < NU; u++) db[u] += dout[(size_t)b * NU + u];
-    /* din (n, NI) = dout (n, NU) x w (NU, NI) */
-    if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, NI, NU, 1.0f, dout, NU, w, NI, 0.0f,
-                    din, NI);
+    int NI = L->in.c, NU = L->units;
+    dense_job j = {.L = L, .n = ctx->n, .din = din, .in = in, .dout = dout,
+                   .w = params,                                            /* (NU, NI) */
+                   .dw = dparams,                                          /* (NU, NI) */
+                   .db = L->use_bias ? dparams + (size_t)NU * NI : NULL}; /* (NU) */
+    cnn_parallel_run(ctx->n > NU ? ctx->n : NU, backward_share, &j);
 }
 
 const cnn_layer_ops cnn_dense_ops = {

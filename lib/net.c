@@ -385,46 +385,67 @@ void cnn_optim_from_training(cnn_optim *o, const cnn_training *t)
                      .eps = 1e-7f};
 }
 
+typedef struct {
+    cnn_net *net;
+    const cnn_optim *o;
+    float lr, alpha; /* alpha: Adam's step size with the bias corrections folded in */
+} step_job;
+
+/* Share i of every trainable range: each element's update depends on that
+ * element alone, so any split gives the same result. */
+static void step_share(void *arg, int i, int t)
+{
+    const step_job *j = arg;
+    cnn_net *net = j->net;
+    const cnn_optim *o = j->o;
+    float lr = j->lr;
+    for (int r = 0; r < net->nranges; r++) {
+        size_t lo, hi;
+        cnn_share(net->range_len[r], i, t, &lo, &hi);
+        size_t off = net->range_off[r] + lo, len = hi - lo;
+        float *w = net->params + off, *g = net->grads + off;
+        float *mm = net->opt_m + off, *vv = net->opt_v + off;
+        if (o->kind == CNN_OPT_ADAM) {
+            float alpha = j->alpha, b1 = o->beta1, b2 = o->beta2, eps = o->eps;
+            for (size_t k = 0; k < len; k++) {
+                mm[k] = b1 * mm[k] + (1.0f - b1) * g[k];
+                vv[k] = b2 * vv[k] + (1.0f - b2) * g[k] * g[k];
+                w[k] -= alpha * mm[k] / (sqrtf(vv[k]) + eps);
+            }
+            continue;
+        }
+        /* SGD as Keras: v = momentum * v - lr * g; w += v, or with Nesterov
+         * w += momentum * v - lr * g. */
+        float mu = o->momentum, *v = mm;
+        if (mu == 0.0f) {
+            for (size_t k = 0; k < len; k++) w[k] -= lr * g[k];
+        } else if (o->nesterov) {
+            for (size_t k = 0; k < len; k++) {
+                v[k] = mu * v[k] - lr * g[k];
+                w[k] += mu * v[k] - lr * g[k];
+            }
+        } else {
+            for (size_t k = 0; k < len; k++) {
+                v[k] = mu * v[k] - lr * g[k];
+                w[k] += v[k];
+            }
+        }
+    }
+}
+
 void cnn_net_step(cnn_net *net, const cnn_optim *o, float lr, long step)
 {
+    step_job j = {net, o, lr, 0.0f};
     if (o->kind == CNN_OPT_ADAM) {
         /* Keras: the bias corrections fold into the step size, and epsilon is
          * added to sqrt(v) uncorrected. */
         double t = (double)(step < 1 ? 1 : step);
-        float alpha = (float)(lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t)));
-        float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
-        for (int r = 0; r < net->nranges; r++) {
-            size_t off = net->range_off[r], len = net->range_len[r];
-            float *w = net->params + off, *g = net->grads + off;
-            float *mm = net->opt_m + off, *vv = net->opt_v + off;
-            for (size_t i = 0; i < len; i++) {
-                mm[i] = b1 * mm[i] + (1.0f - b1) * g[i];
-                vv[i] = b2 * vv[i] + (1.0f - b2) * g[i] * g[i];
-                w[i] -= alpha * mm[i] / (sqrtf(vv[i]) + eps);
-            }
-        }
-        return;
+        j.alpha = (float)(lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t)));
     }
-    /* SGD as Keras: v = momentum * v - lr * g; w += v, or with Nesterov
-     * w += momentum * v - lr * g. */
-    float mu = o->momentum;
-    for (int r = 0; r < net->nranges; r++) {
-        size_t off = net->range_off[r], len = net->range_len[r];
-        float *w = net->params + off, *g = net->grads + off, *v = net->opt_m + off;
-        if (mu == 0.0f) {
-            for (size_t i = 0; i < len; i++) w[i] -= lr * g[i];
-        } else if (o->nesterov) {
-            for (size_t i = 0; i < len; i++) {
-                v[i] = mu * v[i] - lr * g[i];
-                w[i] += mu * v[i] - lr * g[i];
-            }
-        } else {
-            for (size_t i = 0; i < len; i++) {
-                v[i] = mu * v[i] - lr * g[i];
-                w[i] += v[i];
-            }
-        }
-    }
+    /* a share per 16k parameters at most: small nets are not worth a hand-over */
+    size_t np = net->m->nparams;
+    cnn_parallel_run((int)(np / 16384 + 1 < CNN_MAX_THREADS ? np / 16384 + 1 : CNN_MAX_THREADS),
+                     step_share, &j);
 }
 
 float *cnn_net_opt_state(cnn_net *net, int which)
