@@ -18,13 +18,13 @@
 # `make asan`):
 #   - main paths: every tool's successful runs on small inputs (below);
 #   - tests/cli/bad_inputs.sh: the whole bad-input table;
-#   - tests/cli/summary.sh and tests/cli/infer.sh, whole;
-#   - tests/cli/visualize.sh, whole, with cnn-train (which only prepares its
-#     weights there) run without Valgrind.
+#   - tests/cli/summary.sh, whole;
+#   - tests/cli/infer.sh and tests/cli/visualize.sh, whole, with cnn-train
+#     (which only prepares their weights there) run without Valgrind.
 # VALGRIND_SUITES="main bad_inputs summary infer visualize" picks a subset.
 set -u
 BIN=${BIN:-bin}; BUILD=${BUILD:-build}
-REAL_BIN=$(cd "$BIN" && pwd); BUILD=$(cd "$BUILD" && pwd)
+BIN=$(cd "$BIN" && pwd); BUILD=$(cd "$BUILD" && pwd)
 ROOT=$(pwd)
 SUITES=${VALGRIND_SUITES:-main bad_inputs summary infer visualize}
 command -v valgrind >/dev/null || { echo "valgrind: not installed (apt-get install valgrind)" >&2; exit 1; }
@@ -32,7 +32,10 @@ command -v valgrind >/dev/null || { echo "valgrind: not installed (apt-get insta
 W=$(mktemp -d "${TMPDIR:-/tmp}/cnn-valgrind.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 LOGS=$W/logs
-mkdir -p "$LOGS" "$W/bin" "$W/bin-notrain"
+mkdir -p "$LOGS" "$W/bin" "$W/bin-notrain" "$W/real"
+# Copies of the binaries: a concurrent `make` relinking bin/ does not disturb the run.
+REAL_BIN=$W/real
+cp "$BIN"/cnn-summary "$BIN"/cnn-train "$BIN"/cnn-infer "$BIN"/cnn-visualize "$REAL_BIN/"
 
 # wrap DIR TOOL: DIR/TOOL runs the real TOOL under Valgrind.
 wrap() {
@@ -125,7 +128,7 @@ for s in $SUITES; do
     t0=$(date +%s)
     case $s in
     main) out=$(main_paths) ;;
-    visualize) out=$(BIN=$W/bin-notrain BUILD=$BUILD bash tests/cli/visualize.sh) ;;
+    infer | visualize) out=$(BIN=$W/bin-notrain BUILD=$BUILD bash "tests/cli/$s.sh") ;;
     *) out=$(BIN=$W/bin BUILD=$BUILD CASE_TIMEOUT=600 PREP_BIN=$REAL_BIN bash "tests/cli/$s.sh") ;;
     esac
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
