@@ -47,21 +47,25 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
 
-# Installs whichever Debian packages are missing; does nothing when all are there.
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# Installs whichever of the Debian packages in $(1) are missing; does nothing
+# when all are there.
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "make deps: installing$$missing"; \
-	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get install -y$$missing)" >&2; exit 1; fi; \
+	  echo "make: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make: run as root (apt-get install -y$$missing)" >&2; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PKGS))
 
 # Full Fashion-MNIST (60,000 + 10,000) from Debian.
 data: deps
-	@dpkg-query -W -f='$${Status}' dataset-fashion-mnist 2>/dev/null | grep -q 'ok installed' || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+	$(call install_missing,dataset-fashion-mnist)
 	@ls /usr/share/datasets/fashion-mnist/
 
 # The main job: train the lecture's model on the embedded MNIST digits, print the
@@ -120,7 +124,10 @@ FUZZ_BINS    := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_LIB     := $(FUZZ_BUILD)/libcnn.a
 
+# clang with libFuzzer and the sanitizer runtimes.
+FUZZ_DEB_PKGS := clang libclang-rt-14-dev
 fuzz: deps
+	$(call install_missing,$(FUZZ_DEB_PKGS))
 	@$(MAKE) --no-print-directory fuzz-build
 	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
 
