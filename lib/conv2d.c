@@ -162,7 +162,7 @@ static void col2im_image(const cnn_layer *L, float *dst, const float *col)
 typedef struct {
     const cnn_layer *L;
     int n;
-    float *out, *din, *scratch;
+    float *out, *post, *din, *scratch;
     const float *in, *dout, *w, *bias;
     float *col; /* (n, K, OHW) */
 } conv_job;
@@ -187,6 +187,7 @@ static void forward_share(void *arg, int i, int t)
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ohw, (int)K, 1.0f, j->w,
                     (int)K, col, (int)ohw, 1.0f, out, (int)ohw);
+        if (j->post) cnn_relu(j->post + b * OC * ohw, out, (size_t)OC * ohw);
     }
 }
 
@@ -195,7 +196,8 @@ static void conv2d_forward(const cnn_layer *L, float *out, const float *in, floa
 {
     int n = ctx->n, OC = L->units;
     size_t K = conv_k(L);
-    conv_job j = {.L = L, .n = n, .out = out, .in = in, .w = params, /* (OC, C, KH, KW) */
+    conv_job j = {.L = L, .n = n, .out = out, .post = ctx->post, .in = in,
+                  .w = params,                                      /* (OC, C, KH, KW) */
                   .bias = L->use_bias ? params + OC * K : NULL,      /* (OC) */
                   .col = ctx->state};
     cnn_parallel_run(n, forward_share, &j);
@@ -266,6 +268,7 @@ const cnn_layer_ops cnn_conv2d_ops = {
     .type = "Conv2D",
     .auto_name = "conv2d",
     .has_activation = 1,
+    .fuses_relu = 1,
     .configure = conv2d_configure,
     .infer = conv2d_infer,
     .tensors = conv2d_tensors,

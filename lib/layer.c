@@ -136,7 +136,7 @@ void cnn_layer_init_default(const cnn_layer *L, float *params, int init, cnn_rng
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
 
-static void relu(float *out, const float *in, size_t total)
+void cnn_relu(float *out, const float *in, size_t total)
 {
     size_t i = 0;
     for (; i + 4 <= total; i += 4) {
@@ -173,7 +173,7 @@ typedef struct {
 static void relu_blocks(void *arg, size_t lo, size_t hi)
 {
     const relu_job *j = arg;
-    relu(j->out + lo * 4096, j->in + lo * 4096, (hi - lo) * 4096);
+    cnn_relu(j->out + lo * 4096, j->in + lo * 4096, (hi - lo) * 4096);
 }
 
 static void relu_back_blocks(void *arg, size_t lo, size_t hi)
@@ -189,7 +189,7 @@ void cnn_activation_apply(int act, float *out, const float *in, int n, int c, in
         relu_job j = {out, in, NULL};
         size_t blocks = total / 4096;
         cnn_parallel_for(blocks, relu_blocks, &j);
-        relu(out + blocks * 4096, in + blocks * 4096, total - blocks * 4096);
+        cnn_relu(out + blocks * 4096, in + blocks * 4096, total - blocks * 4096);
         return;
     }
     if (out != in) memcpy(out, in, total * sizeof *out);
@@ -203,7 +203,7 @@ void cnn_activation_forward(int act, float *x, int n, int c, int hw)
     case CNN_ACT_LINEAR:
         break;
     case CNN_ACT_RELU:
-        relu(x, x, total);
+        cnn_relu(x, x, total);
         break;
     case CNN_ACT_SIGMOID:
         /* Written so that exp never overflows for large |x|. */

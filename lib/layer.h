@@ -90,12 +90,17 @@ typedef struct cnn_layer_ctx {
     struct cnn_rng *rng;  /* dropout's mask source in training (may be NULL otherwise) */
     float *scratch;       /* shared scratch, scratch_size floats, not kept */
     float *state;         /* the layer's own state, state_size floats, kept */
+    float *post;          /* forward of a kind with fuses_relu, when the layer's
+                           * activation is relu: also write relu(out) here
+                           * (n, L->out); NULL otherwise */
 } cnn_layer_ctx;
 
 struct cnn_layer_ops {
     const char *type;      /* Keras class name: "Conv2D" */
     const char *auto_name; /* Keras' automatic name stem: "conv2d" */
     int has_activation;    /* accepts an "activation" field */
+    int fuses_relu;        /* forward applies a relu itself when ctx->post is set
+                            * (while its output is still in cache) */
 
     /* Reads the kind's fields from its JSON object into L (name, type and
      * activation are read by the loader).  Errors name the field path. */
@@ -205,6 +210,8 @@ void cnn_layer_init_default(const cnn_layer *L, float *params, int init, struct 
 /* Applies activation act to x in place: n images of c channels and hw positions
  * each ((n, c, hw) layout); softmax is over the channels at each position. */
 void cnn_activation_forward(int act, float *x, int n, int c, int hw);
+/* out[i] = max(in[i], 0) for i < n (a NaN becomes 0); out may equal in. */
+void cnn_relu(float *out, const float *in, size_t n);
 /* Same, out of place: out = act(in) (out may equal in). */
 void cnn_activation_apply(int act, float *out, const float *in, int n, int c, int hw);
 

@@ -241,12 +241,15 @@ int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *
         const cnn_layer *L = &m->layers[i];
         const float *in = i ? net->post[i - 1] : net->input;
         cnn_layer_ctx ctx = layer_ctx(net, i, n, training, rng);
+        int fused = L->activation == CNN_ACT_RELU && L->ops->fuses_relu;
+        if (fused) ctx.post = net->post[i];
         L->ops->forward(L, net->pre[i], in, net->params + L->param_offset, &ctx);
         size_t per = cnn_shape_size(L->out);
         if (L->activation != CNN_ACT_LINEAR) {
             if (net->check && check_buf(net, i, "output", net->pre[i], n, per, err)) return -1;
-            cnn_activation_apply(L->activation, net->post[i], net->pre[i], n, L->out.c,
-                                 L->out.h * L->out.w);
+            if (!fused)
+                cnn_activation_apply(L->activation, net->post[i], net->pre[i], n, L->out.c,
+                                     L->out.h * L->out.w);
         }
         if (net->check && check_buf(net, i, "output", net->post[i], n, per, err)) return -1;
     }
