@@ -41,17 +41,17 @@ for h in "${harnesses[@]}"; do
     mkdir -p "$corpus" "$art"
     dict=()
     [ -f "fuzz/$h.dict" ] && dict=(-dict="fuzz/$h.dict")
-    log=$FUZZ_BUILD/$h.log
+    log=$FUZZ_BUILD/$h${FUZZ_LOG_TAG:-}.log  # long.sh: .long, apart from make fuzz
     echo "fuzz: $h for ${FUZZ_SECONDS}s (log in $log)"
     nice -n "$FUZZ_JOBS_NICE" "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
         -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len="$(max_len "$h")" \
         -print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
         "$corpus" "fuzz/corpus/$h" >"$log" 2>&1
     rc=$?
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
-    if [ $rc != 0 ] || grep -qE '^==[0-9]+==ERROR|runtime error:|^SUMMARY: ' "$log"; then
+    execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
+    if [ $rc != 0 ] || grep -aqE '^==[0-9]+==ERROR|runtime error:|^SUMMARY: ' "$log"; then
         echo "fuzz: $h FAILED (exit $rc) after ${execs:-?} executions:" >&2
-        grep -E 'ERROR|runtime error|SUMMARY|Test unit written|^    #[0-9]' "$log" | head -n 30 >&2
+        grep -aE 'ERROR|runtime error|SUMMARY|Test unit written|^    #[0-9]' "$log" | head -n 30 >&2
         status=1
         summary+="$h: FAILED after ${execs:-?} executions"$'\n'
     else
