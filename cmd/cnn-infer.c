@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cnn.h"
 #include "infer.h"
 
@@ -41,6 +42,7 @@ static const char help[] =
     "      --batch-size N      images per forward pass (default 128)\n"
     "      --threads N         threads for the math (default: all cores)\n"
     "  -q, --quiet             no evaluation table on stderr\n"
+    CLI_LIMIT_HELP
     "  -h, --help              this help\n"
     "  -V, --version           the version\n"
     "\n"
@@ -70,30 +72,9 @@ static const struct option options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
+    CLI_LIMIT_OPTIONS,
     {NULL, 0, NULL, 0},
 };
-
-static void misuse(const char *fmt, const char *arg)
-{
-    fputs("cnn-infer: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    fputs(usage, stderr);
-    exit(2);
-}
-
-static long parse_long(const char *flag, const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "cnn-infer: %s: expected an integer from %ld to %ld, got \"%s\"\n", flag,
-                lo, hi, s);
-        exit(2);
-    }
-    return v;
-}
 
 static int ends_with_json(const char *s)
 {
@@ -282,7 +263,7 @@ static int idx_set(run *r, const char *images, const char *labels, int predictio
     cnn_eval *ev = NULL;
     uint32_t *idx = NULL;
     int rc = -1, nb = cnn_predictor_max_batch(r->p);
-    if (cnn_dataset_load(images, labels, cnn_predictor_model(r->p), CNN_IDX_MAX_BYTES, &d, &err) ||
+    if (cnn_dataset_load(images, labels, cnn_predictor_model(r->p), cnn_limits_get()->max_file_bytes, &d, &err) ||
         (labels && cnn_eval_new(r->classes, &ev, &err))) {
         report(&err);
         goto done;
@@ -345,6 +326,8 @@ done:
 
 int main(int argc, char **argv)
 {
+    cli_prog = "cnn-infer";
+    cli_usage = usage;
     const char *weights = NULL, *model = NULL, *images = NULL, *labels = NULL,
                *class_names = NULL;
     int png_stdin = 0, predictions = 0, quiet = 0, threads = 0;
@@ -360,37 +343,40 @@ int main(int argc, char **argv)
         case OPT_IMAGES: images = optarg; break;
         case OPT_LABELS: labels = optarg; break;
         case OPT_PREDICTIONS: predictions = 1; break;
-        case OPT_TOP: top = parse_long("--top", optarg, 1, 1000000); break;
+        case OPT_TOP: top = cli_long("--top", optarg, 1, 1000000); break;
         case OPT_PROBS: r.fmt.probs = 1; break;
         case OPT_JSON: r.fmt.json = 1; break;
         case OPT_CLASS_NAMES: class_names = optarg; break;
         case OPT_INVERT: r.in_opts.invert = 1; break;
         case OPT_RESIZE: r.in_opts.resize = 1; break;
-        case OPT_BATCH: batch = parse_long("--batch-size", optarg, 1, 65536); break;
-        case OPT_THREADS: threads = (int)parse_long("--threads", optarg, 1, MAX_THREADS); break;
+        case OPT_BATCH: batch = cli_long("--batch-size", optarg, 1, 65536); break;
+        case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
         case 'V': printf("cnn-infer %s\n", CNN_VERSION); return 0;
-        case ':': misuse("option '%s' needs an argument", argv[optind - 1]); break;
+        case ':': cli_misuse("option '%s' needs an argument", argv[optind - 1]); break;
+        case CLI_OPT_MAX_PARAMS:
+        case CLI_OPT_MAX_FILE_SIZE:
+        case CLI_OPT_MAX_PIXELS: cli_limit_option(c, optarg); break;
         default: {
             /* our own message: getopt's would start with argv[0], a full path */
             char opt[3] = {'-', (char)optopt, 0};
-            misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
+            cli_misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
         }
         }
     }
-    if (!weights) misuse("-w WEIGHTS.safetensors is required%s", "");
+    if (!weights) cli_misuse("-w WEIGHTS.safetensors is required");
     int first = optind;
     if (!model && first < argc && ends_with_json(argv[first])) model = argv[first++];
     int nfiles = argc - first, dashes = 0;
     for (int i = first; i < argc; i++) dashes += strcmp(argv[i], "-") == 0;
     int kinds = (nfiles > 0) + png_stdin + (images != NULL);
-    if (kinds == 0) misuse("no input: give PNG files, - (names on stdin), --png-stdin or --images%s", "");
-    if (kinds > 1) misuse("give only one kind of input: PNG files or -, --png-stdin, or --images%s", "");
-    if (dashes > 1) misuse("- (file names from stdin) can be given only once%s", "");
-    if (labels && !images) misuse("--labels needs --images%s", "");
-    if (predictions && !labels) misuse("--predictions goes with --labels%s", "");
-    if (images && r.in_opts.resize) misuse("--resize applies to PNG input, not to --images%s", "");
+    if (kinds == 0) cli_misuse("no input: give PNG files, - (names on stdin), --png-stdin or --images");
+    if (kinds > 1) cli_misuse("give only one kind of input: PNG files or -, --png-stdin, or --images");
+    if (dashes > 1) cli_misuse("- (file names from stdin) can be given only once");
+    if (labels && !images) cli_misuse("--labels needs --images");
+    if (predictions && !labels) cli_misuse("--predictions goes with --labels");
+    if (images && r.in_opts.resize) cli_misuse("--resize applies to PNG input, not to --images");
 
     cnn_error err;
     char **names = NULL;

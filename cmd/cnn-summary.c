@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cnn.h"
 #include "summary.h"
 
@@ -22,6 +23,7 @@ static const char help[] =
     "  --flops           add each layer's multiply-accumulates per image and the total\n"
     "  --compare-dense   add, for each Conv2D, the parameters a fully connected layer\n"
     "                    with the same input and output sizes would need\n"
+    "      --max-params N  largest model accepted, in parameters (default 2^30)\n"
     "  -h, --help        show this help\n"
     "  --version         show the version\n"
     "\n"
@@ -37,6 +39,7 @@ static const struct option options[] = {
     {"compare-dense", no_argument, NULL, OPT_DENSE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"max-params", required_argument, NULL, CLI_OPT_MAX_PARAMS},
     {NULL, 0, NULL, 0},
 };
 
@@ -58,6 +61,8 @@ static int terminal_columns(void)
 
 int main(int argc, char **argv)
 {
+    cli_prog = "cnn-summary";
+    cli_usage = usage;
     cnn_summary_opts opts = {.layout = CNN_SUMMARY_KERAS3};
     int keras2 = 0, json = 0, c;
     opterr = 0;
@@ -69,6 +74,7 @@ int main(int argc, char **argv)
         case OPT_DENSE: opts.compare_dense = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
         case OPT_VERSION: printf("cnn-summary %s\n", CNN_VERSION); return 0;
+        case CLI_OPT_MAX_PARAMS: cli_limit_option(c, optarg); break;
         default: {
             char why[256];
             snprintf(why, sizeof why, "unknown option '%s'", argv[optind - 1]);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cnn.h"
 #include "dataset.h"
 #include "train.h"
@@ -52,6 +53,7 @@ static const char help[] =
     "      --json                print the final metrics as one JSON object on stdout\n"
     "      --check-finite        stop at the first layer that produces NaN or infinity\n"
     "  -q, --quiet               no per-epoch lines or progress bar\n"
+    CLI_LIMIT_HELP
     "  -h, --help                this help\n"
     "  -V, --version             the version\n"
     "\n"
@@ -95,53 +97,9 @@ static const struct option options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
+    CLI_LIMIT_OPTIONS,
     {NULL, 0, NULL, 0},
 };
-
-static void misuse(const char *fmt, const char *arg)
-{
-    fputs("cnn-train: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    fputs(usage, stderr);
-    exit(2);
-}
-
-static long parse_long(const char *flag, const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "cnn-train: %s: expected an integer from %ld to %ld, got \"%s\"\n", flag,
-                lo, hi, s);
-        exit(2);
-    }
-    return v;
-}
-
-static double parse_double(const char *flag, const char *s, double lo, double hi, int open_lo)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || (open_lo && v == lo)) {
-        fprintf(stderr, "cnn-train: %s: expected a number %s %g and <= %g, got \"%s\"\n", flag,
-                open_lo ? ">" : ">=", lo, hi, s);
-        exit(2);
-    }
-    return v;
-}
-
-static int parse_name(const char *flag, const char *s, const char *const *names)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(s, names[i]) == 0) return i;
-    fprintf(stderr, "cnn-train: %s: unknown value \"%s\" (expected one of:", flag, s);
-    for (int i = 0; names[i]; i++) fprintf(stderr, " %s", names[i]);
-    fputs(")\n", stderr);
-    exit(2);
-}
 
 /* ---- output -------------------------------------------------------------- */
 
@@ -243,6 +201,8 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
+    cli_prog = "cnn-train";
+    cli_usage = usage;
     const char *out = NULL, *train_images = NULL, *train_labels = NULL, *test_images = NULL,
                *test_labels = NULL, *checkpoint = NULL, *resume = NULL;
     double val_split = 0;
@@ -263,22 +223,22 @@ int main(int argc, char **argv)
         case OPT_TRAIN_LABELS: train_labels = optarg; break;
         case OPT_TEST_IMAGES: test_images = optarg; break;
         case OPT_TEST_LABELS: test_labels = optarg; break;
-        case OPT_VAL_SPLIT: val_split = parse_double("--val-split", optarg, 0, 0.9, 1); break;
-        case OPT_EPOCHS: epochs.set = 1, epochs.v = parse_long("--epochs", optarg, 1, 1000000); break;
-        case OPT_BATCH: batch.set = 1, batch.v = parse_long("--batch-size", optarg, 1, 65536); break;
-        case OPT_OPTIMIZER: optimizer = parse_name("--optimizer", optarg, cnn_optimizer_names); break;
-        case OPT_LR: lr.set = 1, lr.v = parse_double("--learning-rate", optarg, 0, 1e6, 1); break;
-        case OPT_MOMENTUM: momentum.set = 1, momentum.v = parse_double("--momentum", optarg, 0, 0.999999, 0); break;
+        case OPT_VAL_SPLIT: val_split = cli_double("--val-split", optarg, 0, 0.9, 1); break;
+        case OPT_EPOCHS: epochs.set = 1, epochs.v = cli_long("--epochs", optarg, 1, 1000000); break;
+        case OPT_BATCH: batch.set = 1, batch.v = cli_long("--batch-size", optarg, 1, 65536); break;
+        case OPT_OPTIMIZER: optimizer = cli_name("--optimizer", optarg, cnn_optimizer_names); break;
+        case OPT_LR: lr.set = 1, lr.v = cli_double("--learning-rate", optarg, 0, 1e6, 1); break;
+        case OPT_MOMENTUM: momentum.set = 1, momentum.v = cli_double("--momentum", optarg, 0, 0.999999, 0); break;
         case OPT_NESTEROV: nesterov = 1; break;
-        case OPT_SCHEDULE: schedule = parse_name("--schedule", optarg, cnn_schedule_names); break;
-        case OPT_STEP_EPOCHS: step_epochs.set = 1, step_epochs.v = parse_long("--step-epochs", optarg, 1, 1000000); break;
-        case OPT_STEP_GAMMA: step_gamma.set = 1, step_gamma.v = parse_double("--step-gamma", optarg, 0, 1, 1); break;
-        case OPT_LOSS: loss = parse_name("--loss", optarg, cnn_loss_names); break;
-        case OPT_SEED: seed.set = 1, seed.v = parse_long("--seed", optarg, 0, 2147483647L); break;
-        case OPT_INIT: o.init = parse_name("--init", optarg, init_names); break;
-        case OPT_SHIFT: o.shift = (int)parse_long("--shift", optarg, 0, 64); break;
-        case OPT_PATIENCE: o.patience = (int)parse_long("--patience", optarg, 1, 1000000); break;
-        case OPT_THREADS: threads = (int)parse_long("--threads", optarg, 1, MAX_THREADS); break;
+        case OPT_SCHEDULE: schedule = cli_name("--schedule", optarg, cnn_schedule_names); break;
+        case OPT_STEP_EPOCHS: step_epochs.set = 1, step_epochs.v = cli_long("--step-epochs", optarg, 1, 1000000); break;
+        case OPT_STEP_GAMMA: step_gamma.set = 1, step_gamma.v = cli_double("--step-gamma", optarg, 0, 1, 1); break;
+        case OPT_LOSS: loss = cli_name("--loss", optarg, cnn_loss_names); break;
+        case OPT_SEED: seed.set = 1, seed.v = cli_long("--seed", optarg, 0, 2147483647L); break;
+        case OPT_INIT: o.init = cli_name("--init", optarg, init_names); break;
+        case OPT_SHIFT: o.shift = (int)cli_long("--shift", optarg, 0, 64); break;
+        case OPT_PATIENCE: o.patience = (int)cli_long("--patience", optarg, 1, 1000000); break;
+        case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
         case OPT_CHECKPOINT: checkpoint = optarg; break;
         case OPT_RESUME: resume = optarg; break;
         case OPT_LOG: u.log = optarg; break;
@@ -287,20 +247,23 @@ int main(int argc, char **argv)
         case 'q': u.quiet = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
         case 'V': printf("cnn-train %s\n", CNN_VERSION); return 0;
-        case ':': misuse("option '%s' needs an argument", argv[optind - 1]); break;
+        case ':': cli_misuse("option '%s' needs an argument", argv[optind - 1]); break;
+        case CLI_OPT_MAX_PARAMS:
+        case CLI_OPT_MAX_FILE_SIZE:
+        case CLI_OPT_MAX_PIXELS: cli_limit_option(c, optarg); break;
         default: {
             /* our own message: getopt's would start with argv[0], a full path */
             char opt[3] = {'-', (char)optopt, 0};
-            misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
+            cli_misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
         }
         }
     }
-    if (optind != argc - 1) misuse(optind >= argc ? "missing the model file%s" : "one model file expected, also got \"%s\"", optind >= argc ? "" : argv[optind + 1]);
-    if (!train_images || !train_labels) misuse("--train-images and --train-labels are required%s", "");
-    if (!out) misuse("-o WEIGHTS.safetensors is required%s", "");
-    if (!test_images != !test_labels) misuse("--test-images and --test-labels go together%s", "");
-    if (test_images && val_split > 0) misuse("use either --test-images/--test-labels or --val-split%s", "");
-    if (o.patience && !test_images && val_split <= 0) misuse("--patience needs --test-images or --val-split%s", "");
+    if (optind != argc - 1) cli_misuse(optind >= argc ? "missing the model file%s" : "one model file expected, also got \"%s\"", optind >= argc ? "" : argv[optind + 1]);
+    if (!train_images || !train_labels) cli_misuse("--train-images and --train-labels are required");
+    if (!out) cli_misuse("-o WEIGHTS.safetensors is required");
+    if (!test_images != !test_labels) cli_misuse("--test-images and --test-labels go together");
+    if (test_images && val_split > 0) cli_misuse("use either --test-images/--test-labels or --val-split");
+    if (o.patience && !test_images && val_split <= 0) cli_misuse("--patience needs --test-images or --val-split");
 
     const char *model_path = argv[optind];
     cnn_error err;
@@ -333,9 +296,9 @@ int main(int argc, char **argv)
     if (nesterov) t->nesterov = 1;
     o.t = *t;
 
-    if (cnn_dataset_load(train_images, train_labels, m, CNN_IDX_MAX_BYTES, &train, &err)) goto fail;
+    if (cnn_dataset_load(train_images, train_labels, m, cnn_limits_get()->max_file_bytes, &train, &err)) goto fail;
     if (test_images &&
-        cnn_dataset_load(test_images, test_labels, m, CNN_IDX_MAX_BYTES, &test, &err))
+        cnn_dataset_load(test_images, test_labels, m, cnn_limits_get()->max_file_bytes, &test, &err))
         goto fail;
 
     /* Indices: the whole training set, or a seeded split of it. */
@@ -378,6 +341,11 @@ int main(int argc, char **argv)
         }
         snprintf(ckpt, len, "%s.ckpt", out);
         checkpoint = ckpt;
+    }
+    if (u.log) { /* a log that cannot be written is found out now, not after training */
+        cnn_atomic_file af;
+        if (cnn_atomic_open(&af, u.log, &err)) goto fail;
+        cnn_atomic_abort(&af);
     }
     cnn_set_threads(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     u.tty = isatty(STDERR_FILENO);
@@ -427,6 +395,11 @@ int main(int argc, char **argv)
                r.last.images_per_s, r.last.elapsed);
     }
     status = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "cnn-train: error: writing the results to standard output: %s\n",
+                strerror(errno));
+        status = 1;
+    }
     goto done;
 fail:
     fprintf(stderr, "cnn-train: error: %s\n", err.msg);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cnn.h"
 #include "image.h"
 #include "infer.h"
@@ -80,6 +81,7 @@ static const char help[] =
     "\n"
     "      --threads N          threads for the math (default 1; results depend on it)\n"
     "  -q, --quiet              no progress and no warnings\n"
+    CLI_LIMIT_HELP
     "  -h, --help               this help\n"
     "  -V, --version            the version\n";
 
@@ -124,55 +126,11 @@ static const struct option options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
+    CLI_LIMIT_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
 /* ---- option parsing ------------------------------------------------------ */
-
-static void misuse(const char *fmt, const char *arg)
-{
-    fputs("cnn-visualize: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    fputs(usage, stderr);
-    exit(2);
-}
-
-static long parse_long(const char *flag, const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "cnn-visualize: %s: expected an integer from %ld to %ld, got \"%s\"\n",
-                flag, lo, hi, s);
-        exit(2);
-    }
-    return v;
-}
-
-static double parse_double(const char *flag, const char *s, double lo, double hi, int open_lo)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || (open_lo && v == lo)) {
-        fprintf(stderr, "cnn-visualize: %s: expected a number %s %g and <= %g, got \"%s\"\n",
-                flag, open_lo ? ">" : ">=", lo, hi, s);
-        exit(2);
-    }
-    return v;
-}
-
-static int parse_name(const char *flag, const char *s, const char *const *names)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(s, names[i]) == 0) return i;
-    fprintf(stderr, "cnn-visualize: %s: unknown value \"%s\" (expected one of:", flag, s);
-    for (int i = 0; names[i]; i++) fprintf(stderr, " %s", names[i]);
-    fputs(")\n", stderr);
-    exit(2);
-}
 
 static void parse_range(const char *s, float *lo, float *hi)
 {
@@ -296,6 +254,8 @@ static int write_each(const char *dir, const char *layer, const float *tiles, co
 
 int main(int argc, char **argv)
 {
+    cli_prog = "cnn-visualize";
+    cli_usage = usage;
     const char *weights_path = NULL, *layer_name = NULL, *units_arg = NULL, *out = NULL,
                *each = NULL, *fmap_path = NULL;
     int json = 0, weights_view = 0, sort = 0, quiet = 0, threads = 1, scale = 0, margin = 2;
@@ -313,48 +273,51 @@ int main(int argc, char **argv)
         case 'o': out = optarg; break;
         case OPT_EACH: each = optarg; break;
         case OPT_JSON: json = 1; break;
-        case OPT_REDUCE: o.obj.reduce = parse_name("--reduce", optarg, cnn_vis_reduce_names); break;
+        case OPT_REDUCE: o.obj.reduce = cli_name("--reduce", optarg, cnn_vis_reduce_names); break;
         case OPT_CENTER: o.obj.reduce = CNN_VIS_CENTER; break;
         case OPT_PRE: o.obj.pre = 1; break;
-        case OPT_OPTIMIZER: o.method = parse_name("--optimizer", optarg, cnn_vis_method_names); break;
-        case OPT_STEPS: o.steps = (int)parse_long("--steps", optarg, 0, 1000000); break;
-        case OPT_STEP_SIZE: o.step = (float)parse_double("--step-size", optarg, 0, 1e6, 1); break;
-        case OPT_SEED: o.seed = (uint64_t)parse_long("--seed", optarg, 0, 2147483647L); break;
+        case OPT_OPTIMIZER: o.method = cli_name("--optimizer", optarg, cnn_vis_method_names); break;
+        case OPT_STEPS: o.steps = (int)cli_long("--steps", optarg, 0, 1000000); break;
+        case OPT_STEP_SIZE: o.step = (float)cli_double("--step-size", optarg, 0, 1e6, 1); break;
+        case OPT_SEED: o.seed = (uint64_t)cli_long("--seed", optarg, 0, 2147483647L); break;
         case OPT_RANGE: parse_range(optarg, &o.lo, &o.hi); break;
-        case OPT_RESTARTS: o.restarts = (int)parse_long("--restarts", optarg, 1, 1000); break;
-        case OPT_L1: o.l1 = (float)parse_double("--l1", optarg, 0, 1e6, 0); break;
-        case OPT_L2: o.l2 = (float)parse_double("--l2", optarg, 0, 1e6, 0); break;
-        case OPT_TV: o.tv = (float)parse_double("--tv", optarg, 0, 1e6, 0); break;
-        case OPT_BLUR: o.blur = (float)parse_double("--blur", optarg, 0, 20, 0); break;
-        case OPT_BLUR_EVERY: o.blur_every = (int)parse_long("--blur-every", optarg, 1, 1000000); break;
-        case OPT_JITTER: o.jitter = (int)parse_long("--jitter", optarg, 0, 1000); break;
+        case OPT_RESTARTS: o.restarts = (int)cli_long("--restarts", optarg, 1, 1000); break;
+        case OPT_L1: o.l1 = (float)cli_double("--l1", optarg, 0, 1e6, 0); break;
+        case OPT_L2: o.l2 = (float)cli_double("--l2", optarg, 0, 1e6, 0); break;
+        case OPT_TV: o.tv = (float)cli_double("--tv", optarg, 0, 1e6, 0); break;
+        case OPT_BLUR: o.blur = (float)cli_double("--blur", optarg, 0, 20, 0); break;
+        case OPT_BLUR_EVERY: o.blur_every = (int)cli_long("--blur-every", optarg, 1, 1000000); break;
+        case OPT_JITTER: o.jitter = (int)cli_long("--jitter", optarg, 0, 1000); break;
         case OPT_WEIGHTS: weights_view = 1; break;
         case OPT_FEATURE_MAPS: fmap_path = optarg; break;
         case OPT_INVERT: in_opts.invert = 1; break;
         case OPT_RESIZE: in_opts.resize = 1; break;
         case OPT_SORT: sort = 1; break;
-        case OPT_NORMALIZE: normalize = parse_name("--normalize", optarg, cnn_vis_norm_names); break;
-        case OPT_SCALE: scale = (int)parse_long("--scale", optarg, 1, 1000); break;
-        case OPT_MARGIN: margin = (int)parse_long("--margin", optarg, 0, 1000); break;
-        case OPT_THREADS: threads = (int)parse_long("--threads", optarg, 1, MAX_THREADS); break;
+        case OPT_NORMALIZE: normalize = cli_name("--normalize", optarg, cnn_vis_norm_names); break;
+        case OPT_SCALE: scale = (int)cli_long("--scale", optarg, 1, 1000); break;
+        case OPT_MARGIN: margin = (int)cli_long("--margin", optarg, 0, 1000); break;
+        case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
         case 'V': printf("cnn-visualize %s\n", CNN_VERSION); return 0;
-        case ':': misuse("option '%s' needs an argument", argv[optind - 1]); break;
+        case ':': cli_misuse("option '%s' needs an argument", argv[optind - 1]); break;
+        case CLI_OPT_MAX_PARAMS:
+        case CLI_OPT_MAX_FILE_SIZE:
+        case CLI_OPT_MAX_PIXELS: cli_limit_option(c, optarg); break;
         default: {
             /* our own message: getopt's would start with argv[0], a full path */
             char opt[3] = {'-', (char)optopt, 0};
-            misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
+            cli_misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
         }
         }
     }
-    if (optind < argc - 1) misuse("at most one model file expected, also got \"%s\"", argv[optind + 1]);
-    if (!weights_path) misuse("-w WEIGHTS.safetensors is required%s", "");
-    if (!out && !each) misuse("-o FILE.png or --each DIR is required%s", "");
-    if (weights_view && fmap_path) misuse("use either --weights or --feature-maps%s", "");
-    if (!layer_name && !weights_view) misuse("--layer NAME is required%s", "");
+    if (optind < argc - 1) cli_misuse("at most one model file expected, also got \"%s\"", argv[optind + 1]);
+    if (!weights_path) cli_misuse("-w WEIGHTS.safetensors is required");
+    if (!out && !each) cli_misuse("-o FILE.png or --each DIR is required");
+    if (weights_view && fmap_path) cli_misuse("use either --weights or --feature-maps");
+    if (!layer_name && !weights_view) cli_misuse("--layer NAME is required");
     if ((in_opts.invert || in_opts.resize) && !fmap_path)
-        misuse("--invert and --resize go with --feature-maps%s", "");
+        cli_misuse("--invert and --resize go with --feature-maps");
     const char *model_path = optind < argc ? argv[optind] : NULL;
 
     cnn_error err;

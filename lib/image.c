@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "fileio.h"
+#include "load_limits.h"
 
 /* ======================================================================== */
 /* Images                                                                    */
@@ -350,9 +351,10 @@ static int load(reader *r, int want_channels, const cnn_png_limits *lim, cnn_ima
         return cnn_errorf(err, "%s: cannot load PNG as %d channels (1 or 3 are supported)",
                           r->name, want_channels);
     r->want = want_channels;
-    r->max_w = lim && lim->max_width ? lim->max_width : CNN_PNG_MAX_WIDTH;
-    r->max_h = lim && lim->max_height ? lim->max_height : CNN_PNG_MAX_HEIGHT;
-    r->max_px = lim && lim->max_pixels ? lim->max_pixels : CNN_PNG_MAX_PIXELS;
+    const cnn_limits *pl = cnn_limits_get(); /* the process-wide defaults */
+    r->max_w = lim && lim->max_width ? lim->max_width : pl->max_side;
+    r->max_h = lim && lim->max_height ? lim->max_height : pl->max_side;
+    r->max_px = lim && lim->max_pixels ? lim->max_pixels : pl->max_pixels;
     if (r->max_w > PNG_UINT_31_MAX) r->max_w = PNG_UINT_31_MAX;
     if (r->max_h > PNG_UINT_31_MAX) r->max_h = PNG_UINT_31_MAX;
 

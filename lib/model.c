@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "load_limits.h"
 
 const char *const cnn_optimizer_names[] = {"sgd", "adam", NULL};
 const char *const cnn_loss_names[] = {"categorical_crossentropy", "mse", NULL};
@@ -310,9 +311,10 @@ int cnn_model_finish(cnn_model *m, const char *file, cnn_error *err)
             for (int d = 0; d < t[k].rank; d++) c *= t[k].dims[d];
             np += c;
         }
-        if (np + (double)offset > (double)CNN_MODEL_MAX_PARAMS)
+        size_t max_params = cnn_limits_get()->max_params;
+        if (np + (double)offset > (double)max_params)
             return cnn_errorf(err, "%s: layers[%d] (%s): the model exceeds the limit of %zu "
-                                   "parameters", file, i, L->name, (size_t)CNN_MODEL_MAX_PARAMS);
+                                   "parameters", file, i, L->name, max_params);
         L->param_offset = offset;
         offset += L->nparams;
         m->nparams += L->nparams;

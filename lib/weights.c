@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "load_limits.h"
+
 int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err)
 {
     *out = NULL;
@@ -13,7 +15,7 @@ int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err)
         free(w);
         return cnn_errorf(err, "%s: out of memory", path);
     }
-    if (cnn_st_load(path, CNN_WEIGHTS_MAX_FILE, &w->st, err)) goto fail;
+    if (cnn_st_load(path, cnn_limits_get()->max_weights_bytes, &w->st, err)) goto fail;
     const char *json = cnn_st_meta(w->st, "cnn.model");
     if (json) {
         char name[1200];

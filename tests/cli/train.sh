@@ -112,6 +112,25 @@ test_output_in_missing_folder_fails_before_training() {
     expect_err_contains "no/such/dir"
 }
 
+test_log_in_missing_folder_fails_before_training() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q --epochs 1 --log "$TMP/no/such/h.csv" -o "$TMP/nolog.safetensors"
+    expect_rc 1
+    expect_err_contains "no/such/h.csv: cannot create a file in folder"
+    [ -e "$TMP/nolog.safetensors" ] && fail "trained although the log cannot be written"
+}
+
+test_limit_flags_raise_and_lower_limits() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --max-file-size 1000 -o "$TMP/lim.safetensors"
+    expect_rc 1
+    # 8000 images of 28x28 bytes = 6,272,000 bytes of data.
+    expect_err_contains "= 6272000 data bytes, more than the limit of 1000 bytes"
+    run "$BIN/cnn-train" models/lee-mnist.json "${TRAIN[@]}" --max-params 137659 -o "$TMP/lim.safetensors"
+    expect_rc 1
+    expect_err_contains "exceeds the limit of 137659 parameters"
+    run "$BIN/cnn-summary" --max-params 137660 models/lee-mnist.json
+    expect_rc 0
+}
+
 test_jsonl_log() {
     run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --val-split 0.1 --threads 1 -q --epochs 2 --log "$TMP/h.jsonl" -o "$TMP/l.safetensors"
     expect_rc 0
@@ -177,6 +196,8 @@ run_test test_resume_after_epoch_equals_uninterrupted
 run_test test_sigint_mid_epoch_checkpoints_and_resumes_identically
 run_test test_unwritable_checkpoint_keeps_old_file_and_fails
 run_test test_output_in_missing_folder_fails_before_training
+run_test test_log_in_missing_folder_fails_before_training
+run_test test_limit_flags_raise_and_lower_limits
 run_test test_jsonl_log
 run_test test_bad_inputs
 run_test test_label_out_of_range

@@ -1,0 +1,109 @@
+/* Option parsing shared by the cnn-* binaries.  Misuse is reported as
+ * "PROG: what is wrong" on stderr and exits with status 2, as every tool does.
+ * Each binary sets cli_prog (and cli_usage, printed after a misuse message)
+ * before parsing. */
+#ifndef CNN_CMD_CLI_H
+#define CNN_CMD_CLI_H
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "load_limits.h"
+
+static const char *cli_prog = "cnn";
+static const char *cli_usage = "";
+
+/* "PROG: <message>", the usage, exit 2. */
+__attribute__((format(printf, 1, 2), noreturn)) static inline void cli_misuse(const char *fmt,
+                                                                              ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", cli_prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fputs(cli_usage, stderr);
+    exit(2);
+}
+
+/* An integer flag value in [lo, hi]. */
+static inline long cli_long(const char *flag, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s: expected an integer from %ld to %ld, got \"%s\"\n", cli_prog,
+                flag, lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+/* A finite number in [lo, hi], or in (lo, hi] when open_lo. */
+static inline double cli_double(const char *flag, const char *s, double lo, double hi,
+                                int open_lo)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || (open_lo && v == lo)) {
+        fprintf(stderr, "%s: %s: expected a number %s %g and <= %g, got \"%s\"\n", cli_prog,
+                flag, open_lo ? ">" : ">=", lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+/* The index of s among the NULL-terminated names. */
+static inline int cli_name(const char *flag, const char *s, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    fprintf(stderr, "%s: %s: unknown value \"%s\" (expected one of:", cli_prog, flag, s);
+    for (int i = 0; names[i]; i++) fprintf(stderr, " %s", names[i]);
+    fputs(")\n", stderr);
+    exit(2);
+}
+
+/* ---- loader limits: the same three flags on every tool ------------------ */
+
+enum { CLI_OPT_MAX_PARAMS = 0x1000, CLI_OPT_MAX_FILE_SIZE, CLI_OPT_MAX_PIXELS };
+
+#define CLI_LIMIT_OPTIONS                                                    \
+    {"max-params", required_argument, NULL, CLI_OPT_MAX_PARAMS},             \
+    {"max-file-size", required_argument, NULL, CLI_OPT_MAX_FILE_SIZE},       \
+    {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS}
+
+#define CLI_LIMIT_HELP                                                                        \
+    "      --max-params N        largest model accepted, in parameters (default 2^30)\n"    \
+    "      --max-file-size BYTES largest IDX data (default 1 GiB) and weights file\n"        \
+    "                            (default 4 GiB) accepted\n"                                \
+    "      --max-pixels N        largest PNG accepted, in pixels (default 67108864)\n"
+
+/* Handles a limit flag (returns 1), or returns 0 for any other option. */
+static inline int cli_limit_option(int c, const char *arg)
+{
+    cnn_limits *l = cnn_limits_get();
+    switch (c) {
+    case CLI_OPT_MAX_PARAMS:
+        l->max_params = (size_t)cli_long("--max-params", arg, 1, 1L << 40);
+        return 1;
+    case CLI_OPT_MAX_FILE_SIZE:
+        l->max_file_bytes = l->max_weights_bytes =
+            (size_t)cli_long("--max-file-size", arg, 1, 1L << 50);
+        return 1;
+    case CLI_OPT_MAX_PIXELS:
+        l->max_pixels = (uint64_t)cli_long("--max-pixels", arg, 1, 1L << 40);
+        l->max_side = l->max_pixels > INT32_MAX ? INT32_MAX : (uint32_t)l->max_pixels;
+        return 1;
+    }
+    return 0;
+}
+
+#endif

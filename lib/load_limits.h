@@ -1,0 +1,23 @@
+/* Process-wide limits on what the loaders accept from files, so hostile or
+ * mistaken size fields are refused before anything that large is allocated.
+ * The defaults suit MNIST-to-CIFAR work; a tool raises them from its flags
+ * (--max-params, --max-file-size, --max-pixels) before it loads anything.
+ * Like the thread count, the setting is process-wide. */
+#ifndef CNN_LOAD_LIMITS_H
+#define CNN_LOAD_LIMITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cnn_limits {
+    size_t max_params;        /* parameters of a model: 2^30 floats */
+    size_t max_file_bytes;    /* an IDX file's decoded data: 1 GiB */
+    size_t max_weights_bytes; /* a weights or checkpoint file: 4 GiB */
+    uint64_t max_pixels;      /* a PNG's width x height: 64 Mi */
+    uint32_t max_side;        /* a PNG's width or height: 16384 */
+} cnn_limits;
+
+/* The limits in force; callers may change the fields. */
+cnn_limits *cnn_limits_get(void);
+
+#endif
