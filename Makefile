@@ -111,7 +111,7 @@ $(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(LIBCNN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
 
-# libFuzzer harnesses (fuzz/README.md): lib/*.c and fuzz/fuzz_*.c built with
+# libFuzzer harnesses (tests/fuzz/README.md): lib/*.c and tests/fuzz/fuzz_*.c built with
 # clang, ASan and UBSan into build-fuzz/; `make fuzz FUZZ_SECONDS=N` runs each
 # harness for N seconds and fails on any finding.
 FUZZ_CC      ?= clang
@@ -119,8 +119,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g $(FUZZ_SAN) $(filter-out -Werror,$(WARN)) -Wno-unknown-warning-option
-FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
-FUZZ_BINS    := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_LIB     := $(FUZZ_BUILD)/libcnn.a
 
@@ -129,7 +129,7 @@ FUZZ_DEB_PKGS := clang libclang-rt-14-dev
 fuzz: deps
 	$(call install_missing,$(FUZZ_DEB_PKGS))
 	@$(MAKE) --no-print-directory fuzz-build
-	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -140,7 +140,7 @@ $(FUZZ_BUILD)/lib/%.o: lib/%.c
 $(FUZZ_LIB): $(FUZZ_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP $< \
 	  $(FUZZ_LIB) $(PKG_LIBS) $(LDLIBS) -o $@
 

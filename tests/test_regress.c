@@ -1,5 +1,5 @@
 /* Replays the fuzzing regression corpus: every file in tests/regress/HARNESS/
- * goes through the same code as the libFuzzer harness fuzz/HARNESS.c (the
+ * goes through the same code as the libFuzzer harness tests/fuzz/HARNESS.c (the
  * harness sources are included here), which aborts on any broken promise (a
  * failure without a message, an output left set, a model that does not
  * survive its own JSON round trip...).  Under `make asan` the sanitizers check
@@ -17,16 +17,16 @@
 #include "cnn.h"
 
 #define LLVMFuzzerTestOneInput regress_model_one
-#include "../fuzz/fuzz_model.c"
+#include "fuzz/fuzz_model.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput regress_idx_one
-#include "../fuzz/fuzz_idx.c"
+#include "fuzz/fuzz_idx.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput regress_png_one
-#include "../fuzz/fuzz_png.c"
+#include "fuzz/fuzz_png.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput regress_safetensors_one
-#include "../fuzz/fuzz_safetensors.c"
+#include "fuzz/fuzz_safetensors.c"
 #undef LLVMFuzzerTestOneInput
 
 #define REGRESS_DIR "tests/regress"

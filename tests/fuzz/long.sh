@@ -3,10 +3,10 @@
 # (default 600) until TOTAL seconds (default 1800) have run; stops at the first
 # finding.  Each segment's log is kept as build-fuzz/long/HARNESS.N.log and one
 # line per segment (seconds, executions, result) is appended to
-# build-fuzz/long/HARNESS.tsv for the fuzz/README.md log.
-#   fuzz/long.sh fuzz_png 1800
+# build-fuzz/long/HARNESS.tsv for the tests/fuzz/README.md log.
+#   tests/fuzz/long.sh fuzz_png 1800
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 h=$1; total=${2:-1800}; seg=${SEGMENT:-600}
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 mkdir -p "$FUZZ_BUILD/long"
@@ -14,7 +14,7 @@ done_s=0; n=$(ls "$FUZZ_BUILD/long/$h".*.log 2>/dev/null | wc -l)
 while [ "$done_s" -lt "$total" ]; do
     s=$((total - done_s < seg ? total - done_s : seg))
     n=$((n + 1))
-    FUZZ_LOG_TAG=.long FUZZ_NICE=10 FUZZ_SECONDS=$s bash fuzz/run.sh "$h" >/dev/null 2>&1
+    FUZZ_LOG_TAG=.long FUZZ_NICE=10 FUZZ_SECONDS=$s bash tests/fuzz/run.sh "$h" >/dev/null 2>&1
     rc=$?
     cp "$FUZZ_BUILD/$h.long.log" "$FUZZ_BUILD/long/$h.$n.log"
     execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$FUZZ_BUILD/$h.long.log" | grep -o '[0-9]*$' | tail -n 1)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Regenerates the seed corpora in fuzz/corpus/ from the repository's real files.
+"""Regenerates the seed corpora in tests/fuzz/corpus/ from the repository's real files.
 
 Run from the repository root after `make` (the safetensors seeds are weights
-and a checkpoint written by bin/cnn-train):  python3 fuzz/make_seeds.py
+and a checkpoint written by bin/cnn-train):  python3 tests/fuzz/make_seeds.py
 
   fuzz_model        every model in models/, tests/models/ (good and bad),
                     tests/train/
@@ -17,7 +17,7 @@ Seeds stay small (the whole corpus well under 1 MB)."""
 import glob, gzip, json, os, shutil, struct, subprocess, sys, tempfile, zlib
 
 ROOT = os.getcwd()
-OUT = os.path.join(ROOT, "fuzz", "corpus")
+OUT = os.path.join(ROOT, "tests", "fuzz", "corpus")
 
 
 def put(harness, name, data):
@@ -231,4 +231,4 @@ if __name__ == "__main__":
     pngs()
     safetensors()
     total = sum(os.path.getsize(p) for p in glob.glob(os.path.join(OUT, "*", "*")))
-    print("fuzz/corpus: %d files, %d bytes" % (len(glob.glob(os.path.join(OUT, "*", "*"))), total))
+    print("tests/fuzz/corpus: %d files, %d bytes" % (len(glob.glob(os.path.join(OUT, "*", "*"))), total))

@@ -2,14 +2,14 @@
 # Runs each libFuzzer harness for FUZZ_SECONDS seconds (default 60) and fails
 # when any of them finds a crash, a leak, a timeout (-timeout=10), an
 # out-of-memory (-rss_limit_mb=2048) or any sanitizer report.  Prints the
-# executions per harness.  Usage: fuzz/run.sh [HARNESS...] (default: all
+# executions per harness.  Usage: tests/fuzz/run.sh [HARNESS...] (default: all
 # built ones).  -malloc_limit_mb=256 makes any single allocation of 256 MiB or
 # more a finding: no harness input is that large, so such an allocation means a
 # size field was trusted.  FUZZ_BUILD is where the binaries are (build-fuzz); the growing
-# corpus lives in $FUZZ_BUILD/corpus/HARNESS, seeded from fuzz/corpus/HARNESS,
+# corpus lives in $FUZZ_BUILD/corpus/HARNESS, seeded from tests/fuzz/corpus/HARNESS,
 # and crash inputs land in $FUZZ_BUILD/artifacts/HARNESS/.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_JOBS_NICE=${FUZZ_NICE:-0}
@@ -28,7 +28,7 @@ max_len() {
 
 harnesses=("$@")
 if [ ${#harnesses[@]} = 0 ]; then
-    for f in fuzz/fuzz_*.c; do harnesses+=("$(basename "$f" .c)"); done
+    for f in tests/fuzz/fuzz_*.c; do harnesses+=("$(basename "$f" .c)"); done
 fi
 
 status=0
@@ -40,13 +40,13 @@ for h in "${harnesses[@]}"; do
     art=$FUZZ_BUILD/artifacts/$h
     mkdir -p "$corpus" "$art"
     dict=()
-    [ -f "fuzz/$h.dict" ] && dict=(-dict="fuzz/$h.dict")
+    [ -f "tests/fuzz/$h.dict" ] && dict=(-dict="tests/fuzz/$h.dict")
     log=$FUZZ_BUILD/$h${FUZZ_LOG_TAG:-}.log  # long.sh: .long, apart from make fuzz
     echo "fuzz: $h for ${FUZZ_SECONDS}s (log in $log)"
     nice -n "$FUZZ_JOBS_NICE" "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
         -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len="$(max_len "$h")" \
         -print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
-        "$corpus" "fuzz/corpus/$h" >"$log" 2>&1
+        "$corpus" "tests/fuzz/corpus/$h" >"$log" 2>&1
     rc=$?
     execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
     if [ $rc != 0 ] || grep -aqE '^==[0-9]+==ERROR|runtime error:|^SUMMARY: ' "$log"; then
