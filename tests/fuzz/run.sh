@@ -33,6 +33,7 @@ fi
 
 status=0
 summary=""
+clean=0; found=0
 for h in "${harnesses[@]}"; do
     bin=$FUZZ_BUILD/$h
     [ -x "$bin" ] || { echo "fuzz: $bin is not built" >&2; status=1; continue; }
@@ -53,10 +54,13 @@ for h in "${harnesses[@]}"; do
         echo "fuzz: $h FAILED (exit $rc) after ${execs:-?} executions:" >&2
         grep -aE 'ERROR|runtime error|SUMMARY|Test unit written|^    #[0-9]' "$log" | head -n 30 >&2
         status=1
+        found=$((found + 1))
         summary+="$h: FAILED after ${execs:-?} executions"$'\n'
     else
+        clean=$((clean + 1))
         summary+="$h: ${execs:-?} executions in ${FUZZ_SECONDS}s, no findings"$'\n'
     fi
 done
 printf '%s' "$summary"
+echo "$clean passed, $found failed"
 exit $status
