@@ -23,19 +23,6 @@ static int activation_infer(cnn_layer *L, cnn_error *err)
     return 0;
 }
 
-static int activation_tensors(const cnn_layer *L, cnn_tensor_info *t)
-{
-    (void)L;
-    (void)t;
-    return 0;
-}
-
-static double activation_macs(const cnn_layer *L)
-{
-    (void)L;
-    return 0;
-}
-
 /* ---- math: the layer's own op is the identity; the net applies the activation */
 
 static void activation_forward(const cnn_layer *L, float *out, const float *in, float *params,
@@ -62,8 +49,6 @@ const cnn_layer_ops cnn_activation_ops = {
     .has_activation = 1,
     .configure = activation_configure,
     .infer = activation_infer,
-    .tensors = activation_tensors,
-    .macs = activation_macs,
     .forward = activation_forward,
     .backward = activation_backward,
 };

@@ -21,19 +21,6 @@ static int dropout_infer(cnn_layer *L, cnn_error *err)
     return 0;
 }
 
-static int dropout_tensors(const cnn_layer *L, cnn_tensor_info *t)
-{
-    (void)L;
-    (void)t;
-    return 0;
-}
-
-static double dropout_macs(const cnn_layer *L)
-{
-    (void)L;
-    return 0;
-}
-
 /* ---- math ------------------------------------------------------------------ */
 
 static size_t dropout_state_size(const cnn_layer *L, int max_batch)
@@ -84,8 +71,6 @@ const cnn_layer_ops cnn_dropout_ops = {
     .auto_name = "dropout",
     .configure = dropout_configure,
     .infer = dropout_infer,
-    .tensors = dropout_tensors,
-    .macs = dropout_macs,
     .state_size = dropout_state_size,
     .forward = dropout_forward,
     .backward = dropout_backward,

@@ -20,19 +20,6 @@ static int flatten_infer(cnn_layer *L, cnn_error *err)
     return 0;
 }
 
-static int flatten_tensors(const cnn_layer *L, cnn_tensor_info *t)
-{
-    (void)L;
-    (void)t;
-    return 0;
-}
-
-static double flatten_macs(const cnn_layer *L)
-{
-    (void)L;
-    return 0;
-}
-
 /* ---- math: NCHW is already (C*H*W) per image, so both passes are copies ----- */
 
 static void flatten_forward(const cnn_layer *L, float *out, const float *in, float *params,
@@ -58,8 +45,6 @@ const cnn_layer_ops cnn_flatten_ops = {
     .auto_name = "flatten",
     .configure = flatten_configure,
     .infer = flatten_infer,
-    .tensors = flatten_tensors,
-    .macs = flatten_macs,
     .forward = flatten_forward,
     .backward = flatten_backward,
 };

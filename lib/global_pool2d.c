@@ -27,19 +27,6 @@ static int gpool_infer(cnn_layer *L, cnn_error *err)
     return 0;
 }
 
-static int gpool_tensors(const cnn_layer *L, cnn_tensor_info *t)
-{
-    (void)L;
-    (void)t;
-    return 0;
-}
-
-static double gpool_macs(const cnn_layer *L)
-{
-    (void)L;
-    return 0;
-}
-
 /* ---- math: out (n, C) from in (n, C, H, W) -------------------------------- */
 
 /* Index of the plane's largest value; the first one on ties. */
@@ -105,8 +92,6 @@ const cnn_layer_ops cnn_global_maxpool2d_ops = {
     .auto_name = "global_max_pooling2d",
     .configure = gpool_configure,
     .infer = gpool_infer,
-    .tensors = gpool_tensors,
-    .macs = gpool_macs,
     .forward = gmaxpool_forward,
     .backward = gmaxpool_backward,
 };
@@ -116,8 +101,6 @@ const cnn_layer_ops cnn_global_avgpool2d_ops = {
     .auto_name = "global_average_pooling2d",
     .configure = gpool_configure,
     .infer = gpool_infer,
-    .tensors = gpool_tensors,
-    .macs = gpool_macs,
     .forward = gavgpool_forward,
     .backward = gavgpool_backward,
 };

@@ -101,7 +101,7 @@ static float truncated_normal(cnn_rng *rng)
 void cnn_layer_init_default(const cnn_layer *L, float *params, int init, cnn_rng *rng)
 {
     cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-    int nt = L->ops->tensors(L, t);
+    int nt = cnn_layer_tensors(L, t);
     for (int k = 0; k < nt; k++) {
         float *p = params + t[k].offset;
         if (strcmp(t[k].suffix, "kernel") == 0) {

@@ -111,10 +111,12 @@ struct cnn_layer_ops {
     int (*infer)(cnn_layer *L, cnn_error *err);
 
     /* Lists the layer's parameter tensors in storage order; returns how many
-     * (at most CNN_MAX_LAYER_TENSORS). */
+     * (at most CNN_MAX_LAYER_TENSORS).  NULL for a kind without parameters;
+     * call it through cnn_layer_tensors. */
     int (*tensors)(const cnn_layer *L, cnn_tensor_info *out);
 
-    /* Multiply-accumulates per image for the forward pass (for --flops). */
+    /* Multiply-accumulates per image for the forward pass (for --flops); NULL
+     * for none.  Call it through cnn_layer_macs. */
     double (*macs)(const cnn_layer *L);
 
     /* ---- the math half (lib/net.c calls these) ---- */
@@ -150,6 +152,18 @@ struct cnn_layer_ops {
                      const float *in, const float *out, const float *params,
                      const cnn_layer_ctx *ctx);
 };
+
+/* The layer's parameter tensors (0 for a kind without any). */
+static inline int cnn_layer_tensors(const cnn_layer *L, cnn_tensor_info *t)
+{
+    return L->ops->tensors ? L->ops->tensors(L, t) : 0;
+}
+
+/* Multiply-accumulates per image of the layer's forward pass. */
+static inline double cnn_layer_macs(const cnn_layer *L)
+{
+    return L->ops->macs ? L->ops->macs(L) : 0;
+}
 
 /* ---- the registry ---------------------------------------------------------- */
 

@@ -304,7 +304,7 @@ int cnn_model_finish(cnn_model *m, const char *file, cnn_error *err)
                                    "%zu values per image", file, i, L->name, shape,
                               (size_t)CNN_MODEL_MAX_ACTIVATION);
         cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-        int nt = L->ops->tensors(L, t);
+        int nt = cnn_layer_tensors(L, t);
         double np = 0;
         for (int k = 0; k < nt; k++) {
             double c = 1;

@@ -120,7 +120,7 @@ int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err
     for (int i = 0; i < nl; i++) {
         const cnn_layer *L = &m->layers[i];
         cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-        int nt = L->ops->tensors(L, t);
+        int nt = cnn_layer_tensors(L, t);
         for (int k = 0; k < nt; k++) {
             if (!t[k].trainable) continue;
             net->range_off[net->nranges] = L->param_offset + t[k].offset;

@@ -28,19 +28,6 @@ static int pool2d_infer(cnn_layer *L, cnn_error *err)
     return cnn_window_infer(L, L->in.c, err);
 }
 
-static int pool2d_tensors(const cnn_layer *L, cnn_tensor_info *t)
-{
-    (void)L;
-    (void)t;
-    return 0;
-}
-
-static double pool2d_macs(const cnn_layer *L)
-{
-    (void)L;
-    return 0;
-}
-
 /* ---- math ------------------------------------------------------------------ */
 
 /* The window of output (oy, ox) clipped to the input: rows [y0, y1), columns
@@ -260,8 +247,6 @@ const cnn_layer_ops cnn_maxpool2d_ops = {
     .auto_name = "max_pooling2d",
     .configure = pool2d_configure,
     .infer = pool2d_infer,
-    .tensors = pool2d_tensors,
-    .macs = pool2d_macs,
     .state_size = maxpool2d_state_size,
     .forward = maxpool2d_forward,
     .backward = maxpool2d_backward,
@@ -272,8 +257,6 @@ const cnn_layer_ops cnn_avgpool2d_ops = {
     .auto_name = "average_pooling2d",
     .configure = pool2d_configure,
     .infer = pool2d_infer,
-    .tensors = pool2d_tensors,
-    .macs = pool2d_macs,
     .forward = avgpool2d_forward,
     .backward = avgpool2d_backward,
 };

@@ -394,17 +394,17 @@ static void flops_section(sbuf *b, const cnn_model *m)
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
         int a = (int)strlen(layer_label(L, label, sizeof label));
-        int c = (int)strlen(commas(L->ops->macs(L), num, sizeof num));
+        int c = (int)strlen(commas(cnn_layer_macs(L), num, sizeof num));
         if (a > lw) lw = a;
         if (c > nw) nw = c;
-        total += L->ops->macs(L);
+        total += cnn_layer_macs(L);
     }
     sb_puts(b, "\nMultiply-accumulates per image (forward pass):\n");
     sb_printf(b, " %-*s  %*s\n", lw, "Layer (type)", nw, "MACs per image");
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
         sb_printf(b, " %-*s  %*s\n", lw, layer_label(L, label, sizeof label), nw,
-                  commas(L->ops->macs(L), num, sizeof num));
+                  commas(cnn_layer_macs(L), num, sizeof num));
     }
     sb_printf(b, " Total MACs per image: %s\n", commas(total, num, sizeof num));
 }
@@ -508,14 +508,14 @@ static void json_summary(sbuf *b, const cnn_model *m, const cnn_summary_opts *o)
         sb_puts(b, ",\"output_shape\":");
         json_shape(b, L->out);
         sb_printf(b, ",\"params\":%zu,\"trainable\":%zu", L->nparams, L->ntrainable);
-        if (o->flops) sb_printf(b, ",\"macs\":%.0f", L->ops->macs(L));
+        if (o->flops) sb_printf(b, ",\"macs\":%.0f", cnn_layer_macs(L));
         if (o->compare_dense && is_conv(L)) {
             double dense = cnn_summary_dense_equivalent(L);
             sb_printf(b, ",\"dense_params\":%.0f,\"dense_ratio\":%.6g", dense,
                       dense / (double)L->nparams);
         }
         sb_puts(b, "}");
-        macs += L->ops->macs(L);
+        macs += cnn_layer_macs(L);
     }
     sb_printf(b, "],\"totals\":{\"total\":%zu,\"trainable\":%zu,\"non_trainable\":%zu",
               m->nparams, m->ntrainable, m->nparams - m->ntrainable);

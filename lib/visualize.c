@@ -423,7 +423,7 @@ int cnn_vis_layer_weights(cnn_net *net, int layer, float **tiles, int *n, int *c
                           L->name, L->ops->type);
     }
     cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-    int nt = L->ops->tensors(L, t), kernel = -1;
+    int nt = cnn_layer_tensors(L, t), kernel = -1;
     for (int i = 0; i < nt; i++)
         if (strcmp(t[i].suffix, "kernel") == 0) kernel = i;
     size_t count = (size_t)tn * tc * th * tw;

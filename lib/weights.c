@@ -89,7 +89,7 @@ int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
         cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-        int nt = L->ops->tensors(L, t);
+        int nt = cnn_layer_tensors(L, t);
         for (int k = 0; k < nt; k++) {
             char name[CNN_NAME_MAX + 64];
             snprintf(name, sizeof name, "%s%s.%s", prefix, L->name, t[k].suffix);
@@ -126,7 +126,7 @@ int cnn_weights_save(const char *path, const cnn_model *m, const cnn_param_set *
     int per = 0;
     for (int i = 0; i < m->nlayers; i++) {
         cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-        per += m->layers[i].ops->tensors(&m->layers[i], t);
+        per += cnn_layer_tensors(&m->layers[i], t);
     }
     int n = per * nsets, rc = -1;
     cnn_st_tensor *ts = calloc((size_t)n + 1, sizeof *ts);
@@ -143,7 +143,7 @@ int cnn_weights_save(const char *path, const cnn_model *m, const cnn_param_set *
         for (int i = 0; i < m->nlayers; i++) {
             const cnn_layer *L = &m->layers[i];
             cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-            int nt = L->ops->tensors(L, t);
+            int nt = cnn_layer_tensors(L, t);
             for (int j = 0; j < nt; j++, k++) {
                 snprintf(names[k], sizeof names[k], "%s%s.%s", sets[s].prefix, L->name,
                          t[j].suffix);

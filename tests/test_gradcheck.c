@@ -196,7 +196,7 @@ static double run_case(const gc_case *c, cnn_rng *rng, size_t *skipped, size_t *
     /* biases, beta and gamma away from their defaults so they matter */
     for (int i = 0; i < m->nlayers; i++) {
         cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-        int nt = m->layers[i].ops->tensors(&m->layers[i], t);
+        int nt = cnn_layer_tensors(&m->layers[i], t);
         for (int k = 0; k < nt; k++) {
             float *q = p + m->layers[i].param_offset + t[k].offset;
             for (size_t j = 0; j < t[k].count; j++) {
@@ -228,7 +228,7 @@ static double run_case(const gc_case *c, cnn_rng *rng, size_t *skipped, size_t *
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
         cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-        int nt = L->ops->tensors(L, t);
+        int nt = cnn_layer_tensors(L, t);
         for (int k = 0; k < nt; k++) {
             if (!t[k].trainable) continue;
             size_t off = L->param_offset + t[k].offset;

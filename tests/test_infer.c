@@ -258,7 +258,7 @@ static int save_weights(const char *path, const char *json, const float *kernel,
     const cnn_layer *L = &m->layers[1];
     float *p = calloc(m->nparams, sizeof *p);
     cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-    L->ops->tensors(L, t);
+    cnn_layer_tensors(L, t);
     memcpy(p + L->param_offset + t[0].offset, kernel, sizeof *p * t[0].count);
     memcpy(p + L->param_offset + t[1].offset, bias, sizeof *p * t[1].count);
     cnn_param_set set = {"", p};

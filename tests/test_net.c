@@ -111,7 +111,7 @@ static void directional_check(const char *what, cnn_model *m, int loss)
         if (!on_input) /* the moving statistics are not trained: no gradient for them */
             for (int l = 0; l < m->nlayers; l++) {
                 cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-                int nt = m->layers[l].ops->tensors(&m->layers[l], t);
+                int nt = cnn_layer_tensors(&m->layers[l], t);
                 for (int k = 0; k < nt; k++)
                     if (!t[k].trainable)
                         memset(v + m->layers[l].param_offset + t[k].offset, 0,

@@ -299,7 +299,7 @@ static void lecture_model_input_gradient_matches_finite_differences(void)
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
         cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
-        int nt = L->ops->tensors(L, t);
+        int nt = cnn_layer_tensors(L, t);
         for (int j = 0; j < nt; j++)
             if (strcmp(t[j].suffix, "bias") == 0)
                 for (size_t k = 0; k < t[j].count; k++)
