@@ -258,7 +258,8 @@ int main(int argc, char **argv)
         }
         }
     }
-    if (optind != argc - 1) cli_misuse(optind >= argc ? "missing the model file%s" : "one model file expected, also got \"%s\"", optind >= argc ? "" : argv[optind + 1]);
+    if (optind >= argc) cli_misuse("missing the model file");
+    if (optind != argc - 1) cli_misuse("one model file expected, also got \"%s\"", argv[optind + 1]);
     if (!train_images || !train_labels) cli_misuse("--train-images and --train-labels are required");
     if (!out) cli_misuse("-o WEIGHTS.safetensors is required");
     if (!test_images != !test_labels) cli_misuse("--test-images and --test-labels go together");
