@@ -143,6 +143,22 @@ test_man_page_examples_run() {
     done
 }
 
+# An RGB model (8x8x3 input) gives RGB PNGs: colour type 2 in the IHDR (byte 26).
+test_rgb_model_gives_rgb_pngs() {
+    { printf '\x00\x00\x08\x04\x00\x00\x00\x40\x00\x00\x00\x08\x00\x00\x00\x08\x00\x00\x00\x03'
+      head -c $((64 * 8 * 8 * 3)) /dev/urandom; } >"$TMP/rgb.idx"
+    { printf '\x00\x00\x08\x01\x00\x00\x00\x40'; head -c 64 /dev/zero; } >"$TMP/rgb-labels.idx"
+    echo '{"input_shape": [8, 8, 3], "layers": [{"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"}, {"type": "Flatten"}, {"type": "Dense", "units": 3, "activation": "softmax"}]}' >"$TMP/rgb.json"
+    "$BIN/cnn-train" "$TMP/rgb.json" --train-images "$TMP/rgb.idx" --train-labels "$TMP/rgb-labels.idx" --epochs 1 -q -o "$TMP/rgb.safetensors" ||
+        { fail "training the RGB model failed"; return; }
+    for view in "--layer dense --steps 10" "--layer conv2d --weights"; do
+        run "$BIN/cnn-visualize" -w "$TMP/rgb.safetensors" $view -o "$TMP/rgb.png"
+        expect_rc 0
+        [ "$(od -An -t u1 -j 25 -N 1 "$TMP/rgb.png" | tr -d ' ')" = 2 ] || fail "$view: PNG colour type is not RGB (2)"
+    done
+}
+
+run_test test_rgb_model_gives_rgb_pngs
 run_test test_help_version_and_misuse
 run_test test_bad_layer_units_and_files
 run_test test_same_flags_and_seed_give_identical_png
