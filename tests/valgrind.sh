@@ -12,10 +12,12 @@
 # script fails if any test failed or any log holds a report, and prints the
 # reports.
 #
-# What runs (a few minutes on two cores; Valgrind makes the tools some 30-50
-# times slower, so the suites that train the lecture's model for whole epochs,
-# tests/cli/train.sh, crash.sh and faults.sh, are left to `make test` and
-# `make asan`):
+# What runs (Valgrind makes the tools some 30-50 times slower, so the suites
+# that train the lecture's model for whole epochs, tests/cli/train.sh, crash.sh
+# and faults.sh, are left to `make test` and `make asan`).  Measured on two
+# shared cores: main 62 s, bad_inputs 192 s, summary 171 s, infer 648 s;
+# visualize is by far the slowest (more than half an hour), so
+# VALGRIND_SUITES="main bad_inputs summary" is the quick pass:
 #   - main paths: every tool's successful runs on small inputs (below);
 #   - tests/cli/bad_inputs.sh: the whole bad-input table;
 #   - tests/cli/summary.sh, whole;
