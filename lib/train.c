@@ -439,22 +439,18 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
         res->last = e;
         if (e.best) res->best = e;
         res->best_epoch = s.best_epoch;
-        int stop_now = o->patience && s.bad_epochs >= o->patience;
-        s.epoch++;
-        if (o->checkpoint && save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &s, err)) {
-            s.epoch--;
+        /* The checkpoint holds the position a resume starts from: the next epoch. */
+        train_state next = s;
+        next.epoch = s.epoch + 1;
+        if (o->checkpoint && save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &next, err))
             goto done;
-        }
-        s.epoch--;
         if (o->on_epoch) o->on_epoch(o->ctx, &e, s.history);
-        if (stop_now) {
+        if (o->patience && s.bad_epochs >= o->patience) {
             res->stopped_early = 1;
-            s.epoch++;
             break;
         }
         if (o->stop && *o->stop) {
             res->interrupted = 1;
-            s.epoch++;
             break;
         }
     }
