@@ -2,7 +2,6 @@
  * required "activation" field). */
 #include "layer.h"
 
-#include <string.h>
 
 static int activation_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
@@ -25,30 +24,12 @@ static int activation_infer(cnn_layer *L, cnn_error *err)
 
 /* ---- math: the layer's own op is the identity; the net applies the activation */
 
-static void activation_forward(const cnn_layer *L, float *out, const float *in, float *params,
-                               const cnn_layer_ctx *ctx)
-{
-    (void)params;
-    memcpy(out, in, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *out);
-}
-
-static void activation_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
-                                const float *in, const float *out, const float *params,
-                                const cnn_layer_ctx *ctx)
-{
-    (void)dparams;
-    (void)in;
-    (void)out;
-    (void)params;
-    if (din) memcpy(din, dout, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *din);
-}
-
 const cnn_layer_ops cnn_activation_ops = {
     .type = "Activation",
     .auto_name = "activation",
     .has_activation = 1,
     .configure = activation_configure,
     .infer = activation_infer,
-    .forward = activation_forward,
-    .backward = activation_backward,
+    .forward = cnn_identity_forward,
+    .backward = cnn_identity_backward,
 };

@@ -2,7 +2,6 @@
  * flat index i means channel i / (H*W), row (i / W) % H, column i % W. */
 #include "layer.h"
 
-#include <string.h>
 
 static int flatten_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
 {
@@ -22,29 +21,11 @@ static int flatten_infer(cnn_layer *L, cnn_error *err)
 
 /* ---- math: NCHW is already (C*H*W) per image, so both passes are copies ----- */
 
-static void flatten_forward(const cnn_layer *L, float *out, const float *in, float *params,
-                            const cnn_layer_ctx *ctx)
-{
-    (void)params;
-    memcpy(out, in, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *out);
-}
-
-static void flatten_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
-                             const float *in, const float *out, const float *params,
-                             const cnn_layer_ctx *ctx)
-{
-    (void)dparams;
-    (void)in;
-    (void)out;
-    (void)params;
-    if (din) memcpy(din, dout, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *din);
-}
-
 const cnn_layer_ops cnn_flatten_ops = {
     .type = "Flatten",
     .auto_name = "flatten",
     .configure = flatten_configure,
     .infer = flatten_infer,
-    .forward = flatten_forward,
-    .backward = flatten_backward,
+    .forward = cnn_identity_forward,
+    .backward = cnn_identity_backward,
 };

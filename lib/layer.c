@@ -278,3 +278,21 @@ void cnn_activation_backward(int act, float *dpre, const float *dpost, const flo
         break;
     }
 }
+
+void cnn_identity_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                          const cnn_layer_ctx *ctx)
+{
+    (void)params;
+    memcpy(out, in, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *out);
+}
+
+void cnn_identity_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                           const float *in, const float *out, const float *params,
+                           const cnn_layer_ctx *ctx)
+{
+    (void)dparams;
+    (void)in;
+    (void)out;
+    (void)params;
+    if (din) memcpy(din, dout, (size_t)ctx->n * cnn_shape_size(L->in) * sizeof *din);
+}

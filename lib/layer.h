@@ -165,6 +165,15 @@ static inline double cnn_layer_macs(const cnn_layer *L)
     return L->ops->macs ? L->ops->macs(L) : 0;
 }
 
+/* The forward and backward of a layer whose own op is the identity on NCHW data
+ * (Activation, whose activation the net applies; Flatten, since NCHW is
+ * already channel-major per image): copies. */
+void cnn_identity_forward(const cnn_layer *L, float *out, const float *in, float *params,
+                          const cnn_layer_ctx *ctx);
+void cnn_identity_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
+                           const float *in, const float *out, const float *params,
+                           const cnn_layer_ctx *ctx);
+
 /* ---- the registry ---------------------------------------------------------- */
 
 /* Finds a kind by its Keras class name; NULL when unknown. */
