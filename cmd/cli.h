@@ -6,6 +6,7 @@
 #define CNN_CMD_CLI_H
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -104,6 +105,18 @@ static inline int cli_limit_option(int c, const char *arg)
         return 1;
     }
     return 0;
+}
+
+/* getopt_long's answer for anything it does not take: the limit flags are
+ * applied; a missing argument (':', with ":" leading the optstring) or an
+ * unknown option is misuse, in our own words (getopt's own message would start
+ * with argv[0], a full path). */
+static inline void cli_other_option(int c, char **argv)
+{
+    if (cli_limit_option(c, optarg)) return;
+    if (c == ':') cli_misuse("option '%s' needs an argument", argv[optind - 1]);
+    char opt[3] = {'-', (char)optopt, 0};
+    cli_misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
 }
 
 #endif

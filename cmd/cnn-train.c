@@ -247,15 +247,7 @@ int main(int argc, char **argv)
         case 'q': u.quiet = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
         case 'V': printf("cnn-train %s\n", CNN_VERSION); return 0;
-        case ':': cli_misuse("option '%s' needs an argument", argv[optind - 1]); break;
-        case CLI_OPT_MAX_PARAMS:
-        case CLI_OPT_MAX_FILE_SIZE:
-        case CLI_OPT_MAX_PIXELS: cli_limit_option(c, optarg); break;
-        default: {
-            /* our own message: getopt's would start with argv[0], a full path */
-            char opt[3] = {'-', (char)optopt, 0};
-            cli_misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
-        }
+        default: cli_other_option(c, argv);
         }
     }
     if (optind >= argc) cli_misuse("missing the model file");
