@@ -11,13 +11,13 @@ PKGS    := openblas libcjson libpng zlib
 # Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
-CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Ilib
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude/cnn -Ilib -Ilib/layers
 LDLIBS   += -lm -lpthread
 
 BUILD   ?= build
 BIN     ?= bin
 
-LIB_SRC  := $(wildcard lib/*.c)
+LIB_SRC  := $(wildcard lib/*.c lib/layers/*.c)
 CMD_SRC  := $(wildcard cmd/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -144,7 +144,7 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP $< \
 	  $(FUZZ_LIB) $(PKG_LIBS) $(LDLIBS) -o $@
 
--include $(wildcard $(FUZZ_BUILD)/lib/*.d $(FUZZ_BUILD)/*.d)
+-include $(wildcard $(FUZZ_BUILD)/lib/*.d $(FUZZ_BUILD)/lib/layers/*.d $(FUZZ_BUILD)/*.d)
 
 clean:
 	rm -rf build build-asan build-fuzz bin
