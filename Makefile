@@ -26,7 +26,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIBCNN   := $(BUILD)/libcnn.a
 
 # Debian packages the build needs: header or tool -> package.
-DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev
+DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libhdf5-dev libzip-dev
 
 .PHONY: all deps data run test run-tests asan valgrind bench clean fuzz fuzz-build
 all: $(CMDS)
@@ -42,6 +42,16 @@ $(LIBCNN): $(LIB_OBJ)
 $(BIN)/%: $(BUILD)/cmd/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
+
+# cnn-import is the only binary that links HDF5 and libzip (lib/import/).
+IMPORT_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard lib/import/*.c))
+IMPORT_CFLAGS = $(shell pkg-config --cflags hdf5 libzip)
+IMPORT_LIBS   = -lhdf5_hl $(shell pkg-config --libs hdf5 libzip)
+$(IMPORT_OBJ) $(BUILD)/cmd/cnn-import.o: CPPFLAGS += -Ilib/import $(IMPORT_CFLAGS)
+
+$(BIN)/cnn-import: $(BUILD)/cmd/cnn-import.o $(IMPORT_OBJ) $(LIBCNN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(IMPORT_LIBS) $(PKG_LIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
