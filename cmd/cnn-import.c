@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cnn.h"
@@ -26,6 +30,7 @@ static const char help[] =
     "                        model.to_json(), a Keras 3 config.json, or our format);\n"
     "                        with a file that carries its own, both must agree\n"
     "  -q, --quiet           no summary line on stderr\n"
+    "      --max-cpu-seconds N  CPU time the reading may take (default 60 + 1 per MiB)\n"
     CLI_LIMIT_HELP
     "  -h, --help            this help\n"
     "  -V, --version         the version\n"
@@ -36,6 +41,8 @@ static const char help[] =
     "kernels, dense kernels and the rows after a Flatten are moved into our\n"
     "layout.  See cnn-import(1).\n";
 
+enum { OPT_MAX_CPU = 256 };
+
 static const struct option options[] = {
     {"output", required_argument, NULL, 'o'},
     {"weights", required_argument, NULL, 'w'},
@@ -43,6 +50,7 @@ static const struct option options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
+    {"max-cpu-seconds", required_argument, NULL, OPT_MAX_CPU},
     CLI_LIMIT_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -55,12 +63,43 @@ static int same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* The import itself: read, check, write.  Returns the exit status. */
+static int import(const char *in, const char *arch, const char *outp, int quiet)
+{
+    cnn_import im;
+    cnn_error err;
+    if (cnn_import_load(in, arch, &im, &err)) {
+        fprintf(stderr, "cnn-import: error: %s\n", err.msg);
+        return 1;
+    }
+    char from[4400];
+    snprintf(from, sizeof from, "%s (%s)", in, im.form);
+    const char *keys[] = {"cnn.imported_from"}, *vals[] = {from};
+    cnn_param_set set = {"", im.params};
+    int rc = cnn_weights_save(outp, im.model, &set, 1, keys, vals, 1, &err);
+    if (rc) {
+        fprintf(stderr, "cnn-import: error: %s\n", err.msg);
+    } else if (!quiet) {
+        fprintf(stderr, "cnn-import: %s: %s, %d layers, %zu parameters, from a %s -> %s\n", in,
+                im.model->name, im.model->nlayers, im.model->nparams, im.form, outp);
+    }
+    cnn_import_free(&im);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_prog = "cnn-import";
     cli_usage = usage;
     const char *in = NULL, *arch = NULL, *outp = NULL;
     int quiet = 0, c;
+    long max_cpu = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:w:m:qhV", options, NULL)) != -1) {
         switch (c) {
@@ -68,6 +107,7 @@ int main(int argc, char **argv)
         case 'w': in = optarg; break;
         case 'm': arch = optarg; break;
         case 'q': quiet = 1; break;
+        case OPT_MAX_CPU: max_cpu = cli_long("--max-cpu-seconds", optarg, 1, 1L << 30); break;
         case 'h':
             if (fputs(usage, stdout) < 0 || fputs(help, stdout) < 0 || fflush(stdout)) return 1;
             return 0;
@@ -90,23 +130,51 @@ int main(int argc, char **argv)
     if (stat(outp, &st) == 0 && !S_ISREG(st.st_mode))
         cli_misuse("-o %s exists and is not a regular file", outp);
 
-    cnn_import im;
-    cnn_error err;
-    if (cnn_import_load(in, arch, &im, &err)) {
-        fprintf(stderr, "cnn-import: error: %s\n", err.msg);
+    /* HDF5 is a large C library, and some damaged files make its readers loop
+     * or crash (fuzzing found an endless loop in its global heap on a 20 KB
+     * file).  So the import runs in a child process with a CPU-time limit, and
+     * a child that dies becomes a message here.  Nothing is written before the
+     * whole file has been read and checked. */
+    if (max_cpu == 0) max_cpu = 60 + (long)(file_size(in) >> 20);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "cnn-import: error: cannot start the reader: %s\n", strerror(errno));
         return 1;
     }
-    char from[4400];
-    snprintf(from, sizeof from, "%s (%s)", in, im.form);
-    const char *keys[] = {"cnn.imported_from"}, *vals[] = {from};
-    cnn_param_set set = {"", im.params};
-    int rc = cnn_weights_save(outp, im.model, &set, 1, keys, vals, 1, &err);
-    if (rc) {
-        fprintf(stderr, "cnn-import: error: %s\n", err.msg);
-    } else if (!quiet) {
-        fprintf(stderr, "cnn-import: %s: %s, %d layers, %zu parameters, from a %s -> %s\n", in,
-                im.model->name, im.model->nlayers, im.model->nparams, im.form, outp);
+    if (pid == 0) {
+        struct rlimit cpu = {(rlim_t)max_cpu, (rlim_t)max_cpu + 1};
+        setrlimit(RLIMIT_CPU, &cpu);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__has_feature)
+#define NO_ASAN 1
+#elif defined(__has_feature)
+#if !__has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define NO_ASAN 1
+#endif
+#endif
+#ifdef NO_ASAN
+        /* HDF5 allocates what a damaged file claims (seen: 4 GiB for a 20 KB
+         * file); the weights themselves are never larger than the file. */
+        rlim_t as = ((rlim_t)1 << 30) + 4 * (rlim_t)file_size(in);
+        struct rlimit mem = {as, as};
+        setrlimit(RLIMIT_AS, &mem);
+#endif
+        _exit(import(in, arch, outp, quiet));
     }
-    cnn_import_free(&im);
-    return rc ? 1 : 0;
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            fprintf(stderr, "cnn-import: error: lost the reader: %s\n", strerror(errno));
+            return 1;
+        }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    int sig = WTERMSIG(status);
+    if (sig == SIGXCPU || sig == SIGKILL)
+        fprintf(stderr, "cnn-import: error: %s: reading it took more than %ld s of CPU time (a "
+                "damaged file can make the HDF5 library loop; raise the limit with "
+                "--max-cpu-seconds); nothing was written\n", in, max_cpu);
+    else
+        fprintf(stderr, "cnn-import: error: %s: the reader died of signal %d (%s) on this file; "
+                "nothing was written\n", in, sig, strsignal(sig));
+    return sig == SIGINT || sig == SIGTERM ? 130 : 1;
 }

@@ -2,7 +2,6 @@
 #include "h5.h"
 
 #include <hdf5.h>
-#include <hdf5_hl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +35,14 @@ int h5_open_image(const void *buf, size_t len, const char *file, h5_id *out, cnn
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     if (len < 8 || memcmp(buf, sig, 8) != 0)
         return cnn_errorf(err, "%s: not an HDF5 file (no HDF5 signature)", file);
-    hid_t f = H5LTopen_file_image((void *)buf, len,
-                                  H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
+    /* The core (memory) driver with the image set on the access property
+     * list: HDF5 copies it.  (H5LTopen_file_image's no-copy mode leaks its
+     * callback data in HDF5 1.10.) */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, 0) >= 0 &&
+        H5Pset_file_image(fapl, (void *)buf, len) >= 0)
+        f = H5Fopen("in-memory.h5", H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) return cnn_errorf(err, "%s: the HDF5 library cannot open it (damaged or truncated)",
                                  file);
     *out = f;

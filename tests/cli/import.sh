@@ -89,6 +89,25 @@ help_and_version() {
     run "$IMPORT"; expect_rc 2; expect_err_contains "no file to import given"
 }
 
+# The commands of man/cnn-import.1's EXAMPLES, run as written in a folder
+# holding files of those names (the lecture's model in each form).
+man_page_examples_run() {
+    local d=$TMP/man
+    mkdir -p "$d/tfjs"
+    cp "$R/lee-mnist/model.h5" "$R/lee-mnist/model.keras" "$R/lee-mnist/arch.json" "$d/"
+    cp "$R/lee-mnist/model.weights.h5" "$d/w.weights.h5"
+    cp "$R"/lee-mnist/model.json "$R"/lee-mnist/*.bin "$d/tfjs/"
+    local n=0 line
+    while IFS= read -r line; do
+        n=$((n + 1))
+        (cd "$d" && PATH=$BIN:$PATH eval "$line") >"$TMP/out" 2>"$TMP/err" ||
+            fail "example failed: $line: $(head -c 300 "$TMP/err")"
+    done < <(sed -n '/^\.SH EXAMPLES/,/^\.SH /p' man/cnn-import.1 | sed -n '/^\.EX/,/^\.EE/p' |
+             grep -v '^\.E[XE]' | sed 's/\\-/-/g')
+    [ "$n" -ge 5 ] || fail "only $n examples found in man/cnn-import.1"
+    [ -s "$d/filters.png" ] && [ -s "$d/m.safetensors" ] || fail "the examples wrote no files"
+}
+
 run_test tfjs_models_match
 run_test keras2_h5_models_match
 run_test keras3_archives_match
@@ -98,4 +117,5 @@ run_test imported_weights_work_in_every_tool
 run_test architecture_given_twice_must_agree
 run_test imports_are_deterministic_and_forms_agree
 run_test help_and_version
+run_test man_page_examples_run
 finish
