@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "load_limits.h"
 
 static const char *cli_prog = "cnn";
@@ -117,6 +118,18 @@ static inline void cli_other_option(int c, char **argv)
     if (c == ':') cli_misuse("option '%s' needs an argument", argv[optind - 1]);
     char opt[3] = {'-', (char)optopt, 0};
     cli_misuse("unknown option '%s'", optopt > 0 && optopt < 256 ? opt : argv[optind - 1]);
+}
+
+/* ---- outputs against inputs ---------------------------------------------
+ * Before any work: no output is an input or another output, and no existing
+ * output is a directory, FIFO, device or socket (fileio.h).  Exit 2 if so. */
+static inline void cli_check_files(const cnn_file_role *in, size_t nin,
+                                   const cnn_file_role *out, size_t nout)
+{
+    cnn_error err;
+    if (cnn_check_outputs(in, nin, out, nout, &err) == 0) return;
+    fprintf(stderr, "%s: error: %s\n", cli_prog, err.msg);
+    exit(2);
 }
 
 #endif

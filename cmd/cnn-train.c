@@ -26,7 +26,8 @@ static const char help[] =
     "Trains the model on IDX images and labels (plain or gzip) and writes its weights\n"
     "as safetensors.  Defaults come from the model's \"training\" object.\n"
     "\n"
-    "  -o, --output FILE         final weights (the best ones with --patience)\n"
+    "  -o, --output FILE         final weights (the best ones with --patience); - for\n"
+    "                            standard output (then no checkpoint unless named)\n"
     "      --train-images FILE   training images, N x H x W or N x H x W x C\n"
     "      --train-labels FILE   training labels, N integers\n"
     "      --test-images FILE    held-out images evaluated after every epoch\n"
@@ -258,6 +259,15 @@ int main(int argc, char **argv)
     if (test_images && val_split > 0) cli_misuse("use either --test-images/--test-labels or --val-split");
     if (o.patience && !test_images && val_split <= 0) cli_misuse("--patience needs --test-images or --val-split");
 
+    int out_stdout = strcmp(out, "-") == 0;
+    if (out_stdout && json) cli_misuse("-o - and --json would both write to standard output");
+    if (checkpoint && strcmp(checkpoint, "-") == 0)
+        cli_misuse("--checkpoint -: a checkpoint is rewritten every epoch; standard output "
+                   "cannot be (name a file)");
+    if (u.log && strcmp(u.log, "-") == 0)
+        cli_misuse("--log -: the log is rewritten every epoch; standard output cannot be "
+                   "(name a file)");
+
     const char *model_path = argv[optind];
     cnn_error err;
     cnn_model *m = NULL;
@@ -265,6 +275,25 @@ int main(int argc, char **argv)
     uint32_t *idx = NULL, *vidx = NULL;
     char *ckpt = NULL;
     int status = 1;
+    /* The checkpoint defaults to OUTPUT.ckpt; with -o - there is none unless named. */
+    if (!checkpoint && !out_stdout) {
+        size_t len = strlen(out) + 6;
+        if (!(ckpt = malloc(len))) {
+            fputs("cnn-train: error: out of memory\n", stderr);
+            return 1;
+        }
+        snprintf(ckpt, len, "%s.ckpt", out);
+        checkpoint = ckpt;
+    }
+    const cnn_file_role ins[] = {
+        {"MODEL", model_path, NULL},          {"--train-images", train_images, NULL},
+        {"--train-labels", train_labels, NULL}, {"--test-images", test_images, NULL},
+        {"--test-labels", test_labels, NULL},   {"--resume", resume, "--checkpoint"},
+    };
+    const cnn_file_role outs[] = {
+        {"-o", out, NULL}, {"--checkpoint", checkpoint, NULL}, {"--log", u.log, NULL}};
+    cli_check_files(ins, sizeof ins / sizeof *ins, outs, sizeof outs / sizeof *outs);
+
     if (cnn_model_load(model_path, &m, &err)) goto fail;
 
     /* On resume, the run's settings come from the checkpoint; flags may still
@@ -325,16 +354,6 @@ int main(int argc, char **argv)
         nval = test->count;
     }
 
-    if (!checkpoint) {
-        size_t len = strlen(out) + 6;
-        ckpt = malloc(len);
-        if (!ckpt) {
-            cnn_errorf(&err, "out of memory");
-            goto fail;
-        }
-        snprintf(ckpt, len, "%s.ckpt", out);
-        checkpoint = ckpt;
-    }
     if (u.log) { /* a log that cannot be written is found out now, not after training */
         cnn_atomic_file af;
         if (cnn_atomic_open(&af, u.log, &err)) goto fail;
@@ -358,8 +377,12 @@ int main(int argc, char **argv)
     int rc = cnn_train(m, train, idx, ntrain, val, test ? vidx : idx + ntrain, nval, &o, &r, &err);
     if (rc) goto fail;
     if (r.interrupted) {
-        fprintf(stderr, "cnn-train: interrupted; checkpoint written to %s (continue with "
-                        "--resume %s)\n", checkpoint, checkpoint);
+        if (checkpoint)
+            fprintf(stderr, "cnn-train: interrupted; checkpoint written to %s (continue with "
+                            "--resume %s)\n", checkpoint, checkpoint);
+        else
+            fputs("cnn-train: interrupted; no checkpoint (name one with --checkpoint)\n",
+                  stderr);
         status = 130;
         goto done;
     }
@@ -372,9 +395,10 @@ int main(int argc, char **argv)
         if (fin->has_val)
             fprintf(stderr, "%s accuracy %.4f (%.0f of %zu), loss %.4f; weights in %s\n",
                     test ? "test" : "validation", fin->val_acc, fin->val_acc * (double)nval,
-                    nval, fin->val_loss, out);
+                    nval, fin->val_loss, out_stdout ? "standard output" : out);
         else
-            fprintf(stderr, "train accuracy %.4f; weights in %s\n", fin->train_acc, out);
+            fprintf(stderr, "train accuracy %.4f; weights in %s\n", fin->train_acc,
+                    out_stdout ? "standard output" : out);
     }
     if (json) {
         printf("{\"epochs\": %d, \"best_epoch\": %d, \"stopped_early\": %s, \"train_loss\": %.6f, "

@@ -37,7 +37,7 @@ static const char help[] =
     "                           given too must describe the same architecture)\n"
     "  -l, --layer NAME         the layer (names as cnn-summary prints them)\n"
     "  -u, --units LIST         units to draw, e.g. 0-11,17 (default: all)\n"
-    "  -o, --output FILE        the grid as PNG (written atomically)\n"
+    "  -o, --output FILE        the grid as PNG (written atomically; - for standard output)\n"
     "      --each DIR           one PNG per unit, DIR/LAYER-UNIT.png (DIR is created)\n"
     "      --json               one JSON line per unit on stdout: its final objective value\n"
     "\n"
@@ -250,6 +250,31 @@ static int write_each(const char *dir, const char *layer, const float *tiles, co
     return 0;
 }
 
+/* The files --each will write, checked against the inputs and -o before any
+ * work (exit 2), one file at a time: their names differ from each other. */
+static void check_each(const char *dir, const char *layer, const int *units, int n,
+                       const cnn_file_role *ins, size_t nin, const char *out)
+{
+    size_t len = strlen(dir) + strlen(layer) + 32;
+    char *path = malloc(len);
+    if (!path) return; /* write_each reports it */
+    int maxu = 0, digits = 1;
+    for (int i = 0; i < n; i++)
+        if (units[i] > maxu) maxu = units[i];
+    for (int v = maxu; v >= 10; v /= 10) digits++;
+    for (int i = 0; i < n; i++) {
+        snprintf(path, len, "%s/%s-%0*d.png", dir, layer, digits, units[i]);
+        cnn_file_role outs[2] = {{"-o", out, NULL}, {"--each", path, NULL}};
+        cnn_error err;
+        if (cnn_check_outputs(ins, nin, outs, 2, &err)) {
+            fprintf(stderr, "cnn-visualize: error: %s\n", err.msg);
+            free(path);
+            exit(2);
+        }
+    }
+    free(path);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -311,6 +336,18 @@ int main(int argc, char **argv)
     if ((in_opts.invert || in_opts.resize) && !fmap_path)
         cli_misuse("--invert and --resize go with --feature-maps");
     const char *model_path = optind < argc ? argv[optind] : NULL;
+    if (out && strcmp(out, "-") == 0 && json)
+        cli_misuse("-o - and --json would both write to standard output");
+    const cnn_file_role ins[] = {{"-w", weights_path, NULL},
+                                 {"MODEL", model_path, NULL},
+                                 {"--feature-maps", fmap_path, NULL}};
+    const cnn_file_role outs[] = {{"-o", out, NULL}};
+    cli_check_files(ins, 3, outs, 1);
+    struct stat each_st;
+    if (each && stat(each, &each_st) == 0 && !S_ISDIR(each_st.st_mode)) {
+        fprintf(stderr, "cnn-visualize: error: --each %s: exists and is not a folder\n", each);
+        return 2;
+    }
 
     cnn_error err;
     cnn_weights *wf = NULL;
@@ -372,6 +409,7 @@ int main(int argc, char **argv)
         if (!units) goto oom;
         for (int i = 0; i < count; i++) units[i] = i;
     }
+    if (each) check_each(each, L->name, units, nunits, ins, 3, out);
     dead = calloc((size_t)nunits, sizeof *dead);
     values = calloc((size_t)nunits, sizeof *values);
     order = malloc(sizeof *order * (size_t)nunits);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -73,13 +74,166 @@ static char *dir_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
+/* ---- what an output may be ------------------------------------------------ */
+
+static const char *kind_of(mode_t m)
+{
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+/* The file a path names once every symlink along its last component is followed
+ * (the target need not exist: a dangling link is written through, creating its
+ * target).  Relative link targets are relative to the link's folder. */
+static char *resolve_links(const char *path, cnn_error *err)
+{
+    char *p = strdup(path);
+    if (!p) return cnn_errorf(err, "%s: out of memory", path), NULL;
+    for (int hops = 0;; hops++) {
+        struct stat st;
+        if (lstat(p, &st) != 0 || !S_ISLNK(st.st_mode)) return p;
+        if (hops == 40) {
+            free(p);
+            cnn_errorf(err, "%s: too many levels of symbolic links", path);
+            return NULL;
+        }
+        char target[PATH_MAX];
+        ssize_t n = readlink(p, target, sizeof target - 1);
+        if (n < 0) return p; /* let the open report it */
+        target[n] = 0;
+        char *next;
+        const char *slash = strrchr(p, '/');
+        if (target[0] == '/' || !slash) {
+            next = strdup(target);
+        } else {
+            size_t d = (size_t)(slash - p) + 1;
+            next = malloc(d + (size_t)n + 1);
+            if (next) {
+                memcpy(next, p, d);
+                memcpy(next + d, target, (size_t)n + 1);
+            }
+        }
+        free(p);
+        if (!(p = next)) return cnn_errorf(err, "%s: out of memory", path), NULL;
+    }
+}
+
+int cnn_output_check(const char *path, cnn_error *err)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0) return 0;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return cnn_errorf(err, "%s: is %s; an output must be a regular file (or - for standard "
+                               "output)", path, kind_of(st.st_mode));
+    return 0;
+}
+
+/* A file's identity: device and inode when it exists; otherwise the folder's
+ * device and inode and the name in it (two outputs not yet made can still be
+ * the same file). */
+typedef struct file_id {
+    int exists, known;
+    dev_t dev;
+    ino_t ino;
+    char *base; /* malloc'd, for a file that does not exist yet */
+} file_id;
+
+static void identify(const char *path, file_id *id)
+{
+    memset(id, 0, sizeof *id);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        id->exists = id->known = 1;
+        id->dev = st.st_dev;
+        id->ino = st.st_ino;
+        return;
+    }
+    cnn_error ignored;
+    char *t = resolve_links(path, &ignored);
+    if (!t) return;
+    char *dir = dir_of(t);
+    const char *slash = strrchr(t, '/');
+    if (dir && stat(dir, &st) == 0 && (id->base = strdup(slash ? slash + 1 : t))) {
+        id->known = 1;
+        id->dev = st.st_dev;
+        id->ino = st.st_ino;
+    }
+    free(dir);
+    free(t);
+}
+
+static int same_file(const file_id *a, const file_id *b)
+{
+    if (!a->known || !b->known || a->exists != b->exists) return 0;
+    if (a->dev != b->dev || a->ino != b->ino) return 0;
+    return a->exists || strcmp(a->base, b->base) == 0;
+}
+
+int cnn_check_outputs(const cnn_file_role *in, size_t nin, const cnn_file_role *out,
+                      size_t nout, cnn_error *err)
+{
+    int rc = 0;
+    file_id *ids = calloc(nin + nout + 1, sizeof *ids);
+    if (!ids) return cnn_errorf(err, "out of memory");
+    for (size_t i = 0; i < nin; i++)
+        if (in[i].path && strcmp(in[i].path, "-") != 0) identify(in[i].path, &ids[i]);
+    for (size_t j = 0; j < nout && rc == 0; j++) {
+        const cnn_file_role *o = &out[j];
+        if (!o->path || strcmp(o->path, "-") == 0) continue;
+        file_id *oid = &ids[nin + j];
+        struct stat st;
+        if (stat(o->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            rc = cnn_errorf(err, "%s %s: is %s; an output must be a regular file (or - for "
+                                 "standard output)", o->what, o->path, kind_of(st.st_mode));
+            break;
+        }
+        identify(o->path, oid);
+        for (size_t i = 0; i < nin && rc == 0; i++) {
+            if (!same_file(oid, &ids[i])) continue;
+            if (in[i].may_be && strcmp(in[i].may_be, o->what) == 0) continue;
+            rc = cnn_errorf(err, "%s %s: is the same file as the input %s %s; an output never "
+                                 "replaces an input", o->what, o->path, in[i].what, in[i].path);
+        }
+        for (size_t k = 0; k < j && rc == 0; k++)
+            if (out[k].path && same_file(oid, &ids[nin + k]))
+                rc = cnn_errorf(err, "%s %s: is the same file as the output %s %s", o->what,
+                                o->path, out[k].what, out[k].path);
+    }
+    for (size_t i = 0; i < nin + nout; i++) free(ids[i].base);
+    free(ids);
+    return rc;
+}
+
+/* ---- atomic writes ---------------------------------------------------------- */
+
 int cnn_atomic_open(cnn_atomic_file *af, const char *path, cnn_error *err)
 {
     memset(af, 0, sizeof *af);
+    if (strcmp(path, "-") == 0) { /* standard output: written as it comes */
+        if (!(af->path = strdup("<stdout>"))) return cnn_errorf(err, "out of memory");
+        af->fp = stdout;
+        af->is_stdout = 1;
+        return 0;
+    }
+    /* A symlink is written through: the temporary goes next to its target and
+     * replaces the target, leaving the link. */
+    if (!(af->path = resolve_links(path, err))) return -1;
+    struct stat old;
+    int had_old = stat(af->path, &old) == 0;
+    if (had_old && !S_ISREG(old.st_mode)) {
+        cnn_errorf(err, "%s: is %s; an output must be a regular file (or - for standard output)",
+                   path, kind_of(old.st_mode));
+        cnn_atomic_abort(af);
+        return -1;
+    }
+    path = af->path;
     size_t n = strlen(path);
-    af->path = strdup(path);
     af->tmp_path = malloc(n + 16);
-    if (!af->path || !af->tmp_path) {
+    if (!af->tmp_path) {
         cnn_atomic_abort(af);
         return cnn_errorf(err, "%s: out of memory", path);
     }
@@ -108,10 +262,17 @@ int cnn_atomic_open(cnn_atomic_file *af, const char *path, cnn_error *err)
         cnn_atomic_abort(af);
         return -1;
     }
-    /* mkstemp makes 0600; give the file the usual permissions under the umask. */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) { /* not fatal: the data is what matters */ }
+    /* mkstemp makes 0600: a file replaced keeps its permission bits; a new one
+     * gets the usual permissions under the umask. */
+    mode_t mode;
+    if (had_old) {
+        mode = old.st_mode & 07777;
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
+    if (fchmod(fd, mode) != 0) { /* not fatal: the data is what matters */ }
     af->fp = fdopen(fd, "wb");
     if (!af->fp) {
         close(fd);
@@ -154,6 +315,13 @@ static void remove_stale_temps(const char *path)
 int cnn_atomic_commit(cnn_atomic_file *af, cnn_error *err)
 {
     int e = 0;
+    if (af->is_stdout) {
+        int bad = fflush(stdout) != 0 || ferror(stdout);
+        e = errno;
+        cnn_atomic_abort(af);
+        if (bad) return cnn_errorf(err, "writing standard output: %s", strerror(e));
+        return 0;
+    }
     const char *step = NULL;
     if (fflush(af->fp) != 0) { e = errno; step = "write"; }
     else if (ferror(af->fp)) { e = EIO; step = "write"; }
@@ -190,7 +358,7 @@ int cnn_atomic_commit(cnn_atomic_file *af, cnn_error *err)
 void cnn_atomic_abort(cnn_atomic_file *af)
 {
     if (!af) return;
-    if (af->fp) fclose(af->fp);
+    if (af->fp && !af->is_stdout) fclose(af->fp);
     if (af->tmp_path) unlink(af->tmp_path);
     free(af->tmp_path);
     free(af->path);

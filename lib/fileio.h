@@ -28,10 +28,15 @@ typedef struct cnn_atomic_file {
     FILE *fp;        /* write here between open and commit */
     char *path;      /* destination */
     char *tmp_path;  /* temporary in the same folder */
+    int is_stdout;   /* "-": fp is stdout, commit only flushes it */
 } cnn_atomic_file;
 
 /* Creates the temporary file for `path`.  Fails (with the reason) when the folder
- * is missing or not writable. */
+ * is missing or not writable, or when `path` exists and is not a regular file
+ * (a directory, FIFO, device or socket is never replaced).  A symlink is written
+ * through: the temporary is made in the target's folder and renamed over the
+ * target.  A file replaced keeps its permission bits.  "-" is standard output:
+ * written as it comes, and commit flushes it. */
 int cnn_atomic_open(cnn_atomic_file *af, const char *path, cnn_error *err);
 
 /* Flushes, fsyncs, closes and renames into place; checks every step.  On
@@ -42,6 +47,25 @@ int cnn_atomic_commit(cnn_atomic_file *af, cnn_error *err);
 /* Abandons the write: closes and removes the temporary.  Safe on a zeroed or
  * already released af. */
 void cnn_atomic_abort(cnn_atomic_file *af);
+
+/* ---- outputs against inputs -------------------------------------------------
+ * The rules every tool follows before any work (documented in cnn-model(5),
+ * FILES): an output that is the same file as an input (device and inode, after
+ * following symlinks; hard links included) is refused; two outputs that are the
+ * same file are refused; an existing output that is not a regular file is
+ * refused.  "-" (standard input/output) is never compared. */
+typedef struct cnn_file_role {
+    const char *what;   /* the flag that named it, for messages ("-o", "--log") */
+    const char *path;   /* NULL: not given */
+    const char *may_be; /* for an input: the `what` of an output allowed to replace
+                         * it (cnn-train's --resume CKPT with --checkpoint CKPT) */
+} cnn_file_role;
+
+int cnn_check_outputs(const cnn_file_role *in, size_t nin, const cnn_file_role *out,
+                      size_t nout, cnn_error *err);
+
+/* Only the "not a regular file" rule, for one output path. */
+int cnn_output_check(const char *path, cnn_error *err);
 
 /* Convenience: writes `len` bytes atomically to `path`. */
 int cnn_write_file_atomic(const char *path, const void *data, size_t len, cnn_error *err);
