@@ -191,6 +191,67 @@ int cnn_cfg_enum(const cnn_cfg *c, const char *key, const char *const *names, in
     return cfg_bad(c, key, v, expected, err);
 }
 
+/* An integer or a one-element list of one (Keras' "axis": -1 or [3]). */
+static int cfg_axis(const cnn_cfg *c, const char *key, int def, int *out, cnn_error *err)
+{
+    const cJSON *v = cfg_get(c, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    const cJSON *a = cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1 ? v->child : v;
+    if (!json_int(a, -4, out)) return cfg_bad(c, key, v, "an axis: an integer or [integer]", err);
+    return 0;
+}
+
+/* Reads one field of the table into L (or into a scratch value when the
+ * field is not kept). */
+static int read_field(cnn_layer *L, const cnn_field *f, const cnn_cfg *cfg, cnn_error *err)
+{
+    union {
+        int i[2];
+        float x;
+    } tmp = {{0, 0}};
+    void *at = f->at == CNN_NOWHERE ? (void *)&tmp : (unsigned char *)L + f->at;
+    int def = f->def == CNN_REQUIRED ? CNN_REQUIRED : (int)f->def;
+    int rc = 0;
+    switch (f->type) {
+    case CNN_FIELD_INT:
+        rc = cnn_cfg_int(cfg, f->key, def, (int)f->min, at, err);
+        break;
+    case CNN_FIELD_PAIR: {
+        int pair[2] = {def, def};
+        if (f->def_from) {
+            const cnn_field *from = cnn_layer_field(L->ops, f->def_from);
+            memcpy(pair, (unsigned char *)L + from->at, sizeof pair);
+        }
+        rc = cnn_cfg_pair(cfg, f->key, pair, (int)f->min, at, err);
+        break;
+    }
+    case CNN_FIELD_FLOAT:
+        rc = cnn_cfg_float(cfg, f->key, f->def, f->min, f->max, at, err);
+        break;
+    case CNN_FIELD_BOOL:
+        rc = cnn_cfg_bool(cfg, f->key, def, at, err);
+        break;
+    case CNN_FIELD_ENUM:
+        rc = cnn_cfg_enum(cfg, f->key, f->names, def, at, err);
+        break;
+    case CNN_FIELD_AXIS:
+        rc = cfg_axis(cfg, f->key, def, at, err);
+        break;
+    }
+    if (rc || !f->only) return rc;
+    /* A field we accept only at its default. */
+    int v[2];
+    memcpy(v, at, f->type == CNN_FIELD_PAIR ? sizeof v : sizeof v[0]);
+    if (v[0] != def || (f->type == CNN_FIELD_PAIR && v[1] != def)) {
+        char path[256];
+        return cnn_errorf(err, "%s: %s", cnn_cfg_path(cfg, f->key, path, sizeof path), f->only);
+    }
+    return 0;
+}
+
 /* ======================================================================== */
 /* Building a model                                                         */
 /* ======================================================================== */
@@ -228,11 +289,8 @@ int cnn_model_add_layer(cnn_model *m, const char *type, cnn_cfg *cfg, cnn_error 
         snprintf(L->name, sizeof L->name, "%s", name->valuestring);
     }
     L->activation = CNN_ACT_LINEAR;
-    if (ops->has_activation &&
-        cnn_cfg_enum(cfg, "activation", cnn_activation_names, CNN_ACT_LINEAR, &L->activation,
-                     err))
-        return -1;
-    if (ops->configure(L, cfg, err)) return -1;
+    for (const cnn_field *f = ops->fields; f && f->key; f++)
+        if (read_field(L, f, cfg, err)) return -1;
 
     if (cfg->seen) {
         int i = 0;
@@ -591,27 +649,31 @@ char *cnn_model_to_json(const cnn_model *m)
         cJSON_AddItemToArray(layers, l);
         cJSON_AddStringToObject(l, "type", o->type);
         cJSON_AddStringToObject(l, "name", L->name);
-        if (o == cnn_layer_kind("Conv2D")) {
-            cJSON_AddNumberToObject(l, "filters", L->units);
-            cJSON_AddItemToObject(l, "kernel_size", int_pair(L->kernel));
+        for (const cnn_field *f = o->fields; f && f->key; f++) {
+            if (f->at == CNN_NOWHERE || f->input_only) continue;
+            const void *at = (const unsigned char *)L + f->at;
+            int v[2];
+            float x;
+            switch (f->type) {
+            case CNN_FIELD_PAIR:
+                memcpy(v, at, sizeof v);
+                cJSON_AddItemToObject(l, f->key, int_pair(v));
+                break;
+            case CNN_FIELD_FLOAT:
+                memcpy(&x, at, sizeof x);
+                add_float(l, f->key, x);
+                break;
+            case CNN_FIELD_BOOL:
+                cJSON_AddBoolToObject(l, f->key, cnn_field_int(f, L));
+                break;
+            case CNN_FIELD_ENUM:
+                cJSON_AddStringToObject(l, f->key, f->names[cnn_field_int(f, L)]);
+                break;
+            default: /* INT, AXIS */
+                cJSON_AddNumberToObject(l, f->key, cnn_field_int(f, L));
+                break;
+            }
         }
-        if (o == cnn_layer_kind("MaxPooling2D") || o == cnn_layer_kind("AveragePooling2D"))
-            cJSON_AddItemToObject(l, "pool_size", int_pair(L->kernel));
-        if (o == cnn_layer_kind("Conv2D") || o == cnn_layer_kind("MaxPooling2D") ||
-            o == cnn_layer_kind("AveragePooling2D")) {
-            cJSON_AddItemToObject(l, "strides", int_pair(L->stride));
-            cJSON_AddStringToObject(l, "padding", cnn_padding_names[L->padding]);
-        }
-        if (o == cnn_layer_kind("Dense")) cJSON_AddNumberToObject(l, "units", L->units);
-        if (o == cnn_layer_kind("Conv2D") || o == cnn_layer_kind("Dense"))
-            cJSON_AddBoolToObject(l, "use_bias", L->use_bias);
-        if (o == cnn_layer_kind("Dropout")) add_float(l, "rate", L->rate);
-        if (o == cnn_layer_kind("BatchNormalization")) {
-            add_float(l, "momentum", L->momentum);
-            add_float(l, "epsilon", L->epsilon);
-        }
-        if (o->has_activation)
-            cJSON_AddStringToObject(l, "activation", cnn_activation_names[L->activation]);
     }
     const cnn_training *t = &m->training;
     cJSON *tr = cJSON_AddObjectToObject(root, "training");
@@ -652,14 +714,8 @@ int cnn_model_same(const cnn_model *a, const cnn_model *b, char *why, size_t n)
         const char *what = NULL;
         if (x->ops != y->ops) what = "type";
         else if (strcmp(x->name, y->name) != 0) what = "name";
-        else if (x->units != y->units) what = "units/filters";
-        else if (x->kernel[0] != y->kernel[0] || x->kernel[1] != y->kernel[1]) what = "window size";
-        else if (x->stride[0] != y->stride[0] || x->stride[1] != y->stride[1]) what = "strides";
-        else if (x->padding != y->padding) what = "padding";
-        else if (x->use_bias != y->use_bias) what = "use_bias";
-        else if (x->activation != y->activation) what = "activation";
-        else if (x->rate != y->rate) what = "rate";
-        else if (x->momentum != y->momentum || x->epsilon != y->epsilon) what = "momentum/epsilon";
+        for (const cnn_field *f = x->ops->fields; !what && f && f->key; f++)
+            if (!cnn_field_equal(f, x, y)) what = f->key;
         if (what) {
             if (why)
                 snprintf(why, n, "layers[%d]: %s (%s) vs %s (%s): different %s", i, x->name,

@@ -16,11 +16,40 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Keras class names we read; ReLU and Softmax become Activation layers. */
-static const char *const supported =
-    "InputLayer, Conv2D, MaxPooling2D, AveragePooling2D, GlobalMaxPooling2D, "
-    "GlobalAveragePooling2D, Flatten, Dense, Dropout, Activation, ReLU, Softmax, "
-    "BatchNormalization";
+/* Keras layer classes that are not kinds of ours: their settings are refused
+ * unless they are exactly one of our activations, and they become a layer of
+ * the kind with a required "activation" field. */
+static const struct {
+    const char *cls, *activation;
+} activation_classes[] = {{"ReLU", "relu"}, {"Softmax", "softmax"}};
+
+/* The Keras classes we read, for messages: InputLayer, every registered kind
+ * (each is named by its Keras class) and the activation classes. */
+static const char *supported(void)
+{
+    static char list[1024];
+    if (!list[0]) {
+        size_t n = (size_t)snprintf(list, sizeof list, "InputLayer");
+        for (int i = 0; cnn_layer_kinds[i] && n < sizeof list; i++)
+            n += (size_t)snprintf(list + n, sizeof list - n, ", %s", cnn_layer_kinds[i]->type);
+        for (size_t i = 0; i < sizeof activation_classes / sizeof *activation_classes; i++)
+            if (n < sizeof list)
+                n += (size_t)snprintf(list + n, sizeof list - n, ", %s",
+                                      activation_classes[i].cls);
+    }
+    return list;
+}
+
+/* The kind that holds nothing but an activation (Activation). */
+static const cnn_layer_ops *activation_kind(void)
+{
+    for (int i = 0; cnn_layer_kinds[i]; i++) {
+        const cnn_field *f = cnn_layer_kinds[i]->fields;
+        if (f && f[0].key && !f[1].key && strcmp(f[0].key, "activation") == 0)
+            return cnn_layer_kinds[i];
+    }
+    return NULL;
+}
 
 int cnn_keras_detect(const cJSON *root)
 {
@@ -89,29 +118,6 @@ static const char *layer_label(const cJSON *cfg)
     return cJSON_IsString(name) ? name->valuestring : "unnamed";
 }
 
-/* BatchNormalization must normalise the channel axis: -1 or 3 ([3], [-1]) for
- * a (None, H, W, C) input, -1 or 1 for a (None, C) one. */
-static int check_bn_axis(const cJSON *cfg, int flat, const char *file, const char *path,
-                         cnn_error *err)
-{
-    const cJSON *axis = cJSON_GetObjectItemCaseSensitive(cfg, "axis");
-    if (!axis || cJSON_IsNull(axis)) return 0;
-    const cJSON *a = axis;
-    if (cJSON_IsArray(axis) && cJSON_GetArraySize(axis) == 1) a = axis->child;
-    int ok = 0;
-    if (cJSON_IsNumber(a)) {
-        double d = a->valuedouble;
-        ok = d == -1 || d == (flat ? 1 : 3);
-    }
-    if (ok) return 0;
-    char *found = cJSON_PrintUnformatted(axis);
-    cnn_errorf(err, "%s: %s.axis (%s): BatchNormalization over axis %.40s is not supported "
-                    "(only the channel axis: -1 or %d)", file, path, layer_label(cfg),
-               found ? found : "?", flat ? 1 : 3);
-    cJSON_free(found);
-    return -1;
-}
-
 /* True when the export carries Keras 3's serialization wrappers. */
 static int is_keras3(const cJSON *root, const cJSON *layers)
 {
@@ -128,10 +134,10 @@ static int is_keras3(const cJSON *root, const cJSON *layers)
 
 /* Adds an Activation layer for Keras' ReLU / Softmax layer classes, whose
  * defaults are exactly our activations (other settings are refused). */
-static int add_activation_class(cnn_model *m, const char *cls, const cJSON *cfg,
-                                const char *file, const char *path, cnn_error *err)
+static int add_activation_class(cnn_model *m, const char *cls, const char *act,
+                                const cJSON *cfg, const char *file, const char *path,
+                                cnn_error *err)
 {
-    const char *act = strcmp(cls, "ReLU") == 0 ? "relu" : "softmax";
     if (strcmp(cls, "ReLU") == 0) {
         static const char *const keys[] = {"max_value", "negative_slope", "threshold"};
         for (int k = 0; k < 3; k++) {
@@ -160,7 +166,9 @@ static int add_activation_class(cnn_model *m, const char *cls, const cJSON *cfg,
     }
     cnn_cfg c = {.obj = obj, .file = file};
     snprintf(c.path, sizeof c.path, "%s", path);
-    int rc = cnn_model_add_layer(m, "Activation", &c, err);
+    const cnn_layer_ops *kind = activation_kind();
+    int rc = kind ? cnn_model_add_layer(m, kind->type, &c, err)
+                  : cnn_errorf(err, "%s: %s: no layer kind for an activation", file, path);
     cJSON_Delete(obj);
     return rc;
 }
@@ -194,7 +202,7 @@ int cnn_keras_import(const cJSON *root, const char *file, cnn_model *m, cnn_erro
                                "list", file);
     }
 
-    int have_input = 0, flat = 0, i = 0;
+    int have_input = 0, i = 0;
     const cJSON *l;
     cJSON_ArrayForEach(l, layers) {
         char path[256];
@@ -242,23 +250,20 @@ int cnn_keras_import(const cJSON *root, const char *file, cnn_model *m, cnn_erro
             return cnn_errorf(err, "%s: %s.data_format (%s): channels_first is not supported; "
                                    "build the Keras model with data_format=\"channels_last\" "
                                    "(the default)", file, cpath, layer_label(lcfg));
-        if (strcmp(kind, "ReLU") == 0 || strcmp(kind, "Softmax") == 0) {
-            if (add_activation_class(m, kind, lcfg, file, cpath, err)) return -1;
+        const char *act = NULL;
+        for (size_t k = 0; k < sizeof activation_classes / sizeof *activation_classes; k++)
+            if (strcmp(kind, activation_classes[k].cls) == 0) act = activation_classes[k].activation;
+        if (act) {
+            if (add_activation_class(m, kind, act, lcfg, file, cpath, err)) return -1;
         } else {
             if (strcmp(kind, "InputLayer") == 0 || !cnn_layer_kind(kind))
                 return cnn_errorf(err, "%s: %s (%s): Keras layer class %.60s is not supported "
                                        "(supported: %s)", file, path, layer_label(lcfg), kind,
-                                  supported);
-            if (strcmp(kind, "BatchNormalization") == 0 &&
-                check_bn_axis(lcfg, flat, file, cpath, err))
-                return -1;
+                                  supported());
             cnn_cfg c = {.obj = lcfg, .file = file};
             snprintf(c.path, sizeof c.path, "%s", cpath);
             if (cnn_model_add_layer(m, kind, &c, err)) return -1;
         }
-        if (strcmp(kind, "Flatten") == 0 || strcmp(kind, "Dense") == 0 ||
-            strncmp(kind, "Global", 6) == 0)
-            flat = 1;
         i++;
     }
     if (!have_input)

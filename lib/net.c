@@ -231,10 +231,12 @@ int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *
     net->loss_seed = SEED_NONE;
     net->last_n = 0;
     if (training && !rng)
-        for (int i = 0; i < m->nlayers; i++)
-            if (m->layers[i].ops == cnn_layer_kind("Dropout") && m->layers[i].rate > 0)
-                return cnn_errorf(err, "layer %s (Dropout): training needs a random generator",
-                                  m->layers[i].name);
+        for (int i = 0; i < m->nlayers; i++) {
+            const cnn_layer *L = &m->layers[i];
+            if (L->ops->needs_rng && L->ops->needs_rng(L))
+                return cnn_errorf(err, "layer %s (%s): training needs a random generator",
+                                  L->name, L->ops->type);
+        }
     if (net->check && check_buf(net, 0, "input", x, n, cnn_shape_size(m->input), err)) return -1;
     memcpy(net->input, x, (size_t)n * cnn_shape_size(m->input) * sizeof(float));
     for (int i = 0; i < m->nlayers; i++) {

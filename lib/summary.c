@@ -383,7 +383,7 @@ static void keras2(sbuf *b, const cnn_model *m)
 
 static int is_conv(const cnn_layer *L)
 {
-    return strcmp(L->ops->type, "Conv2D") == 0;
+    return cnn_layer_kernel_rank(L) == 4;
 }
 
 static void flops_section(sbuf *b, const cnn_model *m)

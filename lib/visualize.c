@@ -376,21 +376,21 @@ done:
 /* Weights and feature maps                                                 */
 /* ======================================================================== */
 
-/* 1 when layer i is a Dense layer reading the model input through Flatten
- * layers only (so its weights have the input's shape). */
+/* 1 when layer i is a fully connected layer reading the model input through
+ * pass-through layers (Flatten) only (so its weights have the input's shape). */
 static int dense_on_input(const cnn_model *m, int i)
 {
     const cnn_layer *L = &m->layers[i];
-    if (strcmp(L->ops->type, "Dense") != 0) return 0;
+    if (cnn_layer_kernel_rank(L) != 2) return 0;
     for (int j = 0; j < i; j++)
-        if (strcmp(m->layers[j].ops->type, "Flatten") != 0) return 0;
+        if (!cnn_layer_is_passthrough(&m->layers[j])) return 0;
     return cnn_shape_size(L->in) == cnn_shape_size(m->input);
 }
 
 static int conv_on_pixels(const cnn_model *m, int i)
 {
     const cnn_layer *L = &m->layers[i];
-    return strcmp(L->ops->type, "Conv2D") == 0 && (L->in.c == 1 || L->in.c == 3);
+    return cnn_layer_kernel_rank(L) == 4 && (L->in.c == 1 || L->in.c == 3);
 }
 
 int cnn_vis_first_weights_layer(const cnn_model *m)
@@ -425,7 +425,7 @@ int cnn_vis_layer_weights(cnn_net *net, int layer, float **tiles, int *n, int *c
     cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
     int nt = cnn_layer_tensors(L, t), kernel = -1;
     for (int i = 0; i < nt; i++)
-        if (strcmp(t[i].suffix, "kernel") == 0) kernel = i;
+        if (t[i].role == CNN_ROLE_KERNEL) kernel = i;
     size_t count = (size_t)tn * tc * th * tw;
     if (kernel < 0 || t[kernel].count != count)
         return cnn_errorf(err, "layer %s: no kernel of %zu floats", L->name, count);

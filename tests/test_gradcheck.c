@@ -200,10 +200,10 @@ static double run_case(const gc_case *c, cnn_rng *rng, size_t *skipped, size_t *
         for (int k = 0; k < nt; k++) {
             float *q = p + m->layers[i].param_offset + t[k].offset;
             for (size_t j = 0; j < t[k].count; j++) {
-                if (!strcmp(t[k].suffix, "bias") || !strcmp(t[k].suffix, "beta") ||
-                    !strcmp(t[k].suffix, "moving_mean"))
+                int r = t[k].role;
+                if (r == CNN_ROLE_BIAS || r == CNN_ROLE_BETA || r == CNN_ROLE_MOVING_MEAN)
                     q[j] = (float)uniform(rng, -0.5, 0.5);
-                else if (!strcmp(t[k].suffix, "gamma") || !strcmp(t[k].suffix, "moving_variance"))
+                else if (r == CNN_ROLE_GAMMA || r == CNN_ROLE_MOVING_VARIANCE)
                     q[j] = (float)uniform(rng, 0.5, 1.5);
                 else
                     q[j] *= 2.0f; /* larger kernels: larger, better measured gradients */

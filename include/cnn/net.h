@@ -21,8 +21,6 @@
 
 typedef struct cnn_net cnn_net;
 
-enum cnn_init { CNN_INIT_GLOROT_UNIFORM, CNN_INIT_HE_NORMAL };
-
 /* Builds the net for batches of up to max_batch images. */
 int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err);
 void cnn_net_free(cnn_net *net);

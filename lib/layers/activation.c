@@ -1,19 +1,11 @@
-/* Activation: applies its activation and nothing else (the loader reads the
- * required "activation" field). */
+/* Activation: applies its activation (a required field here) and nothing else. */
 #include "layer.h"
 
-
-static int activation_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
-{
-    (void)L;
-    if (!cnn_cfg_has(cfg, "activation")) {
-        char path[256];
-        return cnn_errorf(err, "%s: missing (Activation needs one of linear, relu, sigmoid, "
-                               "tanh, softmax)",
-                          cnn_cfg_path(cfg, "activation", path, sizeof path));
-    }
-    return 0;
-}
+static const cnn_field activation_fields[] = {
+    {"activation", CNN_FIELD_ENUM, CNN_AT(activation), CNN_REQUIRED, 0, 0, cnn_activation_names,
+     NULL, 0, NULL},
+    {NULL},
+};
 
 static int activation_infer(cnn_layer *L, cnn_error *err)
 {
@@ -27,8 +19,7 @@ static int activation_infer(cnn_layer *L, cnn_error *err)
 const cnn_layer_ops cnn_activation_ops = {
     .type = "Activation",
     .auto_name = "activation",
-    .has_activation = 1,
-    .configure = activation_configure,
+    .fields = activation_fields,
     .infer = activation_infer,
     .forward = cnn_identity_forward,
     .backward = cnn_identity_backward,

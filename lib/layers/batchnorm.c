@@ -5,24 +5,24 @@
 
 #include <math.h>
 
-static int batchnorm_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
-{
-    int center, scale;
-    if (cnn_cfg_float(cfg, "momentum", 0.99, 0.0, 1.0, &L->momentum, err) ||
-        cnn_cfg_float(cfg, "epsilon", 1e-3, 1e-12, 1.0, &L->epsilon, err) ||
-        cnn_cfg_bool(cfg, "center", 1, &center, err) ||
-        cnn_cfg_bool(cfg, "scale", 1, &scale, err))
-        return -1;
-    char path[256];
-    if (!center || !scale)
-        return cnn_errorf(err, "%s: BatchNormalization without center or scale is not supported",
-                          cnn_cfg_path(cfg, center ? "scale" : "center", path, sizeof path));
-    return 0;
-}
+static const cnn_field batchnorm_fields[] = {
+    {"momentum", CNN_FIELD_FLOAT, CNN_AT(momentum), 0.99, 0.0, 1.0, NULL, NULL, 0, NULL},
+    {"epsilon", CNN_FIELD_FLOAT, CNN_AT(epsilon), 1e-3, 1e-12, 1.0, NULL, NULL, 0, NULL},
+    {"center", CNN_FIELD_BOOL, CNN_NOWHERE, 1, 0, 0, NULL, NULL, 0,
+     "BatchNormalization without center or scale is not supported"},
+    {"scale", CNN_FIELD_BOOL, CNN_NOWHERE, 1, 0, 0, NULL, NULL, 0,
+     "BatchNormalization without center or scale is not supported"},
+    /* Keras' axis: only the channel axis, checked against the shape in infer */
+    {"axis", CNN_FIELD_AXIS, CNN_AT(axis), -1, 0, 0, NULL, NULL, 1, NULL},
+    {NULL},
+};
 
 static int batchnorm_infer(cnn_layer *L, cnn_error *err)
 {
-    (void)err;
+    int channel_axis = L->in.flat ? 1 : 3;
+    if (L->axis != -1 && L->axis != channel_axis)
+        return cnn_errorf(err, "axis: BatchNormalization over axis %d is not supported (only "
+                               "the channel axis: -1 or %d)", L->axis, channel_axis);
     L->out = L->in;
     L->nparams = 4 * (size_t)L->in.c;
     L->ntrainable = 2 * (size_t)L->in.c;
@@ -32,10 +32,11 @@ static int batchnorm_infer(cnn_layer *L, cnn_error *err)
 static int batchnorm_tensors(const cnn_layer *L, cnn_tensor_info *t)
 {
     size_t c = (size_t)L->in.c;
-    t[0] = (cnn_tensor_info){"gamma", 1, {L->in.c}, 0, c, 1};
-    t[1] = (cnn_tensor_info){"beta", 1, {L->in.c}, c, c, 1};
-    t[2] = (cnn_tensor_info){"moving_mean", 1, {L->in.c}, 2 * c, c, 0};
-    t[3] = (cnn_tensor_info){"moving_variance", 1, {L->in.c}, 3 * c, c, 0};
+    t[0] = (cnn_tensor_info){"gamma", 1, {L->in.c}, 0, c, 1, CNN_ROLE_GAMMA};
+    t[1] = (cnn_tensor_info){"beta", 1, {L->in.c}, c, c, 1, CNN_ROLE_BETA};
+    t[2] = (cnn_tensor_info){"moving_mean", 1, {L->in.c}, 2 * c, c, 0, CNN_ROLE_MOVING_MEAN};
+    t[3] = (cnn_tensor_info){"moving_variance", 1, {L->in.c}, 3 * c, c, 0,
+                             CNN_ROLE_MOVING_VARIANCE};
     return 4;
 }
 
@@ -135,7 +136,7 @@ static void batchnorm_backward(const cnn_layer *L, float *din, float *dparams, c
 const cnn_layer_ops cnn_batchnorm_ops = {
     .type = "BatchNormalization",
     .auto_name = "batch_normalization",
-    .configure = batchnorm_configure,
+    .fields = batchnorm_fields,
     .infer = batchnorm_infer,
     .tensors = batchnorm_tensors,
     .macs = batchnorm_macs,

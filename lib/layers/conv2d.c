@@ -8,29 +8,24 @@
 
 #include "threads.h"
 
-static int conv2d_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
-{
-    static const int one[2] = {1, 1}, req[2] = {CNN_REQUIRED, CNN_REQUIRED};
-    static const char *const formats[] = {"channels_last", NULL};
-    int fmt, groups, dil[2];
-    if (cnn_cfg_int(cfg, "filters", CNN_REQUIRED, 1, &L->units, err) ||
-        cnn_cfg_pair(cfg, "kernel_size", req, 1, L->kernel, err) ||
-        cnn_cfg_pair(cfg, "strides", one, 1, L->stride, err) ||
-        cnn_cfg_enum(cfg, "padding", cnn_padding_names, CNN_PAD_VALID, &L->padding, err) ||
-        cnn_cfg_bool(cfg, "use_bias", 1, &L->use_bias, err) ||
-        cnn_cfg_enum(cfg, "data_format", formats, 0, &fmt, err) ||
-        cnn_cfg_pair(cfg, "dilation_rate", one, 1, dil, err) ||
-        cnn_cfg_int(cfg, "groups", 1, 1, &groups, err))
-        return -1;
-    char path[256];
-    if (dil[0] != 1 || dil[1] != 1)
-        return cnn_errorf(err, "%s: dilated convolution is not supported (only 1)",
-                          cnn_cfg_path(cfg, "dilation_rate", path, sizeof path));
-    if (groups != 1)
-        return cnn_errorf(err, "%s: grouped convolution is not supported (only 1)",
-                          cnn_cfg_path(cfg, "groups", path, sizeof path));
-    return 0;
-}
+static const char *const channels_last[] = {"channels_last", NULL};
+
+static const cnn_field conv2d_fields[] = {
+    {"filters", CNN_FIELD_INT, CNN_AT(units), CNN_REQUIRED, 1, 0, NULL, NULL, 0, NULL},
+    {"kernel_size", CNN_FIELD_PAIR, CNN_AT(kernel), CNN_REQUIRED, 1, 0, NULL, NULL, 0, NULL},
+    {"strides", CNN_FIELD_PAIR, CNN_AT(stride), 1, 1, 0, NULL, NULL, 0, NULL},
+    {"padding", CNN_FIELD_ENUM, CNN_AT(padding), CNN_PAD_VALID, 0, 0, cnn_padding_names, NULL,
+     0, NULL},
+    {"use_bias", CNN_FIELD_BOOL, CNN_AT(use_bias), 1, 0, 0, NULL, NULL, 0, NULL},
+    {"data_format", CNN_FIELD_ENUM, CNN_NOWHERE, 0, 0, 0, channels_last, NULL, 0, NULL},
+    {"dilation_rate", CNN_FIELD_PAIR, CNN_NOWHERE, 1, 1, 0, NULL, NULL, 0,
+     "dilated convolution is not supported (only 1)"},
+    {"groups", CNN_FIELD_INT, CNN_NOWHERE, 1, 1, 0, NULL, NULL, 0,
+     "grouped convolution is not supported (only 1)"},
+    {"activation", CNN_FIELD_ENUM, CNN_AT(activation), CNN_ACT_LINEAR, 0, 0,
+     cnn_activation_names, NULL, 0, NULL},
+    {NULL},
+};
 
 static int conv2d_infer(cnn_layer *L, cnn_error *err)
 {
@@ -45,9 +40,9 @@ static int conv2d_tensors(const cnn_layer *L, cnn_tensor_info *t)
 {
     size_t nk = (size_t)L->kernel[0] * L->kernel[1] * L->in.c * L->units;
     t[0] = (cnn_tensor_info){"kernel", 4, {L->units, L->in.c, L->kernel[0], L->kernel[1]}, 0,
-                             nk, 1};
+                             nk, 1, CNN_ROLE_KERNEL};
     if (!L->use_bias) return 1;
-    t[1] = (cnn_tensor_info){"bias", 1, {L->units}, nk, (size_t)L->units, 1};
+    t[1] = (cnn_tensor_info){"bias", 1, {L->units}, nk, (size_t)L->units, 1, CNN_ROLE_BIAS};
     return 2;
 }
 
@@ -294,9 +289,9 @@ static void conv2d_backward(const cnn_layer *L, float *din, float *dparams, cons
 const cnn_layer_ops cnn_conv2d_ops = {
     .type = "Conv2D",
     .auto_name = "conv2d",
-    .has_activation = 1,
     .fuses_relu = 1,
-    .configure = conv2d_configure,
+    .fields = conv2d_fields,
+    .window_key = "kernel_size",
     .infer = conv2d_infer,
     .tensors = conv2d_tensors,
     .macs = conv2d_macs,

@@ -7,13 +7,13 @@
 
 #include "threads.h"
 
-static int dense_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
-{
-    return cnn_cfg_int(cfg, "units", CNN_REQUIRED, 1, &L->units, err) ||
-                   cnn_cfg_bool(cfg, "use_bias", 1, &L->use_bias, err)
-               ? -1
-               : 0;
-}
+static const cnn_field dense_fields[] = {
+    {"units", CNN_FIELD_INT, CNN_AT(units), CNN_REQUIRED, 1, 0, NULL, NULL, 0, NULL},
+    {"use_bias", CNN_FIELD_BOOL, CNN_AT(use_bias), 1, 0, 0, NULL, NULL, 0, NULL},
+    {"activation", CNN_FIELD_ENUM, CNN_AT(activation), CNN_ACT_LINEAR, 0, 0,
+     cnn_activation_names, NULL, 0, NULL},
+    {NULL},
+};
 
 static int dense_infer(cnn_layer *L, cnn_error *err)
 {
@@ -31,9 +31,9 @@ static int dense_infer(cnn_layer *L, cnn_error *err)
 static int dense_tensors(const cnn_layer *L, cnn_tensor_info *t)
 {
     size_t nk = (size_t)L->in.c * L->units;
-    t[0] = (cnn_tensor_info){"kernel", 2, {L->units, L->in.c}, 0, nk, 1};
+    t[0] = (cnn_tensor_info){"kernel", 2, {L->units, L->in.c}, 0, nk, 1, CNN_ROLE_KERNEL};
     if (!L->use_bias) return 1;
-    t[1] = (cnn_tensor_info){"bias", 1, {L->units}, nk, (size_t)L->units, 1};
+    t[1] = (cnn_tensor_info){"bias", 1, {L->units}, nk, (size_t)L->units, 1, CNN_ROLE_BIAS};
     return 2;
 }
 
@@ -115,8 +115,7 @@ static void dense_backward(const cnn_layer *L, float *din, float *dparams, const
 const cnn_layer_ops cnn_dense_ops = {
     .type = "Dense",
     .auto_name = "dense",
-    .has_activation = 1,
-    .configure = dense_configure,
+    .fields = dense_fields,
     .infer = dense_infer,
     .tensors = dense_tensors,
     .macs = dense_macs,

@@ -5,13 +5,17 @@
 
 #include "rng.h"
 
-static int dropout_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
+/* Keras' seed makes its masks repeatable; ours come from the trainer's
+ * generator, so it is read and ignored. */
+static const cnn_field dropout_fields[] = {
+    {"rate", CNN_FIELD_FLOAT, CNN_AT(rate), CNN_REQUIRED, 0.0, 0.999999, NULL, NULL, 0, NULL},
+    {"seed", CNN_FIELD_INT, CNN_NOWHERE, 0, INT32_MIN + 1, 0, NULL, NULL, 0, NULL},
+    {NULL},
+};
+
+static int dropout_needs_rng(const cnn_layer *L)
 {
-    int seed;
-    return cnn_cfg_float(cfg, "rate", CNN_REQUIRED, 0.0, 0.999999, &L->rate, err) ||
-                   cnn_cfg_int(cfg, "seed", 0, INT32_MIN + 1, &seed, err)
-               ? -1
-               : 0;
+    return L->rate > 0;
 }
 
 static int dropout_infer(cnn_layer *L, cnn_error *err)
@@ -69,7 +73,8 @@ static void dropout_backward(const cnn_layer *L, float *din, float *dparams, con
 const cnn_layer_ops cnn_dropout_ops = {
     .type = "Dropout",
     .auto_name = "dropout",
-    .configure = dropout_configure,
+    .fields = dropout_fields,
+    .needs_rng = dropout_needs_rng,
     .infer = dropout_infer,
     .state_size = dropout_state_size,
     .forward = dropout_forward,

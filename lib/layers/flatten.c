@@ -2,14 +2,12 @@
  * flat index i means channel i / (H*W), row (i / W) % H, column i % W. */
 #include "layer.h"
 
+static const char *const channels_last[] = {"channels_last", NULL};
 
-static int flatten_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
-{
-    static const char *const formats[] = {"channels_last", NULL};
-    int fmt;
-    (void)L;
-    return cnn_cfg_enum(cfg, "data_format", formats, 0, &fmt, err);
-}
+static const cnn_field flatten_fields[] = {
+    {"data_format", CNN_FIELD_ENUM, CNN_NOWHERE, 0, 0, 0, channels_last, NULL, 0, NULL},
+    {NULL},
+};
 
 static int flatten_infer(cnn_layer *L, cnn_error *err)
 {
@@ -24,7 +22,7 @@ static int flatten_infer(cnn_layer *L, cnn_error *err)
 const cnn_layer_ops cnn_flatten_ops = {
     .type = "Flatten",
     .auto_name = "flatten",
-    .configure = flatten_configure,
+    .fields = flatten_fields,
     .infer = flatten_infer,
     .forward = cnn_identity_forward,
     .backward = cnn_identity_backward,

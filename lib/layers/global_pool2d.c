@@ -3,20 +3,14 @@
 
 #include <string.h>
 
-static int gpool_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
-{
-    static const char *const formats[] = {"channels_last", NULL};
-    int fmt, keepdims;
-    (void)L;
-    if (cnn_cfg_enum(cfg, "data_format", formats, 0, &fmt, err) ||
-        cnn_cfg_bool(cfg, "keepdims", 0, &keepdims, err))
-        return -1;
-    char path[256];
-    if (keepdims)
-        return cnn_errorf(err, "%s: keepdims=true is not supported",
-                          cnn_cfg_path(cfg, "keepdims", path, sizeof path));
-    return 0;
-}
+static const char *const channels_last[] = {"channels_last", NULL};
+
+static const cnn_field gpool_fields[] = {
+    {"data_format", CNN_FIELD_ENUM, CNN_NOWHERE, 0, 0, 0, channels_last, NULL, 0, NULL},
+    {"keepdims", CNN_FIELD_BOOL, CNN_NOWHERE, 0, 0, 0, NULL, NULL, 0,
+     "keepdims=true is not supported"},
+    {NULL},
+};
 
 static int gpool_infer(cnn_layer *L, cnn_error *err)
 {
@@ -90,7 +84,7 @@ static void gavgpool_backward(const cnn_layer *L, float *din, float *dparams, co
 const cnn_layer_ops cnn_global_maxpool2d_ops = {
     .type = "GlobalMaxPooling2D",
     .auto_name = "global_max_pooling2d",
-    .configure = gpool_configure,
+    .fields = gpool_fields,
     .infer = gpool_infer,
     .forward = gmaxpool_forward,
     .backward = gmaxpool_backward,
@@ -99,7 +93,7 @@ const cnn_layer_ops cnn_global_maxpool2d_ops = {
 const cnn_layer_ops cnn_global_avgpool2d_ops = {
     .type = "GlobalAveragePooling2D",
     .auto_name = "global_average_pooling2d",
-    .configure = gpool_configure,
+    .fields = gpool_fields,
     .infer = gpool_infer,
     .forward = gavgpool_forward,
     .backward = gavgpool_backward,

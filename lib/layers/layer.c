@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net.h"
 #include "rng.h"
 #include "threads.h"
 
@@ -51,6 +50,61 @@ const char *cnn_layer_kind_list(void)
     return list;
 }
 
+/* ======================================================================== */
+/* Field tables                                                             */
+/* ======================================================================== */
+
+const cnn_field *cnn_layer_field(const cnn_layer_ops *ops, const char *key)
+{
+    for (const cnn_field *f = ops->fields; f && f->key; f++)
+        if (strcmp(f->key, key) == 0) return f;
+    return NULL;
+}
+
+int cnn_layer_has_activation(const cnn_layer_ops *ops)
+{
+    return cnn_layer_field(ops, "activation") != NULL;
+}
+
+static const void *field_ptr(const cnn_field *f, const cnn_layer *L)
+{
+    return (const unsigned char *)L + f->at;
+}
+
+int cnn_field_int(const cnn_field *f, const cnn_layer *L)
+{
+    int v;
+    memcpy(&v, field_ptr(f, L), sizeof v);
+    return v;
+}
+
+int cnn_field_equal(const cnn_field *f, const cnn_layer *a, const cnn_layer *b)
+{
+    if (f->at == CNN_NOWHERE || f->input_only) return 1;
+    if (f->type == CNN_FIELD_FLOAT) {
+        float x, y;
+        memcpy(&x, field_ptr(f, a), sizeof x);
+        memcpy(&y, field_ptr(f, b), sizeof y);
+        return x == y;
+    }
+    size_t size = (f->type == CNN_FIELD_PAIR ? 2 : 1) * sizeof(int);
+    return memcmp(field_ptr(f, a), field_ptr(f, b), size) == 0;
+}
+
+int cnn_layer_kernel_rank(const cnn_layer *L)
+{
+    cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
+    int nt = cnn_layer_tensors(L, t);
+    for (int k = 0; k < nt; k++)
+        if (t[k].role == CNN_ROLE_KERNEL) return t[k].rank;
+    return 0;
+}
+
+int cnn_layer_is_passthrough(const cnn_layer *L)
+{
+    return L->ops->forward == cnn_identity_forward && L->activation == CNN_ACT_LINEAR;
+}
+
 int cnn_window_out(int in, int k, int s, int padding, int *pad_before, int *pad_after)
 {
     if (padding == CNN_PAD_SAME) {
@@ -68,7 +122,7 @@ int cnn_window_out(int in, int k, int s, int padding, int *pad_before, int *pad_
 
 int cnn_window_infer(cnn_layer *L, int out_channels, cnn_error *err)
 {
-    const char *what = L->ops == cnn_layer_kind("Conv2D") ? "kernel_size" : "pool_size";
+    const char *what = L->ops->window_key ? L->ops->window_key : "window";
     if (L->in.flat)
         return cnn_errorf(err, "%s needs a spatial input (height, width, channels), got (None, %d)",
                           L->ops->type, L->in.c);
@@ -104,7 +158,7 @@ void cnn_layer_init_default(const cnn_layer *L, float *params, int init, cnn_rng
     int nt = cnn_layer_tensors(L, t);
     for (int k = 0; k < nt; k++) {
         float *p = params + t[k].offset;
-        if (strcmp(t[k].suffix, "kernel") == 0) {
+        if (t[k].role == CNN_ROLE_KERNEL) {
             /* (out, in, kh, kw) or (units, inputs): the receptive field is the tail. */
             double rf = 1;
             for (int d = 2; d < t[k].rank; d++) rf *= t[k].dims[d];
@@ -119,7 +173,7 @@ void cnn_layer_init_default(const cnn_layer *L, float *params, int init, cnn_rng
                     p[i] = limit * (2.0f * cnn_rng_uniform(rng) - 1.0f);
             }
         } else {
-            int one = !strcmp(t[k].suffix, "gamma") || !strcmp(t[k].suffix, "moving_variance");
+            int one = t[k].role == CNN_ROLE_GAMMA || t[k].role == CNN_ROLE_MOVING_VARIANCE;
             float v = one ? 1.0f : 0.0f;
             for (size_t i = 0; i < t[k].count; i++) p[i] = v;
         }

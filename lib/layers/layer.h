@@ -40,9 +40,15 @@ extern const char *const cnn_activation_names[]; /* indexed by cnn_activation, N
 enum cnn_padding { CNN_PAD_VALID, CNN_PAD_SAME };
 extern const char *const cnn_padding_names[]; /* "valid", "same", NULL */
 
+/* How parameters start (cnn_net_init): Keras' Glorot-uniform default, or
+ * He-normal for ReLU networks. */
+enum cnn_init { CNN_INIT_GLOROT_UNIFORM, CNN_INIT_HE_NORMAL };
+
 typedef struct cnn_layer_ops cnn_layer_ops;
-typedef struct cnn_cfg cnn_cfg;
 struct cnn_rng;
+
+/* Bytes of a kind's own configuration block (cnn_layer.conf). */
+#define CNN_LAYER_CONF_MAX 32
 
 /* One layer of a model.  Configuration fields a kind does not use stay 0. */
 typedef struct cnn_layer {
@@ -60,6 +66,10 @@ typedef struct cnn_layer {
     float rate;     /* Dropout */
     float momentum; /* BatchNormalization */
     float epsilon;  /* BatchNormalization */
+    int axis;       /* BatchNormalization: the Keras axis read (checked against the shape) */
+    /* A kind's own configuration beyond the common fields above, as the kind's
+     * own struct (CNN_LAYER_CONF(L, struct x)); its field table points into it. */
+    _Alignas(double) unsigned char conf[CNN_LAYER_CONF_MAX];
 
     /* inferred when the model loads */
     cnn_shape in, out;
@@ -70,15 +80,65 @@ typedef struct cnn_layer {
     size_t param_offset;       /* into the model's parameter vector */
 } cnn_layer;
 
+/* A kind's own configuration struct inside L->conf. */
+#define CNN_LAYER_CONF(L, type) ((type *)(void *)(L)->conf)
+
+/* ---- the field table ------------------------------------------------------- */
+
+/* The types of a configuration field. */
+enum cnn_field_type {
+    CNN_FIELD_INT,   /* int: an integer >= min */
+    CNN_FIELD_PAIR,  /* int[2]: an integer >= min or [height, width] */
+    CNN_FIELD_FLOAT, /* float: a number in [min, max] */
+    CNN_FIELD_BOOL,  /* int: true or false */
+    CNN_FIELD_ENUM,  /* int: the index of one of names */
+    CNN_FIELD_AXIS,  /* int: an integer or a one-element list of one */
+};
+
+/* Where a field lives: a cnn_layer member, or a member of the kind's own
+ * struct in cnn_layer.conf. */
+#define CNN_AT(member) ((int)offsetof(cnn_layer, member))
+#define CNN_AT_CONF(type, member) ((int)(offsetof(cnn_layer, conf) + offsetof(type, member)))
+/* A field Keras writes that we read and check but do not keep: it is never
+ * written back or compared. */
+#define CNN_NOWHERE (-1)
+
+/* One configuration field of a layer kind, declared once: the loader reads it,
+ * cnn_model_to_json writes it, cnn_model_same compares it. */
+typedef struct cnn_field {
+    const char *key;          /* the Keras key: "kernel_size" */
+    int type;                 /* enum cnn_field_type */
+    int at;                   /* CNN_AT(...), CNN_AT_CONF(...) or CNN_NOWHERE */
+    double def;               /* default when absent or null; CNN_REQUIRED: must be given */
+    double min, max;          /* accepted range (INT, PAIR: min only; FLOAT: both) */
+    const char *const *names; /* ENUM: the accepted names, NULL-terminated */
+    const char *def_from;     /* PAIR: when absent, the value of this earlier field */
+    int input_only;           /* read but not kept (at may still hold it for a check):
+                               * never written back or compared */
+    const char *only;         /* a value other than the default is refused with this
+                               * message ("dilated convolution is not supported (only 1)") */
+} cnn_field;
+
+/* The initialization role of a parameter tensor (cnn_layer_init_default). */
+enum cnn_tensor_role {
+    CNN_ROLE_KERNEL,          /* Glorot-uniform or He-normal */
+    CNN_ROLE_BIAS,            /* zeros */
+    CNN_ROLE_GAMMA,           /* ones */
+    CNN_ROLE_BETA,            /* zeros */
+    CNN_ROLE_MOVING_MEAN,     /* zeros */
+    CNN_ROLE_MOVING_VARIANCE, /* ones */
+};
+
 /* One parameter tensor of a layer, in PyTorch's layout
  * (conv kernel (out_ch, in_ch, kh, kw), dense kernel (units, inputs)). */
 typedef struct cnn_tensor_info {
-    const char *suffix; /* "kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance" */
+    const char *suffix; /* its name after "layer.": "kernel", "bias", "gamma", ... */
     int rank;
     int dims[4];
     size_t offset; /* floats from the start of the layer's parameters */
     size_t count;
     int trainable;
+    int role;      /* enum cnn_tensor_role: how it is initialized */
 } cnn_tensor_info;
 
 #define CNN_MAX_LAYER_TENSORS 4
@@ -98,13 +158,17 @@ typedef struct cnn_layer_ctx {
 struct cnn_layer_ops {
     const char *type;      /* Keras class name: "Conv2D" */
     const char *auto_name; /* Keras' automatic name stem: "conv2d" */
-    int has_activation;    /* accepts an "activation" field */
     int fuses_relu;        /* forward applies a relu itself when ctx->post is set
                             * (while its output is still in cache) */
+    const char *window_key; /* windowed kinds: the key of the window size
+                             * ("kernel_size", "pool_size"), for messages */
 
-    /* Reads the kind's fields from its JSON object into L (name, type and
-     * activation are read by the loader).  Errors name the field path. */
-    int (*configure)(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err);
+    /* The kind's configuration fields, ending with {NULL}: read, written and
+     * compared in this order (name and type are the loader's). */
+    const cnn_field *fields;
+
+    /* 1 when a training forward of L draws from ctx->rng (NULL: never). */
+    int (*needs_rng)(const cnn_layer *L);
 
     /* Given L->in, sets L->out, padding and L->nparams / L->ntrainable.  Fails
      * (message without file prefix) when the layer cannot take that shape. */
@@ -159,6 +223,14 @@ static inline int cnn_layer_tensors(const cnn_layer *L, cnn_tensor_info *t)
     return L->ops->tensors ? L->ops->tensors(L, t) : 0;
 }
 
+/* The rank of the layer's kernel tensor: 4 for a convolution (out, in, kh, kw),
+ * 2 for a fully connected layer (units, inputs), 0 without one. */
+int cnn_layer_kernel_rank(const cnn_layer *L);
+
+/* 1 when the layer passes its input through unchanged in NCHW memory (Flatten,
+ * a linear Activation). */
+int cnn_layer_is_passthrough(const cnn_layer *L);
+
 /* Multiply-accumulates per image of the layer's forward pass. */
 static inline double cnn_layer_macs(const cnn_layer *L)
 {
@@ -183,30 +255,19 @@ const char *cnn_layer_kind_list(void);
 /* NULL-terminated array of every kind (for tests that walk the registry). */
 extern const cnn_layer_ops *const cnn_layer_kinds[];
 
-/* ---- reading a layer's JSON object (implemented by the model loader) ------- */
+/* ---- the field tables ------------------------------------------------------ */
 
 /* Sentinel default: the field is required. */
 #define CNN_REQUIRED INT32_MIN
 
-/* Each getter treats an absent field or JSON null as "use the default"; a
- * required field that is absent, a wrong type or an out-of-range value is an
- * error naming the field's path (e.g. "layers[2].kernel_size").  min is the
- * smallest accepted value. */
-int cnn_cfg_int(const cnn_cfg *c, const char *key, int def, int min, int *out, cnn_error *err);
-/* An int or a [height, width] pair; def[0] == CNN_REQUIRED makes it required.
- * If def is NULL and the field is absent, out is left untouched. */
-int cnn_cfg_pair(const cnn_cfg *c, const char *key, const int *def, int min, int out[2],
-                 cnn_error *err);
-int cnn_cfg_float(const cnn_cfg *c, const char *key, double def, double lo, double hi,
-                  float *out, cnn_error *err);
-int cnn_cfg_bool(const cnn_cfg *c, const char *key, int def, int *out, cnn_error *err);
-/* One of the NULL-terminated names; out gets its index. */
-int cnn_cfg_enum(const cnn_cfg *c, const char *key, const char *const *names, int def,
-                 int *out, cnn_error *err);
-/* 1 when the field is present and not null. */
-int cnn_cfg_has(const cnn_cfg *c, const char *key);
-/* Formats the path of a field for a message ("layers[2].pool_size"). */
-const char *cnn_cfg_path(const cnn_cfg *c, const char *key, char *buf, size_t n);
+/* The field of kind ops with this key, or NULL. */
+const cnn_field *cnn_layer_field(const cnn_layer_ops *ops, const char *key);
+/* 1 when the kind has an "activation" field. */
+int cnn_layer_has_activation(const cnn_layer_ops *ops);
+/* The value of an INT, BOOL, ENUM or AXIS field of L (PAIR: the first of the two). */
+int cnn_field_int(const cnn_field *f, const cnn_layer *L);
+/* 1 when two layers of one kind have the same value in field f. */
+int cnn_field_equal(const cnn_field *f, const cnn_layer *a, const cnn_layer *b);
 
 /* ---- helpers shared by the layer kinds ------------------------------------- */
 
@@ -222,11 +283,11 @@ int cnn_window_infer(cnn_layer *L, int out_channels, cnn_error *err);
 
 /* ---- math shared by the layer kinds (lib/layer.c) -------------------------- */
 
-/* Keras' default initialization from the layer's tensor list: "kernel" tensors
+/* Keras' default initialization from the layer's tensor list, by role: kernels
  * Glorot-uniform (init CNN_INIT_GLOROT_UNIFORM) or He-normal (truncated at two
  * standard deviations, as Keras; init CNN_INIT_HE_NORMAL), with fan_in = in_ch*kh*kw
- * (conv) or inputs (dense) and fan_out = out_ch*kh*kw or units; "bias", "beta",
- * "moving_mean" zeros; "gamma", "moving_variance" ones.  Draws from rng in
+ * (conv) or inputs (dense) and fan_out = out_ch*kh*kw or units; bias, beta and
+ * moving mean zeros; gamma and moving variance ones.  Draws from rng in
  * storage order. */
 void cnn_layer_init_default(const cnn_layer *L, float *params, int init, struct cnn_rng *rng);
 

@@ -8,20 +8,16 @@
 
 #include "threads.h"
 
-static int pool2d_configure(cnn_layer *L, const cnn_cfg *cfg, cnn_error *err)
-{
-    static const int two[2] = {2, 2};
-    static const char *const formats[] = {"channels_last", NULL};
-    int fmt;
-    if (cnn_cfg_pair(cfg, "pool_size", two, 1, L->kernel, err)) return -1;
-    L->stride[0] = L->kernel[0];
-    L->stride[1] = L->kernel[1];
-    if (cnn_cfg_pair(cfg, "strides", NULL, 1, L->stride, err) ||
-        cnn_cfg_enum(cfg, "padding", cnn_padding_names, CNN_PAD_VALID, &L->padding, err) ||
-        cnn_cfg_enum(cfg, "data_format", formats, 0, &fmt, err))
-        return -1;
-    return 0;
-}
+static const char *const channels_last[] = {"channels_last", NULL};
+
+static const cnn_field pool2d_fields[] = {
+    {"pool_size", CNN_FIELD_PAIR, CNN_AT(kernel), 2, 1, 0, NULL, NULL, 0, NULL},
+    {"strides", CNN_FIELD_PAIR, CNN_AT(stride), 0, 1, 0, NULL, "pool_size", 0, NULL},
+    {"padding", CNN_FIELD_ENUM, CNN_AT(padding), CNN_PAD_VALID, 0, 0, cnn_padding_names, NULL,
+     0, NULL},
+    {"data_format", CNN_FIELD_ENUM, CNN_NOWHERE, 0, 0, 0, channels_last, NULL, 0, NULL},
+    {NULL},
+};
 
 static int pool2d_infer(cnn_layer *L, cnn_error *err)
 {
@@ -245,7 +241,8 @@ static void avgpool2d_backward(const cnn_layer *L, float *din, float *dparams, c
 const cnn_layer_ops cnn_maxpool2d_ops = {
     .type = "MaxPooling2D",
     .auto_name = "max_pooling2d",
-    .configure = pool2d_configure,
+    .fields = pool2d_fields,
+    .window_key = "pool_size",
     .infer = pool2d_infer,
     .state_size = maxpool2d_state_size,
     .forward = maxpool2d_forward,
@@ -255,7 +252,8 @@ const cnn_layer_ops cnn_maxpool2d_ops = {
 const cnn_layer_ops cnn_avgpool2d_ops = {
     .type = "AveragePooling2D",
     .auto_name = "average_pooling2d",
-    .configure = pool2d_configure,
+    .fields = pool2d_fields,
+    .window_key = "pool_size",
     .infer = pool2d_infer,
     .forward = avgpool2d_forward,
     .backward = avgpool2d_backward,
