@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cnn.h"
+#include "fileio.h"
 #include "import.h"
 
 static const char usage[] =
@@ -55,14 +56,6 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* 1 when a and b name the same existing file. */
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 static off_t file_size(const char *path)
 {
     struct stat st;
@@ -77,6 +70,22 @@ static int import(const char *in, const char *arch, const char *outp, int quiet)
     if (cnn_import_load(in, arch, &im, &err)) {
         fprintf(stderr, "cnn-import: error: %s\n", err.msg);
         return 1;
+    }
+    /* TF.js shards are inputs too, known only now: none may be the output. */
+    cnn_file_role outs[] = {{"-o", outp, NULL}};
+    cnn_file_role *ins = calloc((size_t)im.ninputs + 1, sizeof *ins);
+    if (!ins) {
+        fprintf(stderr, "cnn-import: error: out of memory\n");
+        cnn_import_free(&im);
+        return 1;
+    }
+    for (int i = 0; i < im.ninputs; i++) ins[i] = (cnn_file_role){"shard", im.inputs[i], NULL};
+    int bad = cnn_check_outputs(ins, (size_t)im.ninputs, outs, 1, &err);
+    free(ins);
+    if (bad) {
+        fprintf(stderr, "cnn-import: error: %s\n", err.msg);
+        cnn_import_free(&im);
+        return 2;
     }
     char from[4400];
     snprintf(from, sizeof from, "%s (%s)", in, im.form);
@@ -124,11 +133,9 @@ int main(int argc, char **argv)
     if (optind < argc) cli_misuse("one file to import at a time (got '%s' too)", argv[optind]);
     if (!in) cli_misuse("no file to import given");
     if (!outp) cli_misuse("no output given (-o OUT.safetensors)");
-    if (same_file(outp, in) || same_file(outp, arch))
-        cli_misuse("-o %s names an input; choose another output file", outp);
-    struct stat st;
-    if (stat(outp, &st) == 0 && !S_ISREG(st.st_mode))
-        cli_misuse("-o %s exists and is not a regular file", outp);
+    cnn_file_role ins[] = {{"FILE", in, NULL}, {"--model", arch, NULL}};
+    cnn_file_role outs[] = {{"-o", outp, NULL}};
+    cli_check_files(ins, 2, outs, 1);
 
     /* HDF5 is a large C library, and some damaged files make its readers loop
      * or crash (fuzzing found an endless loop in its global heap on a 20 KB

@@ -47,6 +47,8 @@ typedef struct source {
     unsigned char *data; /* TF.js: the shards, concatenated */
     size_t ndata;
     char version[64];
+    char **shards; /* TF.js: the shard files read */
+    int nshards;
 } source;
 
 /* ---- reading the files ---------------------------------------------------- */
@@ -194,6 +196,11 @@ static int open_tfjs(const char *path, cJSON *root, source *s, char **topology, 
                                   "relative to the model's folder", path, g, p);
             char shard[5200];
             join(shard, sizeof shard, dir, pv->valuestring);
+            char **grown_names = realloc(s->shards, (size_t)(s->nshards + 1) * sizeof *grown_names);
+            if (!grown_names) return cnn_errorf(err, "%s: out of memory", path);
+            s->shards = grown_names;
+            if (!(s->shards[s->nshards] = strdup(shard))) return cnn_errorf(err, "%s: out of memory", path);
+            s->nshards++;
             char *buf;
             size_t len;
             if (cnn_read_file(shard, max - total, &buf, &len, err)) return -1;
@@ -369,6 +376,7 @@ static void close_source(source *s)
     free(s->image);
     h5_free_strings(s->k2_layers, s->nk2);
     for (int i = 0; i < s->ntw; i++) free(s->tw[i].name);
+    h5_free_strings(s->shards, s->nshards);
     free(s->tw);
     free(s->data);
 }
@@ -675,6 +683,10 @@ int cnn_import_load(const char *path, const char *arch_path, cnn_import *out, cn
     }
     out->model = m;
     out->params = params;
+    out->inputs = s.shards;
+    out->ninputs = s.nshards;
+    s.shards = NULL;
+    s.nshards = 0;
     if (m == given) given = NULL;
     else own = NULL;
     snprintf(out->form, sizeof out->form, "%s%s%s%s", form_names[s.form], s.version[0] ? " (" : "",
@@ -693,6 +705,9 @@ void cnn_import_free(cnn_import *im)
     if (!im) return;
     cnn_model_free(im->model);
     free(im->params);
+    h5_free_strings(im->inputs, im->ninputs);
+    im->inputs = NULL;
+    im->ninputs = 0;
     im->model = NULL;
     im->params = NULL;
 }

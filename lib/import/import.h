@@ -28,6 +28,8 @@ typedef struct cnn_import {
     cnn_model *model;
     float *params;   /* model->nparams floats, our layout */
     char form[160];  /* "Keras 2 HDF5 model (keras_version 2.13.1)", ... */
+    char **inputs;   /* the other files read (TF.js weight shards) */
+    int ninputs;
 } cnn_import;
 
 /* Reads `path` (any form above) and, for the weights-only forms, the
