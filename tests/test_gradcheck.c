@@ -96,6 +96,14 @@ static const gc_case cases[] = {
      " {\"type\": \"BatchNormalization\"}, {\"type\": \"Activation\", \"activation\": \"tanh\"}]",
      1, 3},
     {"BatchNormalization", "[3, 4, 3]", "[{\"type\": \"BatchNormalization\"}]", 0, 2},
+    /* UpSampling2D: unequal factors, both interpolations, clamped bilinear edges */
+    {"UpSampling2D", "[3, 2, 2]", "[{\"type\": \"UpSampling2D\", \"size\": [2, 3]}]", 0, 2},
+    {"UpSampling2D", "[3, 4, 2]",
+     "[{\"type\": \"UpSampling2D\", \"size\": [3, 2], \"interpolation\": \"bilinear\"}]", 0,
+     2},
+    {"UpSampling2D", "[2, 3, 1]",
+     "[{\"type\": \"Conv2D\", \"filters\": 2, \"kernel_size\": 2, \"activation\": \"tanh\"},"
+     " {\"type\": \"UpSampling2D\", \"interpolation\": \"bilinear\"}]", 0, 2},
 };
 
 #define H 1e-2 /* the central-difference step */

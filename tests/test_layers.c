@@ -565,6 +565,98 @@ static void dropout_is_inverted_and_seeded(void)
     one_free(&o);
 }
 
+/* ---- UpSampling2D --------------------------------------------------------------- */
+
+/* TensorFlow's bilinear resize along one axis (half-pixel centres), in
+ * double: output o of n*s reads input (o + 0.5) * (n / (n*s)) - 0.5, the lower
+ * neighbour max(floor, 0), the upper min(ceil, n - 1). */
+static void tf_bilinear(int o, int n, int s, int *lo, int *hi, double *t)
+{
+    double in = (o + 0.5) * ((double)n / (n * s)) - 0.5;
+    *lo = (int)fmax(floor(in), 0);
+    *hi = (int)fmin(ceil(in), n - 1);
+    *t = in - floor(in);
+}
+
+static void upsampling_case(const char *input, int sy, int sx, int bilinear, int n)
+{
+    char layer[256];
+    snprintf(layer, sizeof layer, "{\"type\": \"UpSampling2D\", \"size\": [%d, %d], "
+             "\"interpolation\": \"%s\"}", sy, sx, bilinear ? "bilinear" : "nearest");
+    const char *desc = layer;
+    one o;
+    if (one_new(&o, input, layer, n, 0)) {
+        CHECK_FAIL_("%s: could not build", layer);
+        return;
+    }
+    const cnn_layer *L = o.L;
+    int C = L->in.c, H = L->in.h, W = L->in.w, OH = H * sy, OW = W * sx;
+    CHECK_INT_EQ(OH, L->out.h);
+    CHECK_INT_EQ(OW, L->out.w);
+    double *out = zeros(o.nout), *dx = zeros(o.nin);
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < OH; y++)
+                for (int x = 0; x < OW; x++) {
+                    size_t oi = (((size_t)b * C + c) * OH + y) * OW + x;
+                    const float *p = o.x + ((size_t)b * C + c) * H * W;
+                    double *d = dx + ((size_t)b * C + c) * H * W;
+                    if (!bilinear) {
+                        out[oi] = p[(y / sy) * W + x / sx];
+                        d[(y / sy) * W + x / sx] += o.dout[oi];
+                        continue;
+                    }
+                    int y0, y1, x0, x1;
+                    double ty, tx;
+                    tf_bilinear(y, H, sy, &y0, &y1, &ty);
+                    tf_bilinear(x, W, sx, &x0, &x1, &tx);
+                    double w00 = (1 - ty) * (1 - tx), w01 = (1 - ty) * tx,
+                           w10 = ty * (1 - tx), w11 = ty * tx;
+                    out[oi] = w00 * p[y0 * W + x0] + w01 * p[y0 * W + x1] +
+                              w10 * p[y1 * W + x0] + w11 * p[y1 * W + x1];
+                    d[y0 * W + x0] += w00 * o.dout[oi];
+                    d[y0 * W + x1] += w01 * o.dout[oi];
+                    d[y1 * W + x0] += w10 * o.dout[oi];
+                    d[y1 * W + x1] += w11 * o.dout[oi];
+                }
+    CHECK_REL("output", cnn_net_preact(o.net, 0), out, o.nout);
+    CHECK_REL("input gradient", o.dx, dx, o.nin);
+    free(out), free(dx);
+    one_free(&o);
+}
+
+static void upsampling2d_matches_reference(void)
+{
+    upsampling_case("[7, 7, 4]", 2, 2, 0, 3);
+    upsampling_case("[3, 5, 2]", 3, 2, 0, 2);
+    upsampling_case("[7, 7, 4]", 2, 2, 1, 3);
+    upsampling_case("[4, 3, 3]", 3, 4, 1, 2);
+    upsampling_case("[1, 1, 2]", 2, 3, 1, 2);
+}
+
+/* tf.image.resize([[0, 4]], (1, 4), "bilinear") is [[0, 1, 3, 4]]: the edge
+ * outputs clamp, the inner ones sit a quarter and three quarters along. */
+static void upsampling2d_bilinear_matches_tensorflow_by_hand(void)
+{
+    const char *text = "{\"input_shape\": [1, 2, 1], \"layers\": [{\"type\": \"UpSampling2D\", "
+                       "\"size\": [1, 2], \"interpolation\": \"bilinear\"}]}";
+    cnn_model *m = NULL;
+    cnn_net *net = NULL;
+    cnn_error err;
+    if (cnn_model_parse(text, strlen(text), "up.json", &m, &err) || cnn_net_new(m, 1, &net, &err)) {
+        CHECK_FAIL_("%s", err.msg);
+        cnn_model_free(m);
+        return;
+    }
+    const float x[2] = {0, 4};
+    CHECK(cnn_net_forward(net, x, 1, 0, NULL, &err) == 0);
+    const float *y = cnn_net_preact(net, 0);
+    const float want[4] = {0, 1, 3, 4};
+    for (int i = 0; i < 4; i++) CHECK_NEAR(want[i], y[i], 1e-6);
+    cnn_net_free(net);
+    cnn_model_free(m);
+}
+
 int main(void)
 {
     cnn_rng_seed(&rng, 2024);
@@ -577,5 +669,7 @@ int main(void)
     RUN(batchnorm_matches_reference);
     RUN(batchnorm_updates_moving_averages_as_keras);
     RUN(dropout_is_inverted_and_seeded);
+    RUN(upsampling2d_matches_reference);
+    RUN(upsampling2d_bilinear_matches_tensorflow_by_hand);
     return check_report();
 }

@@ -9,24 +9,24 @@
 #include "rng.h"
 #include "threads.h"
 
-extern const cnn_layer_ops cnn_conv2d_ops, cnn_maxpool2d_ops, cnn_avgpool2d_ops,
-    cnn_global_maxpool2d_ops, cnn_global_avgpool2d_ops, cnn_flatten_ops, cnn_dense_ops,
-    cnn_dropout_ops, cnn_activation_ops, cnn_batchnorm_ops;
+/* The registry: one line per layer kind, in the order messages list them. */
+#define CNN_LAYER_KINDS(X)       \
+    X(cnn_conv2d_ops)            \
+    X(cnn_maxpool2d_ops)         \
+    X(cnn_avgpool2d_ops)         \
+    X(cnn_global_maxpool2d_ops)  \
+    X(cnn_global_avgpool2d_ops)  \
+    X(cnn_flatten_ops)           \
+    X(cnn_dense_ops)             \
+    X(cnn_dropout_ops)           \
+    X(cnn_activation_ops)        \
+    X(cnn_batchnorm_ops)         \
+    X(cnn_upsampling2d_ops)
 
-/* The registry: one line per layer kind. */
-const cnn_layer_ops *const cnn_layer_kinds[] = {
-    &cnn_conv2d_ops,
-    &cnn_maxpool2d_ops,
-    &cnn_avgpool2d_ops,
-    &cnn_global_maxpool2d_ops,
-    &cnn_global_avgpool2d_ops,
-    &cnn_flatten_ops,
-    &cnn_dense_ops,
-    &cnn_dropout_ops,
-    &cnn_activation_ops,
-    &cnn_batchnorm_ops,
-    NULL,
-};
+#define DECLARE_KIND(ops) extern const cnn_layer_ops ops;
+#define LIST_KIND(ops) &ops,
+CNN_LAYER_KINDS(DECLARE_KIND)
+const cnn_layer_ops *const cnn_layer_kinds[] = {CNN_LAYER_KINDS(LIST_KIND) NULL};
 
 const char *const cnn_activation_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", NULL};
 const char *const cnn_padding_names[] = {"valid", "same", NULL};

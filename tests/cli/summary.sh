@@ -55,6 +55,17 @@ batchnorm_counts_and_wraps_like_keras3() {
     expect_out_contains ' Non-trainable params: 448 (1.75 KB)'
 }
 
+# UpSampling2D, against tables written by hand from Keras' layout rules:
+# conv2d 3*3*2*4 + 4 = 76; (7, 7) upsampled by [3, 2] = (21, 14), then by 2 =
+# (42, 28); conv2d_1 4 + 1 = 5; dense 42*28*1*3 + 3 = 3,531; total 3,612 floats
+# = 14,448 bytes = 14.11 KB.  Keras 2 cuts the first column at 27 characters.
+upsampling2d_summary_is_golden() {
+    run "$S" $M/upsampling.json
+    expect_rc 0; expect_out_equals_file $M/upsampling.keras3.txt
+    run "$S" --keras2 $M/upsampling.json
+    expect_rc 0; expect_out_equals_file $M/upsampling.keras2.txt
+}
+
 keras2_layout_wraps_long_names() {
     run "$S" --keras2 models/fashion-bn.json
     expect_rc 0
@@ -146,6 +157,7 @@ run_test json_is_golden
 run_test tf_keras2_and_keras3_exports_give_the_same_summary
 run_test keras22_export_gives_the_same_table
 run_test batchnorm_counts_and_wraps_like_keras3
+run_test upsampling2d_summary_is_golden
 run_test keras2_layout_wraps_long_names
 run_test flops_lists_macs_per_layer
 run_test compare_dense_shows_the_saving
