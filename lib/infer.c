@@ -3,7 +3,6 @@
 #include "infer.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,62 +239,6 @@ void cnn_class_names_free(char **names) { free(names); }
 /* Strings and output lines                                                 */
 /* ======================================================================== */
 
-static int strbuf_reserve(cnn_strbuf *b, size_t more)
-{
-    if (b->oom) return -1;
-    if (b->len + more + 1 <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more + 1) cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (!s) {
-        b->oom = 1;
-        return -1;
-    }
-    b->s = s;
-    b->cap = cap;
-    return 0;
-}
-
-void cnn_strbuf_printf(cnn_strbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || strbuf_reserve(b, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static void strbuf_putc(cnn_strbuf *b, char c)
-{
-    if (strbuf_reserve(b, 1)) return;
-    b->s[b->len++] = c;
-    b->s[b->len] = '\0';
-}
-
-void cnn_strbuf_json_string(cnn_strbuf *b, const char *s)
-{
-    strbuf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': cnn_strbuf_printf(b, "\\\""); break;
-        case '\\': cnn_strbuf_printf(b, "\\\\"); break;
-        case '\n': cnn_strbuf_printf(b, "\\n"); break;
-        case '\r': cnn_strbuf_printf(b, "\\r"); break;
-        case '\t': cnn_strbuf_printf(b, "\\t"); break;
-        default:
-            /* Other control characters are escaped; bytes >= 0x80 pass as they
-             * are (file names are UTF-8 in practice). */
-            if (*p < 0x20) cnn_strbuf_printf(b, "\\u%04x", *p);
-            else strbuf_putc(b, (char)*p);
-        }
-    }
-    strbuf_putc(b, '"');
-}
-
 static void tsv_field(cnn_strbuf *b, const char *s)
 {
     for (; *s; s++) {
@@ -304,7 +247,7 @@ static void tsv_field(cnn_strbuf *b, const char *s)
         case '\n': cnn_strbuf_printf(b, "\\n"); break;
         case '\r': cnn_strbuf_printf(b, "\\r"); break;
         case '\\': cnn_strbuf_printf(b, "\\\\"); break;
-        default: strbuf_putc(b, *s);
+        default: cnn_strbuf_putc(b, *s);
         }
     }
 }
@@ -349,9 +292,9 @@ void cnn_format_prediction(cnn_strbuf *b, const cnn_pred_format *f, const char *
                 put_class(b, f, top[j]);
                 cnn_strbuf_printf(b, ", \"prob\": ");
                 put_prob(b, f, probs[top[j]]);
-                strbuf_putc(b, '}');
+                cnn_strbuf_putc(b, '}');
             }
-            strbuf_putc(b, ']');
+            cnn_strbuf_putc(b, ']');
         }
         if (f->probs) {
             cnn_strbuf_printf(b, ", \"probs\": [");
@@ -359,7 +302,7 @@ void cnn_format_prediction(cnn_strbuf *b, const cnn_pred_format *f, const char *
                 if (c) cnn_strbuf_printf(b, ", ");
                 put_prob(b, f, probs[c]);
             }
-            strbuf_putc(b, ']');
+            cnn_strbuf_putc(b, ']');
         }
         if (label >= 0) {
             cnn_strbuf_printf(b, ", \"label\": ");
@@ -372,21 +315,21 @@ void cnn_format_prediction(cnn_strbuf *b, const cnn_pred_format *f, const char *
     if (source) tsv_field(b, source);
     else cnn_strbuf_printf(b, "%zu", index);
     for (int j = 0; j < k; j++) {
-        strbuf_putc(b, '\t');
+        cnn_strbuf_putc(b, '\t');
         put_class(b, f, top[j]);
-        strbuf_putc(b, '\t');
+        cnn_strbuf_putc(b, '\t');
         put_prob(b, f, probs[top[j]]);
     }
     if (f->probs)
         for (int c = 0; c < nclasses; c++) {
-            strbuf_putc(b, '\t');
+            cnn_strbuf_putc(b, '\t');
             put_prob(b, f, probs[c]);
         }
     if (label >= 0) {
-        strbuf_putc(b, '\t');
+        cnn_strbuf_putc(b, '\t');
         put_class(b, f, label);
     }
-    strbuf_putc(b, '\n');
+    cnn_strbuf_putc(b, '\n');
     if (top != small) free(top);
 }
 
@@ -531,19 +474,15 @@ char *cnn_eval_text(const cnn_eval *e, const char *const *names)
     int rw = names ? w + 3 + digits((size_t)(nc - 1)) : w;
     cnn_strbuf_printf(&b, "\nconfusion matrix (rows: true class, columns: predicted)\n%*s", rw, "");
     for (int c = 0; c < nc; c++) cnn_strbuf_printf(&b, " %*d", cw, c);
-    strbuf_putc(&b, '\n');
+    cnn_strbuf_putc(&b, '\n');
     for (int t = 0; t < nc; t++) {
         if (names) cnn_strbuf_printf(&b, "%*d = %-*s", digits((size_t)(nc - 1)), t, w, names[t]);
         else cnn_strbuf_printf(&b, "%*d", rw, t);
         for (int p = 0; p < nc; p++)
             cnn_strbuf_printf(&b, " %*zu", cw, e->confusion[(size_t)t * nc + p]);
-        strbuf_putc(&b, '\n');
+        cnn_strbuf_putc(&b, '\n');
     }
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    return cnn_strbuf_take(&b);
 }
 
 static void json_number(cnn_strbuf *b, double v)
@@ -580,12 +519,8 @@ char *cnn_eval_json(const cnn_eval *e, const char *const *names)
         cnn_strbuf_printf(&b, "%s[", t ? ", " : "");
         for (int p = 0; p < nc; p++)
             cnn_strbuf_printf(&b, "%s%zu", p ? ", " : "", e->confusion[(size_t)t * nc + p]);
-        strbuf_putc(&b, ']');
+        cnn_strbuf_putc(&b, ']');
     }
     cnn_strbuf_printf(&b, "]}\n");
-    if (b.oom) {
-        free(b.s);
-        return NULL;
-    }
-    return b.s;
+    return cnn_strbuf_take(&b);
 }

@@ -3,12 +3,12 @@
 
 #include <cJSON.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fileio.h"
+#include "strbuf.h"
 
 enum { DT_F32, DT_F64, DT_F16, DT_BF16 };
 
@@ -500,68 +500,6 @@ void cnn_st_free(cnn_st_file *f)
 
 /* ======================================================= writing */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* A JSON string, escaped the way serde_json (the reference writer) escapes. */
-static void sb_json_str(sbuf *b, const char *s)
-{
-    sb_str(b, "\"");
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        switch (*c) {
-        case '"': sb_str(b, "\\\""); break;
-        case '\\': sb_str(b, "\\\\"); break;
-        case '\b': sb_str(b, "\\b"); break;
-        case '\f': sb_str(b, "\\f"); break;
-        case '\n': sb_str(b, "\\n"); break;
-        case '\r': sb_str(b, "\\r"); break;
-        case '\t': sb_str(b, "\\t"); break;
-        default:
-            if (*c < 0x20) sb_printf(b, "\\u%04x", *c);
-            else sb_put(b, (const char *)c, 1);
-        }
-    }
-    sb_str(b, "\"");
-}
-
 static int cmp_tensor_name(const void *a, const void *b)
 {
     const cnn_st_tensor *x = *(const cnn_st_tensor *const *)a;
@@ -638,47 +576,47 @@ int cnn_st_write(const char *path, const cnn_st_tensor *tensors, int n,
         }
     }
 
-    sbuf h = {0};
-    sb_str(&h, "{");
+    cnn_strbuf h = {0};
+    cnn_strbuf_puts(&h, "{");
     if (nmeta > 0) {
-        sb_str(&h, "\"__metadata__\":{");
+        cnn_strbuf_puts(&h, "\"__metadata__\":{");
         for (int i = 0; i < nmeta; i++) {
-            if (i) sb_str(&h, ",");
-            sb_json_str(&h, meta_keys[i]);
-            sb_str(&h, ":");
-            sb_json_str(&h, meta_values[i]);
+            if (i) cnn_strbuf_puts(&h, ",");
+            cnn_strbuf_json_string(&h, meta_keys[i]);
+            cnn_strbuf_puts(&h, ":");
+            cnn_strbuf_json_string(&h, meta_values[i]);
         }
-        sb_str(&h, "}");
+        cnn_strbuf_puts(&h, "}");
     }
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         const cnn_st_tensor *t = ord[i];
-        if (i || nmeta > 0) sb_str(&h, ",");
-        sb_json_str(&h, t->name);
-        sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int k = 0; k < t->rank; k++) sb_printf(&h, "%s%lld", k ? "," : "",
+        if (i || nmeta > 0) cnn_strbuf_puts(&h, ",");
+        cnn_strbuf_json_string(&h, t->name);
+        cnn_strbuf_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (int k = 0; k < t->rank; k++) cnn_strbuf_printf(&h, "%s%lld", k ? "," : "",
                                                     (long long)t->shape[k]);
-        sb_printf(&h, "],\"data_offsets\":[%zu,", off);
+        cnn_strbuf_printf(&h, "],\"data_offsets\":[%zu,", off);
         off += t->count * 4;
-        sb_printf(&h, "%zu]}", off);
+        cnn_strbuf_printf(&h, "%zu]}", off);
     }
-    sb_str(&h, "}");
-    while (h.n % 8) sb_str(&h, " ");
+    cnn_strbuf_puts(&h, "}");
+    while (h.len % 8) cnn_strbuf_puts(&h, " ");
     if (h.oom) {
-        free(h.p);
+        free(h.s);
         free(ord);
         return cnn_errorf(err, "%s: out of memory", path);
     }
 
     cnn_atomic_file af;
     if (cnn_atomic_open(&af, path, err) != 0) {
-        free(h.p);
+        free(h.s);
         free(ord);
         return -1;
     }
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
-    int ok = fwrite(len8, 1, 8, af.fp) == 8 && fwrite(h.p, 1, h.n, af.fp) == h.n;
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    int ok = fwrite(len8, 1, 8, af.fp) == 8 && fwrite(h.s, 1, h.len, af.fp) == h.len;
     unsigned char chunk[4096];
     for (int i = 0; i < n && ok; i++) {
         const cnn_st_tensor *t = ord[i];
@@ -693,7 +631,7 @@ int cnn_st_write(const char *path, const cnn_st_tensor *tensors, int n,
             ok = fwrite(chunk, 1, 4 * m, af.fp) == 4 * m;
         }
     }
-    free(h.p);
+    free(h.s);
     free(ord);
     if (!ok) {
         int e = errno;

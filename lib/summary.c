@@ -7,61 +7,11 @@
 #include "summary.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ======================================================================== */
-/* A growing string                                                         */
-/* ======================================================================== */
-
-typedef struct sbuf {
-    char *d;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->n + n + 1 > cap) cap *= 2;
-        char *d = realloc(b->d, cap);
-        if (!d) {
-            b->oom = 1;
-            return;
-        }
-        b->d = d;
-        b->cap = cap;
-    }
-    memcpy(b->d + b->n, s, n);
-    b->n += n;
-    b->d[b->n] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    sb_putn(b, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
-}
-
-static void sb_repeat(sbuf *b, const char *s, int count)
-{
-    for (int i = 0; i < count; i++) sb_puts(b, s);
-}
+#include "strbuf.h"
 
 /* ======================================================================== */
 /* Shared formatting                                                        */
@@ -234,18 +184,18 @@ static void keras3_widths(int line_length, int w[3])
     for (int i = 0; i < 3; i++) w[i] = cell[i] - 2 > 1 ? cell[i] - 2 : 1;
 }
 
-static void keras3_rule(sbuf *b, const int w[3], const char *l, const char *h, const char *mid,
+static void keras3_rule(cnn_strbuf *b, const int w[3], const char *l, const char *h, const char *mid,
                         const char *r)
 {
-    sb_puts(b, l);
+    cnn_strbuf_puts(b, l);
     for (int i = 0; i < 3; i++) {
-        sb_repeat(b, h, w[i] + 2);
-        sb_puts(b, i < 2 ? mid : r);
+        cnn_strbuf_repeat(b, h, w[i] + 2);
+        cnn_strbuf_puts(b, i < 2 ? mid : r);
     }
-    sb_puts(b, "\n");
+    cnn_strbuf_puts(b, "\n");
 }
 
-static void keras3_row(sbuf *b, const int w[3], const char *const cells[3], const char *bar)
+static void keras3_row(cnn_strbuf *b, const int w[3], const char *const cells[3], const char *bar)
 {
     static char lines[3][CELL_LINES][CELL_BYTES];
     int n[3], height = 0;
@@ -254,25 +204,25 @@ static void keras3_row(sbuf *b, const int w[3], const char *const cells[3], cons
         if (n[i] > height) height = n[i];
     }
     for (int k = 0; k < height; k++) {
-        sb_puts(b, bar);
+        cnn_strbuf_puts(b, bar);
         for (int i = 0; i < 3; i++) {
-            sb_puts(b, " ");
+            cnn_strbuf_puts(b, " ");
             if (k < n[i])
-                sb_puts(b, lines[i][k]);
+                cnn_strbuf_puts(b, lines[i][k]);
             else
-                sb_printf(b, "%*s", w[i], "");
-            sb_puts(b, " ");
-            sb_puts(b, bar);
+                cnn_strbuf_printf(b, "%*s", w[i], "");
+            cnn_strbuf_puts(b, " ");
+            cnn_strbuf_puts(b, bar);
         }
-        sb_puts(b, "\n");
+        cnn_strbuf_puts(b, "\n");
     }
 }
 
-static void keras3(sbuf *b, const cnn_model *m, int line_length)
+static void keras3(cnn_strbuf *b, const cnn_model *m, int line_length)
 {
     int w[3];
     keras3_widths(line_length, w);
-    sb_printf(b, "Model: \"%s\"\n", m->name);
+    cnn_strbuf_printf(b, "Model: \"%s\"\n", m->name);
     keras3_rule(b, w, "┏", "━", "┳", "┓");
     const char *header[3] = {"Layer (type)", "Output Shape", "Param #"};
     keras3_row(b, w, header, "┃");
@@ -289,11 +239,11 @@ static void keras3(sbuf *b, const cnn_model *m, int line_length)
     keras3_rule(b, w, "└", "─", "┴", "┘");
     char c[32], s[32];
     size_t nontrain = m->nparams - m->ntrainable;
-    sb_printf(b, " Total params: %s (%s)\n", commas((double)m->nparams, c, sizeof c),
+    cnn_strbuf_printf(b, " Total params: %s (%s)\n", commas((double)m->nparams, c, sizeof c),
               memory_size(m->nparams, s, sizeof s));
-    sb_printf(b, " Trainable params: %s (%s)\n", commas((double)m->ntrainable, c, sizeof c),
+    cnn_strbuf_printf(b, " Trainable params: %s (%s)\n", commas((double)m->ntrainable, c, sizeof c),
               memory_size(m->ntrainable, s, sizeof s));
-    sb_printf(b, " Non-trainable params: %s (%s)\n", commas((double)nontrain, c, sizeof c),
+    cnn_strbuf_printf(b, " Non-trainable params: %s (%s)\n", commas((double)nontrain, c, sizeof c),
               memory_size(nontrain, s, sizeof s));
 }
 
@@ -307,7 +257,7 @@ static void keras3(sbuf *b, const cnn_model *m, int line_length)
  * gap, except in the last column), or just after "),", "},", "]," or "',"
  * when one occurs in the part that fits; what is left goes onto the next
  * line; every line is padded to the last position. */
-static void keras2_row(sbuf *b, const char *const fields[3])
+static void keras2_row(cnn_strbuf *b, const char *const fields[3])
 {
     static const double rel[3] = {0.45, 0.85, 1.0};
     int pos[3];
@@ -343,20 +293,20 @@ static void keras2_row(sbuf *b, const char *const fields[3])
             left[col] += cutoff < avail ? cutoff : avail;
             while (n < pos[col]) line[n++] = ' ';
         }
-        sb_putn(b, line, (size_t)n);
-        sb_puts(b, "\n");
+        cnn_strbuf_putn(b, line, (size_t)n);
+        cnn_strbuf_puts(b, "\n");
     }
 }
 
-static void keras2(sbuf *b, const cnn_model *m)
+static void keras2(cnn_strbuf *b, const cnn_model *m)
 {
-    sb_printf(b, "Model: \"%s\"\n", m->name);
-    sb_repeat(b, "_", K2_LINE);
-    sb_puts(b, "\n");
+    cnn_strbuf_printf(b, "Model: \"%s\"\n", m->name);
+    cnn_strbuf_repeat(b, "_", K2_LINE);
+    cnn_strbuf_puts(b, "\n");
     const char *header[3] = {"Layer (type)", "Output Shape", "Param #"};
     keras2_row(b, header);
-    sb_repeat(b, "=", K2_LINE);
-    sb_puts(b, "\n");
+    cnn_strbuf_repeat(b, "=", K2_LINE);
+    cnn_strbuf_puts(b, "\n");
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
         char label[300], shape[64], params[32];
@@ -364,17 +314,17 @@ static void keras2(sbuf *b, const cnn_model *m)
         const char *fields[3] = {layer_label(L, label, sizeof label),
                                  shape_str(L->out, shape, sizeof shape), params};
         keras2_row(b, fields);
-        sb_printf(b, "%*s\n", K2_LINE, "");
+        cnn_strbuf_printf(b, "%*s\n", K2_LINE, "");
     }
-    sb_repeat(b, "=", K2_LINE);
-    sb_puts(b, "\n");
+    cnn_strbuf_repeat(b, "=", K2_LINE);
+    cnn_strbuf_puts(b, "\n");
     char c[32];
-    sb_printf(b, "Total params: %s\n", commas((double)m->nparams, c, sizeof c));
-    sb_printf(b, "Trainable params: %s\n", commas((double)m->ntrainable, c, sizeof c));
-    sb_printf(b, "Non-trainable params: %s\n",
+    cnn_strbuf_printf(b, "Total params: %s\n", commas((double)m->nparams, c, sizeof c));
+    cnn_strbuf_printf(b, "Trainable params: %s\n", commas((double)m->ntrainable, c, sizeof c));
+    cnn_strbuf_printf(b, "Non-trainable params: %s\n",
               commas((double)(m->nparams - m->ntrainable), c, sizeof c));
-    sb_repeat(b, "_", K2_LINE);
-    sb_puts(b, "\n");
+    cnn_strbuf_repeat(b, "_", K2_LINE);
+    cnn_strbuf_puts(b, "\n");
 }
 
 /* ======================================================================== */
@@ -386,7 +336,7 @@ static int is_conv(const cnn_layer *L)
     return cnn_layer_kernel_rank(L) == 4;
 }
 
-static void flops_section(sbuf *b, const cnn_model *m)
+static void flops_section(cnn_strbuf *b, const cnn_model *m)
 {
     char label[300], num[32];
     int lw = (int)strlen("Layer (type)"), nw = (int)strlen("MACs per image");
@@ -399,14 +349,14 @@ static void flops_section(sbuf *b, const cnn_model *m)
         if (c > nw) nw = c;
         total += cnn_layer_macs(L);
     }
-    sb_puts(b, "\nMultiply-accumulates per image (forward pass):\n");
-    sb_printf(b, " %-*s  %*s\n", lw, "Layer (type)", nw, "MACs per image");
+    cnn_strbuf_puts(b, "\nMultiply-accumulates per image (forward pass):\n");
+    cnn_strbuf_printf(b, " %-*s  %*s\n", lw, "Layer (type)", nw, "MACs per image");
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
-        sb_printf(b, " %-*s  %*s\n", lw, layer_label(L, label, sizeof label), nw,
+        cnn_strbuf_printf(b, " %-*s  %*s\n", lw, layer_label(L, label, sizeof label), nw,
                   commas(cnn_layer_macs(L), num, sizeof num));
     }
-    sb_printf(b, " Total MACs per image: %s\n", commas(total, num, sizeof num));
+    cnn_strbuf_printf(b, " Total MACs per image: %s\n", commas(total, num, sizeof num));
 }
 
 /* A ratio with one decimal and thousands separators: "53,066.0x". */
@@ -422,7 +372,7 @@ static const char *ratio_str(double ratio, char *buf, size_t n)
     return buf;
 }
 
-static void dense_section(sbuf *b, const cnn_model *m)
+static void dense_section(cnn_strbuf *b, const cnn_model *m)
 {
     char label[300], p[32], d[32], r[32];
     int lw = (int)strlen("Layer (type)"), pw = (int)strlen("Conv params"),
@@ -438,10 +388,10 @@ static void dense_section(sbuf *b, const cnn_model *m)
         if (x > pw) pw = x;
         if (y > dw) dw = y;
     }
-    sb_puts(b, "\nConvolution vs. a fully connected layer with the same input and output "
+    cnn_strbuf_puts(b, "\nConvolution vs. a fully connected layer with the same input and output "
                "sizes:\n");
     if (!any) {
-        sb_puts(b, " (no Conv2D layers)\n");
+        cnn_strbuf_puts(b, " (no Conv2D layers)\n");
         return;
     }
     for (int i = 0; i < m->nlayers; i++) {
@@ -451,14 +401,14 @@ static void dense_section(sbuf *b, const cnn_model *m)
                                       sizeof r));
         if (x > rw) rw = x;
     }
-    sb_printf(b, " %-*s  %*s  %*s  %*s\n", lw, "Layer (type)", pw, "Conv params", dw,
+    cnn_strbuf_printf(b, " %-*s  %*s  %*s  %*s\n", lw, "Layer (type)", pw, "Conv params", dw,
               "Dense params", rw, "Dense/Conv");
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
         if (!is_conv(L)) continue;
         double dense = cnn_summary_dense_equivalent(L);
         ratio_str(dense / (double)L->nparams, r, sizeof r);
-        sb_printf(b, " %-*s  %*s  %*s  %*s\n", lw, layer_label(L, label, sizeof label), pw,
+        cnn_strbuf_printf(b, " %-*s  %*s  %*s  %*s\n", lw, layer_label(L, label, sizeof label), pw,
                   commas((double)L->nparams, p, sizeof p), dw, commas(dense, d, sizeof d), rw,
                   r);
     }
@@ -468,59 +418,44 @@ static void dense_section(sbuf *b, const cnn_model *m)
 /* JSON                                                                     */
 /* ======================================================================== */
 
-static void json_string(sbuf *b, const char *s)
-{
-    sb_puts(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            sb_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            sb_printf(b, "\\u%04x", c);
-        else
-            sb_putn(b, (const char *)&c, 1);
-    }
-    sb_puts(b, "\"");
-}
-
-static void json_shape(sbuf *b, cnn_shape s)
+static void json_shape(cnn_strbuf *b, cnn_shape s)
 {
     if (s.flat)
-        sb_printf(b, "[null,%d]", s.c);
+        cnn_strbuf_printf(b, "[null,%d]", s.c);
     else
-        sb_printf(b, "[null,%d,%d,%d]", s.h, s.w, s.c);
+        cnn_strbuf_printf(b, "[null,%d,%d,%d]", s.h, s.w, s.c);
 }
 
-static void json_summary(sbuf *b, const cnn_model *m, const cnn_summary_opts *o)
+static void json_summary(cnn_strbuf *b, const cnn_model *m, const cnn_summary_opts *o)
 {
-    sb_puts(b, "{\"name\":");
-    json_string(b, m->name);
-    sb_puts(b, ",\"input_shape\":");
+    cnn_strbuf_puts(b, "{\"name\":");
+    cnn_strbuf_json_string(b, m->name);
+    cnn_strbuf_puts(b, ",\"input_shape\":");
     json_shape(b, m->input);
-    sb_puts(b, ",\"layers\":[");
+    cnn_strbuf_puts(b, ",\"layers\":[");
     double macs = 0;
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
-        sb_puts(b, i ? ",{\"name\":" : "{\"name\":");
-        json_string(b, L->name);
-        sb_puts(b, ",\"type\":");
-        json_string(b, L->ops->type);
-        sb_puts(b, ",\"output_shape\":");
+        cnn_strbuf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        cnn_strbuf_json_string(b, L->name);
+        cnn_strbuf_puts(b, ",\"type\":");
+        cnn_strbuf_json_string(b, L->ops->type);
+        cnn_strbuf_puts(b, ",\"output_shape\":");
         json_shape(b, L->out);
-        sb_printf(b, ",\"params\":%zu,\"trainable\":%zu", L->nparams, L->ntrainable);
-        if (o->flops) sb_printf(b, ",\"macs\":%.0f", cnn_layer_macs(L));
+        cnn_strbuf_printf(b, ",\"params\":%zu,\"trainable\":%zu", L->nparams, L->ntrainable);
+        if (o->flops) cnn_strbuf_printf(b, ",\"macs\":%.0f", cnn_layer_macs(L));
         if (o->compare_dense && is_conv(L)) {
             double dense = cnn_summary_dense_equivalent(L);
-            sb_printf(b, ",\"dense_params\":%.0f,\"dense_ratio\":%.6g", dense,
+            cnn_strbuf_printf(b, ",\"dense_params\":%.0f,\"dense_ratio\":%.6g", dense,
                       dense / (double)L->nparams);
         }
-        sb_puts(b, "}");
+        cnn_strbuf_puts(b, "}");
         macs += cnn_layer_macs(L);
     }
-    sb_printf(b, "],\"totals\":{\"total\":%zu,\"trainable\":%zu,\"non_trainable\":%zu",
+    cnn_strbuf_printf(b, "],\"totals\":{\"total\":%zu,\"trainable\":%zu,\"non_trainable\":%zu",
               m->nparams, m->ntrainable, m->nparams - m->ntrainable);
-    if (o->flops) sb_printf(b, ",\"macs\":%.0f", macs);
-    sb_puts(b, "}}\n");
+    if (o->flops) cnn_strbuf_printf(b, ",\"macs\":%.0f", macs);
+    cnn_strbuf_puts(b, "}}\n");
 }
 
 /* ======================================================================== */
@@ -531,7 +466,7 @@ char *cnn_summary(const cnn_model *m, const cnn_summary_opts *opts)
 {
     cnn_summary_opts o = {0};
     if (opts) o = *opts;
-    sbuf b = {0};
+    cnn_strbuf b = {0};
     if (o.layout == CNN_SUMMARY_JSON) {
         json_summary(&b, m, &o);
     } else {
@@ -542,9 +477,5 @@ char *cnn_summary(const cnn_model *m, const cnn_summary_opts *opts)
         if (o.flops) flops_section(&b, m);
         if (o.compare_dense) dense_section(&b, m);
     }
-    if (b.oom || !b.d) {
-        free(b.d);
-        return NULL;
-    }
-    return b.d;
+    return cnn_strbuf_take(&b);
 }

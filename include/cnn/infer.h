@@ -23,6 +23,7 @@
 #include "error.h"
 #include "image.h"
 #include "model.h"
+#include "strbuf.h"
 
 /* ------------------------------------------------------------------------ */
 /* Images to input tensors                                                   */
@@ -112,16 +113,6 @@ void cnn_top_k(const float *probs, int n, int k, int *classes);
 int cnn_class_names_load(const char *path, int nclasses, char ***names, cnn_error *err);
 void cnn_class_names_free(char **names);
 
-/* A growable string.  Appends never fail outright: on out-of-memory `oom` is
- * set and later appends do nothing.  Zero-initialize; free s with free(). */
-typedef struct cnn_strbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} cnn_strbuf;
-
-void cnn_strbuf_printf(cnn_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void cnn_strbuf_json_string(cnn_strbuf *b, const char *s); /* quoted and escaped */
 
 typedef struct cnn_pred_format {
     int json;                  /* JSON line instead of TSV */

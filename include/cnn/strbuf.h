@@ -1,0 +1,39 @@
+/* A growable string (in the spirit of sds): appends never fail outright; on
+ * out-of-memory `oom` is set, later appends do nothing, and cnn_strbuf_take
+ * gives NULL.  The one string buffer and the one JSON string escaper of the
+ * library.
+ *
+ * Ownership: zero-initialize (cnn_strbuf b = {0}); the text is b.s (always
+ * NUL-terminated once anything was appended); release it with
+ * cnn_strbuf_free, or take it over with cnn_strbuf_take and free() it. */
+#ifndef CNN_STRBUF_H
+#define CNN_STRBUF_H
+
+#include <stddef.h>
+
+typedef struct cnn_strbuf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} cnn_strbuf;
+
+void cnn_strbuf_putn(cnn_strbuf *b, const char *s, size_t n);
+void cnn_strbuf_puts(cnn_strbuf *b, const char *s);
+void cnn_strbuf_putc(cnn_strbuf *b, char c);
+void cnn_strbuf_printf(cnn_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s appended count times. */
+void cnn_strbuf_repeat(cnn_strbuf *b, const char *s, int count);
+
+/* s as a quoted JSON string, escaped as serde_json (the safetensors reference
+ * writer) escapes: \" \\ \b \f \n \r \t, other control characters as \u00XX,
+ * everything else (UTF-8 included) as it is. */
+void cnn_strbuf_json_string(cnn_strbuf *b, const char *s);
+
+/* The text, now the caller's (free() it); NULL after an out-of-memory or when
+ * nothing was appended.  The buffer is left empty. */
+char *cnn_strbuf_take(cnn_strbuf *b);
+
+/* Frees the text and empties the buffer. */
+void cnn_strbuf_free(cnn_strbuf *b);
+
+#endif

@@ -1,0 +1,99 @@
+/* The library's one growable string and its one JSON string escaper
+ * (include/cnn/strbuf.h). */
+#include "strbuf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Room for `more` bytes and the NUL; 0, or -1 (and oom set) when it cannot grow. */
+static int reserve(cnn_strbuf *b, size_t more)
+{
+    if (b->oom) return -1;
+    if (more > (size_t)-1 / 2 - b->len) {
+        b->oom = 1;
+        return -1;
+    }
+    if (b->len + more + 1 <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more + 1) cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+        b->oom = 1;
+        return -1;
+    }
+    b->s = s;
+    b->cap = cap;
+    return 0;
+}
+
+void cnn_strbuf_putn(cnn_strbuf *b, const char *s, size_t n)
+{
+    if (reserve(b, n)) return;
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void cnn_strbuf_puts(cnn_strbuf *b, const char *s)
+{
+    cnn_strbuf_putn(b, s, strlen(s));
+}
+
+void cnn_strbuf_putc(cnn_strbuf *b, char c)
+{
+    cnn_strbuf_putn(b, &c, 1);
+}
+
+void cnn_strbuf_printf(cnn_strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || reserve(b, (size_t)n)) return;
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void cnn_strbuf_repeat(cnn_strbuf *b, const char *s, int count)
+{
+    for (int i = 0; i < count; i++) cnn_strbuf_puts(b, s);
+}
+
+void cnn_strbuf_json_string(cnn_strbuf *b, const char *s)
+{
+    cnn_strbuf_putc(b, '"');
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        switch (*c) {
+        case '"': cnn_strbuf_puts(b, "\\\""); break;
+        case '\\': cnn_strbuf_puts(b, "\\\\"); break;
+        case '\b': cnn_strbuf_puts(b, "\\b"); break;
+        case '\f': cnn_strbuf_puts(b, "\\f"); break;
+        case '\n': cnn_strbuf_puts(b, "\\n"); break;
+        case '\r': cnn_strbuf_puts(b, "\\r"); break;
+        case '\t': cnn_strbuf_puts(b, "\\t"); break;
+        default:
+            if (*c < 0x20) cnn_strbuf_printf(b, "\\u%04x", *c);
+            else cnn_strbuf_putc(b, (char)*c);
+        }
+    }
+    cnn_strbuf_putc(b, '"');
+}
+
+char *cnn_strbuf_take(cnn_strbuf *b)
+{
+    char *s = b->oom ? NULL : b->s;
+    if (!s) free(b->s);
+    *b = (cnn_strbuf){0};
+    return s;
+}
+
+void cnn_strbuf_free(cnn_strbuf *b)
+{
+    free(b->s);
+    *b = (cnn_strbuf){0};
+}

@@ -1,0 +1,58 @@
+/* The string buffer (lib/strbuf.c): growth, formatting, the JSON escaper the
+ * weights headers, predictions and summaries share, and ownership. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "strbuf.h"
+
+static void appends_grow_past_the_first_block(void)
+{
+    cnn_strbuf b = {0};
+    for (int i = 0; i < 1000; i++) cnn_strbuf_printf(&b, "%03d,", i % 1000);
+    CHECK_INT_EQ(4000, b.len);
+    CHECK_INT_EQ(4000, strlen(b.s));
+    CHECK(strncmp(b.s, "000,001,002,", 12) == 0);
+    CHECK_STR_EQ("999,", b.s + 3996);
+    cnn_strbuf_repeat(&b, "ab", 3);
+    cnn_strbuf_putc(&b, '!');
+    cnn_strbuf_putn(&b, "xyz", 2);
+    CHECK_STR_EQ("999,ababab!xy", b.s + 3996);
+    cnn_strbuf_free(&b);
+    CHECK(b.s == NULL && b.len == 0);
+}
+
+/* serde_json's escapes, written out by hand: the short forms for the seven
+ * it has, \u00XX for the other control characters, UTF-8 and DEL as they are. */
+static void json_strings_are_escaped_as_serde_json(void)
+{
+    cnn_strbuf b = {0};
+    cnn_strbuf_json_string(&b, "a\"b\\c\bd\fe\nf\rg\th\x01i\x1fj\x7f\xc3\xa9");
+    CHECK_STR_EQ("\"a\\\"b\\\\c\\bd\\fe\\nf\\rg\\th\\u0001i\\u001fj\x7f\xc3\xa9\"", b.s);
+    char *s = cnn_strbuf_take(&b);
+    CHECK(b.s == NULL);
+    free(s);
+    cnn_strbuf_json_string(&b, "");
+    CHECK_STR_EQ("\"\"", b.s);
+    cnn_strbuf_free(&b);
+}
+
+static void take_gives_null_after_out_of_memory(void)
+{
+    cnn_strbuf b = {0};
+    cnn_strbuf_puts(&b, "kept");
+    b.oom = 1; /* as after a failed realloc */
+    cnn_strbuf_puts(&b, " dropped");
+    CHECK_STR_EQ("kept", b.s);
+    CHECK(cnn_strbuf_take(&b) == NULL);
+    CHECK(b.s == NULL && !b.oom);
+    CHECK(cnn_strbuf_take(&b) == NULL); /* nothing appended */
+}
+
+int main(void)
+{
+    RUN(appends_grow_past_the_first_block);
+    RUN(json_strings_are_escaped_as_serde_json);
+    RUN(take_gives_null_after_out_of_memory);
+    return check_report();
+}
