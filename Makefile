@@ -28,7 +28,7 @@ LIBCNN   := $(BUILD)/libcnn.a
 # Debian packages the build needs: header or tool -> package.
 DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libhdf5-dev libzip-dev
 
-.PHONY: all deps data run test run-tests asan valgrind bench clean fuzz fuzz-build
+.PHONY: all deps data run test run-tests asan valgrind bench bench-smoke clean fuzz fuzz-build
 all: $(CMDS)
 
 $(BUILD)/%.o: %.c
@@ -116,6 +116,11 @@ valgrind: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench
 	@BIN=$(BIN) BUILD=$(BUILD) bash bench/run.sh
+
+# A second or two of the same (CI runs it so the benchmark cannot silently break).
+bench-smoke: deps
+	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench
+	@BUILD=$(BUILD) bash bench/smoke.sh
 
 $(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(LIBCNN)
 	@mkdir -p $(dir $@)

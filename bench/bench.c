@@ -2,7 +2,10 @@
  * training step (forward, backward, Adam update) and inference of the
  * lecture's model at batch 64.  Prints medians of several repetitions as
  * "key value" lines (bench/run.sh reads them); sgemm is timed between the
- * repetitions too, so its median covers the same stretch of time. */
+ * repetitions too, so its median covers the same stretch of time.
+ * With BENCH_SMOKE=1 in the environment it does one repetition of one step
+ * on a 256^3 sgemm: CI runs that (bench/smoke.sh) so the benchmark cannot
+ * silently break; its figures mean nothing. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +33,15 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-#define REPS 7
+#define MAX_REPS 7
+static int REPS = MAX_REPS, N = 1024;
 
-static float *a, *b, *c; /* (1024, 1024) each */
+static float *a, *b, *c; /* (N, N) each */
 
-/* GFLOP/s of one 1024^3 cblas_sgemm with OpenBLAS on `threads` threads;
+/* GFLOP/s of one N^3 cblas_sgemm with OpenBLAS on `threads` threads;
  * libcnn's one-thread setting for OpenBLAS is restored afterwards. */
 static double sgemm_rate(int threads)
 {
-    int N = 1024;
     openblas_set_num_threads(threads);
     double t0 = now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, a, N, b, N, 0, c, N);
@@ -53,17 +56,23 @@ int main(int argc, char **argv)
     int batch = argc > 2 ? atoi(argv[2]) : 64;
     if (argc > 3) cnn_set_threads(atoi(argv[3]));
     int threads = cnn_get_threads();
+    const char *smoke = getenv("BENCH_SMOKE");
+    int steps = 20;
+    if (smoke && strcmp(smoke, "0") != 0) REPS = 1, steps = 1, N = 256;
 
-    /* ---- sgemm 1024^3, OpenBLAS on as many threads as libcnn uses ---- */
-    int N = 1024;
+    /* ---- sgemm N^3, OpenBLAS on as many threads as libcnn uses ---- */
     a = malloc((size_t)N * N * 4), b = malloc((size_t)N * N * 4), c = malloc((size_t)N * N * 4);
+    if (!a || !b || !c || batch < 1) {
+        fprintf(stderr, "bench: %s\n", batch < 1 ? "batch must be at least 1" : "out of memory");
+        return 1;
+    }
     cnn_rng r;
     cnn_rng_seed(&r, 1);
     for (size_t i = 0; i < (size_t)N * N; i++) {
         a[i] = cnn_rng_uniform(&r);
         b[i] = cnn_rng_uniform(&r);
     }
-    double t[REPS], sg[3 * REPS];
+    double t[MAX_REPS], sg[3 * MAX_REPS];
     sgemm_rate(threads);
     for (int k = 0; k < REPS; k++) sg[k] = sgemm_rate(threads);
 
@@ -76,17 +85,20 @@ int main(int argc, char **argv)
         return 1;
     }
     double macs = 0;
-    for (int i = 0; i < m->nlayers; i++) macs += m->layers[i].ops->macs(&m->layers[i]);
+    for (int i = 0; i < m->nlayers; i++) macs += cnn_layer_macs(&m->layers[i]);
     double fwd_flops = 2 * macs, train_flops = 3 * fwd_flops; /* backward ~ 2x forward */
     cnn_net_init(net, CNN_INIT_GLOROT_UNIFORM, &r);
     size_t per = cnn_shape_size(m->input);
     float *x = malloc(per * batch * sizeof *x);
     int *labels = malloc(batch * sizeof *labels);
+    if (!x || !labels) {
+        fprintf(stderr, "bench: out of memory\n");
+        return 1;
+    }
     for (size_t i = 0; i < per * batch; i++) x[i] = cnn_rng_uniform(&r);
     for (int i = 0; i < batch; i++) labels[i] = (int)cnn_rng_below(&r, 10);
     cnn_optim o;
     cnn_optim_from_training(&o, &m->training);
-    int steps = 20;
     long step = 0;
     /* Each repetition times a sgemm right before its steps: on a machine
      * shared with other jobs the load drifts, and the sgemm rate is the
@@ -126,6 +138,7 @@ int main(int argc, char **argv)
     double infer_gf = fwd_flops * batch / infer_step / 1e9;
     printf("threads %d\n", threads);
     printf("batch %d\n", batch);
+    printf("sgemm_n %d\n", N);
     printf("sgemm_gflops %.2f\n", sgemm);
     printf("model_mflop_per_image_forward %.3f\n", fwd_flops / 1e6);
     printf("train_images_per_s %.0f\n", train_ips);

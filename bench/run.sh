@@ -12,7 +12,7 @@ ours=$("$BUILD/bench/bench" "$MODEL" "$BATCH" ${THREADS:-})
 get() { printf '%s\n' "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 
 echo "libcnn, $(get "$ours" threads) threads, batch $BATCH, $MODEL"
-printf '  cblas_sgemm 1024^3:  %8s GFLOP/s\n' "$(get "$ours" sgemm_gflops)"
+printf '  cblas_sgemm %s^3:  %8s GFLOP/s\n' "$(get "$ours" sgemm_n)" "$(get "$ours" sgemm_gflops)"
 printf '  training step:       %8s images/s  %6s GFLOP/s  %s of sgemm\n' \
     "$(get "$ours" train_images_per_s)" "$(get "$ours" train_gflops)" \
     "$(get "$ours" train_fraction_of_sgemm)"
@@ -20,6 +20,9 @@ printf '  inference:           %8s images/s  %6s GFLOP/s  %s of sgemm\n' \
     "$(get "$ours" infer_images_per_s)" "$(get "$ours" infer_gflops)" \
     "$(get "$ours" infer_fraction_of_sgemm)"
 echo "  (FLOPs = 2 x multiply-adds; a training step counts 3 x the forward pass)"
+
+# The smoke pass (bench/smoke.sh) stops here.
+[ -z "${BENCH_SMOKE:-}" ] || [ "$BENCH_SMOKE" = 0 ] || exit 0
 
 # Debian's python3-torch lives in the system interpreter, which may not be the
 # first python3 on PATH.
