@@ -11,6 +11,10 @@ PKGS    := openblas libcjson libpng zlib
 # Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+# Every object is position-independent (the same objects go into libcnn.a and
+# libcnn.so); library objects export only what include/cnn/ declares CNN_API.
+OBJFLAGS := -fPIC
+LIBFLAGS := -fvisibility=hidden -DCNN_BUILDING
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude/cnn -Ilib -Ilib/layers
 LDLIBS   += -lm -lpthread
 
@@ -25,19 +29,51 @@ CMDS     := $(CMD_SRC:cmd/%.c=$(BIN)/%)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIBCNN   := $(BUILD)/libcnn.a
 
+# Version from include/cnn/version.h; the soname follows the major version.
+version_part = $(shell sed -n 's/^\#define CNN_VERSION_$(1) \([0-9]*\).*/\1/p' include/cnn/version.h)
+VERSION  := $(call version_part,MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SONAME   := libcnn.so.$(call version_part,MAJOR)
+LIBCNN_SO := $(BUILD)/libcnn.so.$(VERSION)
+
+# The installed public headers: include/cnn/ (threads.h and the layer-extension
+# API stay in lib/).
+PUBLIC_H := $(wildcard include/cnn/*.h)
+
 # Debian packages the build needs: header or tool -> package.
 DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libhdf5-dev libzip-dev
 
-.PHONY: all deps data run test run-tests asan valgrind bench bench-smoke clean fuzz fuzz-build
+.PHONY: all deps data run test check run-tests asan valgrind bench bench-smoke clean fuzz \
+        fuzz-build shared install uninstall
 all: $(CMDS)
 
-$(BUILD)/%.o: %.c
+# Objects depend on the Makefile too: a change of flags (-fPIC, visibility)
+# must rebuild them.
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(WARN) $(OBJFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_OBJ): OBJFLAGS += $(LIBFLAGS)
 
 $(LIBCNN): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+shared: $(LIBCNN_SO)
+
+$(LIBCNN_SO): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined \
+	  $^ $(PKG_LIBS) $(LDLIBS) -o $@
+	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libcnn.so
+
+# pkg-config file: libcnn's own dependencies are private (a program that uses
+# only libcnn links -lcnn; --static adds the rest).
+$(BUILD)/cnn.pc: cnn.pc.in include/cnn/version.h FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' cnn.pc.in > $@
 
 $(BIN)/%: $(BUILD)/cmd/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
@@ -97,7 +133,9 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory run-tests
 
-run-tests: $(CMDS) $(TESTS)
+check: test
+
+run-tests: $(CMDS) $(TESTS) $(LIBCNN_SO)
 	@BIN=$(BIN) BUILD=$(BUILD) bash tests/run.sh
 
 asan: deps
@@ -168,6 +206,48 @@ $(FUZZ_BUILD)/fuzz_import: tests/fuzz/fuzz_import.c $(FUZZ_IMPORT_OBJ) $(FUZZ_LI
 	  $(LDLIBS) -o $@
 
 -include $(wildcard $(FUZZ_BUILD)/lib/*.d $(FUZZ_BUILD)/lib/layers/*.d $(FUZZ_BUILD)/lib/import/*.d $(FUZZ_BUILD)/*.d)
+
+# ---- install ---------------------------------------------------------------
+# `make install PREFIX=/usr DESTDIR=/tmp/stage`: binaries, libcnn.a, libcnn.so.0
+# (soname) with its links, the public headers under include/cnn/, cnn.pc and the
+# man pages.  `make uninstall` with the same PREFIX and DESTDIR removes them.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PCDIR      ?= $(LIBDIR)/pkgconfig
+INSTALL    ?= install
+MAN1 := $(wildcard man/*.1)
+MAN3 := $(wildcard man/*.3)
+MAN5 := $(wildcard man/*.5)
+
+install: $(CMDS) $(LIBCNN) $(LIBCNN_SO) $(BUILD)/cnn.pc
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/cnn \
+	  $(DESTDIR)$(PCDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5
+	$(INSTALL) -m 755 $(CMDS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 644 $(LIBCNN) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 755 $(LIBCNN_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(LIBCNN_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcnn.so
+	$(INSTALL) -m 644 $(PUBLIC_H) $(DESTDIR)$(INCLUDEDIR)/cnn/
+	$(INSTALL) -m 644 $(BUILD)/cnn.pc $(DESTDIR)$(PCDIR)/
+	$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(if $(MAN3),$(INSTALL) -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
+	$(INSTALL) -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(CMDS)))
+	rm -f $(DESTDIR)$(LIBDIR)/libcnn.a $(DESTDIR)$(LIBDIR)/libcnn.so \
+	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(notdir $(LIBCNN_SO))
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/cnn/,$(notdir $(PUBLIC_H)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/cnn 2>/dev/null
+	rm -f $(DESTDIR)$(PCDIR)/cnn.pc
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3))) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+
+FORCE:
 
 clean:
 	rm -rf build build-asan build-fuzz bin

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cnn.h"
+#include "layer.h" /* internal: the layer-extension API */
 
 static double now(void)
 {

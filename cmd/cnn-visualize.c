@@ -393,7 +393,7 @@ int main(int argc, char **argv)
     } else if (fmap_path) {
         if (L->out.flat) {
             cnn_errorf(&err, "layer %s (%s) is flat; feature maps need a spatial layer (Conv2D, "
-                             "pooling)", L->name, L->ops->type);
+                             "pooling)", L->name, cnn_layer_type(L));
             goto fail;
         }
         count = L->out.c;

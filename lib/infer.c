@@ -10,6 +10,7 @@
 #include "fileio.h"
 #include "net.h"
 #include "weights.h"
+#include "layer.h"
 
 /* ======================================================================== */
 /* Images to input tensors                                                  */

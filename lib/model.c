@@ -13,6 +13,7 @@
 
 #include "fileio.h"
 #include "load_limits.h"
+#include "layer.h"
 
 const char *const cnn_optimizer_names[] = {"sgd", "adam", NULL};
 const char *const cnn_loss_names[] = {"categorical_crossentropy", "mse", NULL};

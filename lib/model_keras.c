@@ -11,6 +11,7 @@
  * non-strict mode (Keras writes initializers, regularizers, dtype, trainable,
  * which we ignore). */
 #include "model_internal.h"
+#include "layer.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "threads.h"
+#include "layer.h"
 
 struct cnn_net {
     const cnn_model *m;

@@ -5,6 +5,7 @@
  * keras/src/utils/summary_utils.py with the `rich` table it renders (Keras 3)
  * and print_summary() in tf.keras 2.x's layer_utils.py. */
 #include "summary.h"
+#include "layer.h"
 
 #include <math.h>
 #include <stdio.h>

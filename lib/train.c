@@ -10,6 +10,8 @@
 
 #include "fileio.h"
 #include "weights.h"
+#include "safetensors.h"
+#include "layer.h"
 
 static double now_seconds(void)
 {

@@ -2,6 +2,7 @@
  * first-layer weights and feature maps as tiles, and the tile grid.  See
  * visualize.h for the conventions. */
 #include "visualize.h"
+#include "layer.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,11 +1,13 @@
 /* Weights files (see weights.h). */
 #include "weights.h"
+#include "safetensors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "load_limits.h"
+#include "layer.h"
 
 int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err)
 {

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "cnn.h"
+#include "layer.h" /* internal: the layer-extension API */
 
 typedef struct {
     const char *type;   /* the kind under test */

@@ -21,6 +21,9 @@
 #include "check.h"
 #include "cnn.h"
 #include "infer.h"
+#include "layer.h"
+#include "fileio.h"
+#include "safetensors.h" /* internal: the layer-extension API */
 
 static char tmpdir[64];
 

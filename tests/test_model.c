@@ -8,6 +8,7 @@
 #include "check.h"
 #include "cnn.h"
 #include "summary.h"
+#include "layer.h" /* internal: the layer-extension API */
 
 static cnn_model *load(const char *path)
 {

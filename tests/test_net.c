@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "cnn.h"
+#include "layer.h" /* internal: the layer-extension API */
 
 #define LECTURE "models/lee-mnist.json"
 #define BATCH 16

@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "cnn.h"
+#include "layer.h" /* internal: the layer-extension API */
 
 /* ---- a JSON text built up in a fixed buffer -------------------------------- */
 

@@ -27,6 +27,9 @@
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput regress_safetensors_one
 #include "fuzz/fuzz_safetensors.c"
+#include "layer.h"
+#include "fileio.h"
+#include "safetensors.h" /* internal: the layer-extension API */
 #undef LLVMFuzzerTestOneInput
 
 #define REGRESS_DIR "tests/regress"

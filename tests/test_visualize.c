@@ -7,6 +7,7 @@
 #include "check.h"
 #include "cnn.h"
 #include "visualize.h"
+#include "layer.h" /* internal: the layer-extension API */
 
 /* ---- helpers ------------------------------------------------------------- */
 

@@ -1,6 +1,10 @@
 /* libcnn: convolutional neural networks from JSON model descriptions.
  *
- * The umbrella header: include this and link libcnn.a.
+ * The umbrella header: `#include <cnn/cnn.h>` and link with
+ * `pkg-config --libs cnn` (add --static for libcnn.a).  Everything a program
+ * uses is declared under include/cnn/ and reached from here; the
+ * layer-extension API (lib/layers/layer.h), file I/O and safetensors
+ * internals are not public.
  *
  * Conventions, once for the whole library:
  * - Functions that can fail return 0 on success and -1 on failure and fill a
@@ -16,19 +20,23 @@
 #ifndef CNN_H
 #define CNN_H
 
-#define CNN_VERSION "0.1.0"
+#include "api.h"
+#include "version.h"
 
 #include "dataset.h"
 #include "error.h"
-#include "fileio.h"
 #include "idx.h"
 #include "image.h"
-#include "layer.h"
+#include "infer.h"
+#include "layer_desc.h"
+#include "load_limits.h"
 #include "model.h"
 #include "net.h"
 #include "rng.h"
-#include "safetensors.h"
+#include "strbuf.h"
+#include "summary.h"
 #include "train.h"
+#include "visualize.h"
 #include "weights.h"
 
 #endif

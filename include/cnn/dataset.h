@@ -15,6 +15,9 @@
 #include "error.h"
 #include "idx.h"
 #include "model.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 typedef struct cnn_dataset {
     cnn_idx *images;
@@ -29,15 +32,17 @@ typedef struct cnn_dataset {
  * naming the file and the numbers, when the image shape is not the model's
  * input, the counts differ, or a label is negative or >= the number of classes.
  * max_bytes limits each file's decoded size (CNN_IDX_MAX_BYTES by default). */
-int cnn_dataset_load(const char *images_path, const char *labels_path, const cnn_model *m,
+CNN_API int cnn_dataset_load(const char *images_path, const char *labels_path, const cnn_model *m,
                      size_t max_bytes, cnn_dataset **out, cnn_error *err);
-void cnn_dataset_free(cnn_dataset *d);
+CNN_API void cnn_dataset_free(cnn_dataset *d);
 
 /* Converts the records idx[0..n) to floats, (n, C, H, W). */
-void cnn_dataset_batch(const cnn_dataset *d, const uint32_t *idx, int n, float *x);
+CNN_API void cnn_dataset_batch(const cnn_dataset *d, const uint32_t *idx, int n, float *x);
 
 /* Number of classes a model predicts: its last layer's output size, or -1 when
  * that output is not flat (then it cannot be trained on class labels). */
-int cnn_model_classes(const cnn_model *m);
+CNN_API int cnn_model_classes(const cnn_model *m);
+
+CNN_END_DECLS
 
 #endif

@@ -9,6 +9,9 @@
 #define CNN_ERROR_H
 
 #include <stdarg.h>
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 #define CNN_ERROR_MAX 1024
 
@@ -18,12 +21,14 @@ typedef struct cnn_error {
 
 /* Formats a message into err (if non-NULL).  Always returns -1, so callers can
  * write `return cnn_errorf(err, "...")`. */
-int cnn_errorf(cnn_error *err, const char *fmt, ...)
+CNN_API int cnn_errorf(cnn_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int cnn_verrorf(cnn_error *err, const char *fmt, va_list ap);
+CNN_API int cnn_verrorf(cnn_error *err, const char *fmt, va_list ap);
 
 /* Prepends "prefix: " to the message already in err (e.g. a file name). */
-int cnn_error_prefix(cnn_error *err, const char *fmt, ...)
+CNN_API int cnn_error_prefix(cnn_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+CNN_END_DECLS
 
 #endif

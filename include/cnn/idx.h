@@ -18,6 +18,9 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 /* IDX element type codes (the third magic byte). */
 enum {
@@ -50,34 +53,36 @@ typedef struct cnn_idx {
  * (count * record * elem_size); a header claiming more is refused before any
  * allocation.  On success *out is owned by the caller; on failure *out is NULL
  * and err names the file and what is wrong. */
-int cnn_idx_load(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *err);
+CNN_API int cnn_idx_load(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *err);
 
 /* The same from a memory buffer (plain or gzip); `name` is used in messages. */
-int cnn_idx_load_mem(const void *buf, size_t len, const char *name, size_t max_bytes,
+CNN_API int cnn_idx_load_mem(const void *buf, size_t len, const char *name, size_t max_bytes,
                      cnn_idx **out, cnn_error *err);
 
 /* Frees x and its data.  NULL is fine. */
-void cnn_idx_free(cnn_idx *x);
+CNN_API void cnn_idx_free(cnn_idx *x);
 
 /* Writes record i (0 <= i < count) as x->record floats into dst.  u8 values are
  * scaled to [0, 1] (v / 255); every other type is converted as is. */
-void cnn_idx_record_float(const cnn_idx *x, size_t i, float *dst);
+CNN_API void cnn_idx_record_float(const cnn_idx *x, size_t i, float *dst);
 
 /* Reads element i of a file with one element per record (a label file) as an
  * integer.  Fails (naming the file and the index) when i is out of range, the
  * records have more than one element, or a float value is not integral. */
-int cnn_idx_label(const cnn_idx *x, size_t i, long *out, cnn_error *err);
+CNN_API int cnn_idx_label(const cnn_idx *x, size_t i, long *out, cnn_error *err);
 
 /* "u8", "i8", "i16", "i32", "f32", "f64", or "unknown". */
-const char *cnn_idx_type_name(int type);
+CNN_API const char *cnn_idx_type_name(int type);
 
 /* Bytes per element of a type code, 0 for an unknown code. */
-size_t cnn_idx_type_size(int type);
+CNN_API size_t cnn_idx_type_size(int type);
 
 /* Writes an IDX file atomically (see fileio.h).  data holds dims[0] * ... *
  * dims[rank-1] elements of `type` in host byte order.  gzip != 0 compresses with
  * zlib at level 9 and a fixed header (mtime 0), so equal input gives equal bytes. */
-int cnn_idx_write(const char *path, int type, int rank, const size_t *dims, const void *data,
+CNN_API int cnn_idx_write(const char *path, int type, int rank, const size_t *dims, const void *data,
                   int gzip, cnn_error *err);
+
+CNN_END_DECLS
 
 #endif

@@ -29,6 +29,9 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 typedef struct cnn_image {
     int width, height, channels;
@@ -57,10 +60,10 @@ typedef struct cnn_png_limits {
 /* Allocates a width x height image with `channels` planes, all pixels 0.
  * Returns NULL when a size is not positive, the size overflows, or memory runs
  * out.  The caller frees it with cnn_image_free. */
-cnn_image *cnn_image_new(int width, int height, int channels);
+CNN_API cnn_image *cnn_image_new(int width, int height, int channels);
 
 /* Frees an image and its pixels.  NULL is allowed and does nothing. */
-void cnn_image_free(cnn_image *img);
+CNN_API void cnn_image_free(cnn_image *img);
 
 /* Returns a new image of width x height with src's channels, resampled
  * bilinearly with half-pixel centres (align_corners = false): output pixel x
@@ -72,11 +75,11 @@ void cnn_image_free(cnn_image *img);
  * Same size gives an exact copy.  src is borrowed.  Returns NULL when src is
  * NULL, a size is not positive, or memory runs out; the caller frees the
  * result with cnn_image_free. */
-cnn_image *cnn_image_resize_bilinear(const cnn_image *src, int width, int height);
+CNN_API cnn_image *cnn_image_resize_bilinear(const cnn_image *src, int width, int height);
 
 /* Replaces every value v by 1 - v, in place (e.g. dark-on-light drawings for a
  * network trained on light-on-dark digits).  NULL does nothing. */
-void cnn_image_invert(cnn_image *img);
+CNN_API void cnn_image_invert(cnn_image *img);
 
 /* ------------------------------------------------------------------------ */
 /* PNG decoding                                                              */
@@ -90,13 +93,13 @@ void cnn_image_invert(cnn_image *img);
  * "x.png: not a PNG file", "x.png: corrupt PNG: IDAT: CRC error",
  * "x.png: truncated: the data ends after 120 bytes", or a message naming the
  * image size and the limit it exceeds. */
-int cnn_png_load(const char *path, int want_channels, const cnn_png_limits *lim,
+CNN_API int cnn_png_load(const char *path, int want_channels, const cnn_png_limits *lim,
                  cnn_image **out, cnn_error *err);
 
 /* Same as cnn_png_load for a PNG already in memory (e.g. read from stdin with
  * cnn_read_stream).  buf (len bytes) is borrowed; `name` is used in messages
  * (e.g. "<stdin>"). */
-int cnn_png_load_mem(const void *buf, size_t len, const char *name, int want_channels,
+CNN_API int cnn_png_load_mem(const void *buf, size_t len, const char *name, int want_channels,
                      const cnn_png_limits *lim, cnn_image **out, cnn_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -111,13 +114,15 @@ int cnn_png_load_mem(const void *buf, size_t len, const char *name, int want_cha
  * same pixels give byte-identical files (for a given zlib version).  libpng
  * itself refuses widths or heights over 1,000,000.  Returns 0, or -1 with err
  * naming the path and the reason. */
-int cnn_png_write(const char *path, int width, int height, int channels,
+CNN_API int cnn_png_write(const char *path, int width, int height, int channels,
                   const unsigned char *pixels, cnn_error *err);
 
 /* Encodes the same PNG bytes cnn_png_write would write into a new malloc'd
  * buffer.  On success *buf (owned by the caller, free()) and *len are set and 0
  * is returned; on failure -1 with err filled and *buf, *len untouched. */
-int cnn_png_encode_mem(int width, int height, int channels, const unsigned char *pixels,
+CNN_API int cnn_png_encode_mem(int width, int height, int channels, const unsigned char *pixels,
                        unsigned char **buf, size_t *len, cnn_error *err);
+
+CNN_END_DECLS
 
 #endif

@@ -24,6 +24,9 @@
 #include "image.h"
 #include "model.h"
 #include "strbuf.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 /* ------------------------------------------------------------------------ */
 /* Images to input tensors                                                   */
@@ -39,7 +42,7 @@ typedef struct cnn_input_opts {
 /* Checks that images can be fed to a model with input shape `in`: a spatial
  * input with 1 (luminance) or 3 (RGB) channels.  Fails with a message saying
  * what the model takes otherwise. */
-int cnn_input_check(cnn_shape in, cnn_error *err);
+CNN_API int cnn_input_check(cnn_shape in, cnn_error *err);
 
 /* Writes img as the input tensor x, (in.c, in.h, in.w) floats.  img must have
  * in.c channels (cnn_png_load converts).  A different width or height is
@@ -47,17 +50,17 @@ int cnn_input_check(cnn_shape in, cnn_error *err);
  * "NAME: the image is WxH but the model takes WxH (use --resize)".  With
  * o->invert the values are inverted after resizing.  o may be NULL (no
  * options); name is used in messages. */
-int cnn_image_to_input(const cnn_image *img, cnn_shape in, const cnn_input_opts *o,
+CNN_API int cnn_image_to_input(const cnn_image *img, cnn_shape in, const cnn_input_opts *o,
                        const char *name, float *x, cnn_error *err);
 
 /* Decodes the PNG file at path (any colour type and bit depth, image.h) into
  * in.c channels and converts it with cnn_image_to_input.  Errors start with the
  * path. */
-int cnn_png_to_input(const char *path, cnn_shape in, const cnn_input_opts *o, float *x,
+CNN_API int cnn_png_to_input(const char *path, cnn_shape in, const cnn_input_opts *o, float *x,
                      cnn_error *err);
 
 /* The same for a PNG in memory (len bytes, borrowed); name is used in messages. */
-int cnn_png_mem_to_input(const void *buf, size_t len, const char *name, cnn_shape in,
+CNN_API int cnn_png_mem_to_input(const void *buf, size_t len, const char *name, cnn_shape in,
                          const cnn_input_opts *o, float *x, cnn_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -72,35 +75,35 @@ typedef struct cnn_predictor cnn_predictor;
  * error saying how they differ).  Weights whose tensors do not fit the model
  * (missing, or another shape) are an error naming the tensor and both shapes.
  * The model must end in a flat class vector. */
-int cnn_predictor_open(const char *weights_path, const char *model_path, int max_batch,
+CNN_API int cnn_predictor_open(const char *weights_path, const char *model_path, int max_batch,
                        cnn_predictor **out, cnn_error *err);
-void cnn_predictor_free(cnn_predictor *p);
+CNN_API void cnn_predictor_free(cnn_predictor *p);
 
-const cnn_model *cnn_predictor_model(const cnn_predictor *p);
-int cnn_predictor_classes(const cnn_predictor *p);
-int cnn_predictor_max_batch(const cnn_predictor *p);
+CNN_API const cnn_model *cnn_predictor_model(const cnn_predictor *p);
+CNN_API int cnn_predictor_classes(const cnn_predictor *p);
+CNN_API int cnn_predictor_max_batch(const cnn_predictor *p);
 /* 1 when the last layer has no softmax and the predictor applies one (above). */
-int cnn_predictor_added_softmax(const cnn_predictor *p);
+CNN_API int cnn_predictor_added_softmax(const cnn_predictor *p);
 
 /* The input buffer, (max_batch, C, H, W): image i of the next batch goes at
  * cnn_predictor_input(p) + i * cnn_shape_size(model->input). */
-float *cnn_predictor_input(cnn_predictor *p);
+CNN_API float *cnn_predictor_input(cnn_predictor *p);
 
 /* Fills input slots [0, n) from records idx[0..n) of d, inverting them when
  * invert is set. */
-void cnn_predictor_fill(cnn_predictor *p, const cnn_dataset *d, const uint32_t *idx, int n,
+CNN_API void cnn_predictor_fill(cnn_predictor *p, const cnn_dataset *d, const uint32_t *idx, int n,
                         int invert);
 
 /* Runs the network (inference mode) on the first n images of the input buffer,
  * 1 <= n <= max_batch. */
-int cnn_predictor_run(cnn_predictor *p, int n, cnn_error *err);
+CNN_API int cnn_predictor_run(cnn_predictor *p, int n, cnn_error *err);
 
 /* Class probabilities of the last run, (n, classes). */
-const float *cnn_predictor_probs(const cnn_predictor *p);
+CNN_API const float *cnn_predictor_probs(const cnn_predictor *p);
 
 /* The k most probable classes of probs[0..n), most probable first; equal
  * probabilities keep the lower class first.  1 <= k <= n. */
-void cnn_top_k(const float *probs, int n, int k, int *classes);
+CNN_API void cnn_top_k(const float *probs, int n, int k, int *classes);
 
 /* ------------------------------------------------------------------------ */
 /* Class names and output lines                                              */
@@ -110,8 +113,8 @@ void cnn_top_k(const float *probs, int n, int k, int *classes);
  * are accepted).  The file must hold exactly nclasses non-empty names without
  * tabs; errors name the file and line.  *names is a NULL-terminated array the
  * caller frees with cnn_class_names_free. */
-int cnn_class_names_load(const char *path, int nclasses, char ***names, cnn_error *err);
-void cnn_class_names_free(char **names);
+CNN_API int cnn_class_names_load(const char *path, int nclasses, char ***names, cnn_error *err);
+CNN_API void cnn_class_names_free(char **names);
 
 
 typedef struct cnn_pred_format {
@@ -132,7 +135,7 @@ typedef struct cnn_pred_format {
  *          "top": [{"class": 3, "prob": 0.98}, ...],  (when top > 1)
  *          "probs": [...], "label": 2}                  (when asked)
  * Probabilities are printed with 9 significant digits (exact for float32). */
-void cnn_format_prediction(cnn_strbuf *b, const cnn_pred_format *f, const char *source,
+CNN_API void cnn_format_prediction(cnn_strbuf *b, const cnn_pred_format *f, const char *source,
                            size_t index, const float *probs, int nclasses, int label);
 
 /* ------------------------------------------------------------------------ */
@@ -149,35 +152,35 @@ typedef struct cnn_eval {
 /* z for a two-sided 95% interval: the 0.975 quantile of the standard normal. */
 #define CNN_Z95 1.959963984540054
 
-int cnn_eval_new(int nclasses, cnn_eval **out, cnn_error *err);
-void cnn_eval_free(cnn_eval *e);
+CNN_API int cnn_eval_new(int nclasses, cnn_eval **out, cnn_error *err);
+CNN_API void cnn_eval_free(cnn_eval *e);
 
 /* Counts one prediction; both classes must be in [0, nclasses). */
-void cnn_eval_add(cnn_eval *e, int label, int pred);
+CNN_API void cnn_eval_add(cnn_eval *e, int label, int pred);
 
 /* correct / n, or NaN when n is 0. */
-double cnn_eval_accuracy(const cnn_eval *e);
+CNN_API double cnn_eval_accuracy(const cnn_eval *e);
 
 /* The Wilson score interval for k successes in n trials at normal quantile z:
  * with p = k/n, centre (p + z^2/2n) / (1 + z^2/n) and half-width
  * z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2).  Unlike the normal
  * approximation it stays inside [0, 1] and is not empty at k = 0 or k = n.
  * n = 0 gives [0, 1]. */
-void cnn_wilson_interval(size_t k, size_t n, double z, double *lo, double *hi);
+CNN_API void cnn_wilson_interval(size_t k, size_t n, double z, double *lo, double *hi);
 
 /* Of the images predicted as class c, the fraction that are c (NaN when none
  * was predicted as c); of the images of class c, the fraction predicted as c
  * (NaN when there are none); their harmonic mean (NaN when either is NaN, 0
  * when both are 0). */
-double cnn_eval_precision(const cnn_eval *e, int c);
-double cnn_eval_recall(const cnn_eval *e, int c);
-double cnn_eval_f1(const cnn_eval *e, int c);
+CNN_API double cnn_eval_precision(const cnn_eval *e, int c);
+CNN_API double cnn_eval_recall(const cnn_eval *e, int c);
+CNN_API double cnn_eval_f1(const cnn_eval *e, int c);
 
 /* A readable report: accuracy with its 95% Wilson interval, a per-class table
  * (precision, recall, F1, images of the class, images predicted as it; "-" for
  * undefined figures) and the confusion matrix (rows: true class, columns:
  * predicted).  names may be NULL (class indices).  NULL on out-of-memory. */
-char *cnn_eval_text(const cnn_eval *e, const char *const *names);
+CNN_API char *cnn_eval_text(const cnn_eval *e, const char *const *names);
 
 /* The same as one JSON object on one line, ending in '\n':
  * {"images": N, "correct": K, "accuracy": A,
@@ -185,6 +188,8 @@ char *cnn_eval_text(const cnn_eval *e, const char *const *names);
  *  "classes": [{"class": 0 | "name", "precision": P | null, "recall": R | null,
  *               "f1": F | null, "support": S, "predicted": Q}, ...],
  *  "confusion": [[...], ...]}   (rows: true class, columns: predicted) */
-char *cnn_eval_json(const cnn_eval *e, const char *const *names);
+CNN_API char *cnn_eval_json(const cnn_eval *e, const char *const *names);
+
+CNN_END_DECLS
 
 #endif

@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 typedef struct cnn_limits {
     size_t max_params;        /* parameters of a model: 2^30 floats */
@@ -18,6 +21,8 @@ typedef struct cnn_limits {
 } cnn_limits;
 
 /* The limits in force; callers may change the fields. */
-cnn_limits *cnn_limits_get(void);
+CNN_API cnn_limits *cnn_limits_get(void);
+
+CNN_END_DECLS
 
 #endif

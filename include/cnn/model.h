@@ -10,7 +10,10 @@
 #include <stdint.h>
 
 #include "error.h"
-#include "layer.h"
+#include "layer_desc.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 /* Largest model description file and model the loader accepts. */
 #define CNN_MODEL_MAX_FILE (16u << 20)
@@ -19,11 +22,11 @@
 #define CNN_MODEL_MAX_ACTIVATION ((size_t)1 << 28) /* floats per image per layer */
 
 enum cnn_optimizer { CNN_OPT_SGD, CNN_OPT_ADAM };
-extern const char *const cnn_optimizer_names[]; /* "sgd", "adam", NULL */
+extern CNN_API const char *const cnn_optimizer_names[]; /* "sgd", "adam", NULL */
 enum cnn_loss { CNN_LOSS_CROSSENTROPY, CNN_LOSS_MSE };
-extern const char *const cnn_loss_names[]; /* "categorical_crossentropy", "mse", NULL */
+extern CNN_API const char *const cnn_loss_names[]; /* "categorical_crossentropy", "mse", NULL */
 enum cnn_schedule { CNN_SCHED_CONSTANT, CNN_SCHED_STEP, CNN_SCHED_COSINE };
-extern const char *const cnn_schedule_names[]; /* "constant", "step", "cosine", NULL */
+extern CNN_API const char *const cnn_schedule_names[]; /* "constant", "step", "cosine", NULL */
 
 /* Defaults for cnn-train: the model's "training" object, with every field the
  * object leaves out set to the default given here. */
@@ -54,24 +57,26 @@ typedef struct cnn_model {
 
 /* Loads a model description file (ours or a Keras to_json() export, told apart
  * by content).  Every error starts with the file name. */
-int cnn_model_load(const char *path, cnn_model **out, cnn_error *err);
+CNN_API int cnn_model_load(const char *path, cnn_model **out, cnn_error *err);
 
 /* Same, from memory; `name` is the file name used in messages. */
-int cnn_model_parse(const char *text, size_t len, const char *name, cnn_model **out,
+CNN_API int cnn_model_parse(const char *text, size_t len, const char *name, cnn_model **out,
                     cnn_error *err);
 
-void cnn_model_free(cnn_model *m);
+CNN_API void cnn_model_free(cnn_model *m);
 
 /* The model in our own JSON format, compact, with every field explicit (the
  * form stored in weights files).  malloc'd; NULL on out-of-memory. */
-char *cnn_model_to_json(const cnn_model *m);
+CNN_API char *cnn_model_to_json(const cnn_model *m);
 
 /* Index of the layer named `name`, or -1. */
-int cnn_model_find_layer(const cnn_model *m, const char *name);
+CNN_API int cnn_model_find_layer(const cnn_model *m, const char *name);
 
 /* 1 when a and b describe the same architecture (names, kinds, configuration,
  * shapes); otherwise 0 and, if why is non-NULL, a sentence saying the first
  * difference. */
-int cnn_model_same(const cnn_model *a, const cnn_model *b, char *why, size_t n);
+CNN_API int cnn_model_same(const cnn_model *a, const cnn_model *b, char *why, size_t n);
+
+CNN_END_DECLS
 
 #endif

@@ -18,33 +18,36 @@
 #include "error.h"
 #include "model.h"
 #include "rng.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 typedef struct cnn_net cnn_net;
 
 /* Builds the net for batches of up to max_batch images. */
-int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err);
-void cnn_net_free(cnn_net *net);
+CNN_API int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err);
+CNN_API void cnn_net_free(cnn_net *net);
 
-const cnn_model *cnn_net_model(const cnn_net *net);
-int cnn_net_max_batch(const cnn_net *net);
+CNN_API const cnn_model *cnn_net_model(const cnn_net *net);
+CNN_API int cnn_net_max_batch(const cnn_net *net);
 
 /* Threads used by the math (OpenBLAS and libcnn's own loops); n >= 1, default
  * the number of online cores.  With one thread and a fixed seed every run gives
  * bit-identical results.  Process-wide (OpenBLAS' setting is global). */
-void cnn_set_threads(int n);
-int cnn_get_threads(void);
+CNN_API void cnn_set_threads(int n);
+CNN_API int cnn_get_threads(void);
 
 /* ---- parameters ------------------------------------------------------------ */
 
 /* The parameter vector (model->nparams floats) and its gradient (same layout). */
-float *cnn_net_params(cnn_net *net);
-float *cnn_net_grads(cnn_net *net);
+CNN_API float *cnn_net_params(cnn_net *net);
+CNN_API float *cnn_net_grads(cnn_net *net);
 
 /* Keras' default initialization (Glorot-uniform kernels, zero biases, BN gamma 1,
  * beta 0, moving mean 0, moving variance 1), or He-normal kernels on request
  * (truncated normal, stddev sqrt(2 / fan_in), as Keras).  Draws from rng layer
  * by layer in storage order; also zeroes the optimizer state. */
-void cnn_net_init(cnn_net *net, int init, cnn_rng *rng);
+CNN_API void cnn_net_init(cnn_net *net, int init, cnn_rng *rng);
 
 /* ---- forward --------------------------------------------------------------- */
 
@@ -57,17 +60,17 @@ void cnn_net_init(cnn_net *net, int init, cnn_rng *rng);
  * message names the first layer that meets it, e.g. "layer conv2d_1 (Conv2D):
  * output contains NaN at image 3" (a bad x is reported as the first layer's
  * "input"). */
-int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *rng,
+CNN_API int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *rng,
                     cnn_error *err);
 
 /* Layer i's output after its activation, (n, out) of the last forward. */
-const float *cnn_net_output(const cnn_net *net, int layer);
+CNN_API const float *cnn_net_output(const cnn_net *net, int layer);
 /* Layer i's output before its activation (the same buffer when the activation is
  * linear).  For the last layer with softmax these are the logits. */
-const float *cnn_net_preact(const cnn_net *net, int layer);
+CNN_API const float *cnn_net_preact(const cnn_net *net, int layer);
 
 /* When on, forward and backward check every layer's output for NaN/infinity. */
-void cnn_net_check_finite(cnn_net *net, int on);
+CNN_API void cnn_net_check_finite(cnn_net *net, int on);
 
 /* ---- loss ------------------------------------------------------------------ */
 
@@ -90,14 +93,14 @@ void cnn_net_check_finite(cnn_net *net, int on);
  * put the seed and does not take it through the activation a second time.
  * The loss seed stays in force until the next cnn_net_forward or
  * cnn_net_grad_at call. */
-float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int *correct);
+CNN_API float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int *correct);
 
 /* ---- backward -------------------------------------------------------------- */
 
 /* The gradient buffer of layer i's output ((n, out) floats), to be filled by a
  * caller who starts backward at layer i (e.g. a visualization objective).
  * pre=1 gives the buffer for the gradient with respect to the pre-activation. */
-float *cnn_net_grad_at(cnn_net *net, int layer, int pre);
+CNN_API float *cnn_net_grad_at(cnn_net *net, int layer, int pre);
 
 /* Back-propagates from layer `from` (its output gradient seeded by
  * cnn_net_loss or the caller through cnn_net_grad_at(net, from, pre)) down to
@@ -111,9 +114,9 @@ float *cnn_net_grad_at(cnn_net *net, int layer, int pre);
  * the activations of the last forward (which must have had the same n).
  * Returns -1 when `from` is out of range, n differs from the last forward's,
  * or (checked mode) a layer's input gradient holds a NaN or infinity. */
-int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, cnn_error *err);
+CNN_API int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, cnn_error *err);
 
-void cnn_net_zero_grads(cnn_net *net);
+CNN_API void cnn_net_zero_grads(cnn_net *net);
 
 /* ---- optimization ---------------------------------------------------------- */
 
@@ -125,23 +128,25 @@ typedef struct cnn_optim {
 } cnn_optim;
 
 /* Fills o from the model's training defaults. */
-void cnn_optim_from_training(cnn_optim *o, const cnn_training *t);
+CNN_API void cnn_optim_from_training(cnn_optim *o, const cnn_training *t);
 
 /* One update of the trainable parameters with learning rate lr, from the
  * gradients; non-trainable parameters (BN moving statistics) are untouched.
  * `step` is the 1-based update count (Adam's bias correction). */
-void cnn_net_step(cnn_net *net, const cnn_optim *o, float lr, long step);
+CNN_API void cnn_net_step(cnn_net *net, const cnn_optim *o, float lr, long step);
 
 /* Optimizer state: which=0 the SGD velocity / Adam first moment, which=1 the
  * Adam second moment, each model->nparams floats in the parameter layout
  * (which=1 gives NULL when the model's training optimizer is SGD).  Both are
  * zeroed by cnn_net_init.  For checkpoints. */
-float *cnn_net_opt_state(cnn_net *net, int which);
+CNN_API float *cnn_net_opt_state(cnn_net *net, int which);
 
 /* Learning rate for `epoch` (0-based) under the model's schedule:
  * constant; step (lr * gamma^(epoch / step_epochs)); cosine (lr * (1 + cos(pi *
  * progress)) / 2 with progress = (epoch*steps_per_epoch + step) /
  * (epochs*steps_per_epoch)). */
-float cnn_lr_at(const cnn_training *t, int epoch, long step_in_epoch, long steps_per_epoch);
+CNN_API float cnn_lr_at(const cnn_training *t, int epoch, long step_in_epoch, long steps_per_epoch);
+
+CNN_END_DECLS
 
 #endif

@@ -5,21 +5,26 @@
 #define CNN_RNG_H
 
 #include <stdint.h>
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 typedef struct cnn_rng {
     uint64_t s[4]; /* xoshiro256** state */
 } cnn_rng;
 
 /* Seeds from one integer (expanded with splitmix64). */
-void cnn_rng_seed(cnn_rng *r, uint64_t seed);
-uint64_t cnn_rng_u64(cnn_rng *r);
+CNN_API void cnn_rng_seed(cnn_rng *r, uint64_t seed);
+CNN_API uint64_t cnn_rng_u64(cnn_rng *r);
 /* Uniform in [0, 1) with 24 random bits. */
-float cnn_rng_uniform(cnn_rng *r);
+CNN_API float cnn_rng_uniform(cnn_rng *r);
 /* Uniform integer in [0, n), unbiased. */
-uint64_t cnn_rng_below(cnn_rng *r, uint64_t n);
+CNN_API uint64_t cnn_rng_below(cnn_rng *r, uint64_t n);
 /* Standard normal (Box-Muller). */
-float cnn_rng_normal(cnn_rng *r);
+CNN_API float cnn_rng_normal(cnn_rng *r);
 /* Fisher-Yates shuffle of idx[0..n). */
-void cnn_rng_shuffle(cnn_rng *r, uint32_t *idx, uint64_t n);
+CNN_API void cnn_rng_shuffle(cnn_rng *r, uint32_t *idx, uint64_t n);
+
+CNN_END_DECLS
 
 #endif

@@ -11,29 +11,35 @@
 
 #include <stddef.h>
 
+#include "api.h"
+
+CNN_BEGIN_DECLS
+
 typedef struct cnn_strbuf {
     char *s;
     size_t len, cap;
     int oom;
 } cnn_strbuf;
 
-void cnn_strbuf_putn(cnn_strbuf *b, const char *s, size_t n);
-void cnn_strbuf_puts(cnn_strbuf *b, const char *s);
-void cnn_strbuf_putc(cnn_strbuf *b, char c);
-void cnn_strbuf_printf(cnn_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+CNN_API void cnn_strbuf_putn(cnn_strbuf *b, const char *s, size_t n);
+CNN_API void cnn_strbuf_puts(cnn_strbuf *b, const char *s);
+CNN_API void cnn_strbuf_putc(cnn_strbuf *b, char c);
+CNN_API void cnn_strbuf_printf(cnn_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s appended count times. */
-void cnn_strbuf_repeat(cnn_strbuf *b, const char *s, int count);
+CNN_API void cnn_strbuf_repeat(cnn_strbuf *b, const char *s, int count);
 
 /* s as a quoted JSON string, escaped as serde_json (the safetensors reference
  * writer) escapes: \" \\ \b \f \n \r \t, other control characters as \u00XX,
  * everything else (UTF-8 included) as it is. */
-void cnn_strbuf_json_string(cnn_strbuf *b, const char *s);
+CNN_API void cnn_strbuf_json_string(cnn_strbuf *b, const char *s);
 
 /* The text, now the caller's (free() it); NULL after an out-of-memory or when
  * nothing was appended.  The buffer is left empty. */
-char *cnn_strbuf_take(cnn_strbuf *b);
+CNN_API char *cnn_strbuf_take(cnn_strbuf *b);
 
 /* Frees the text and empties the buffer. */
-void cnn_strbuf_free(cnn_strbuf *b);
+CNN_API void cnn_strbuf_free(cnn_strbuf *b);
+
+CNN_END_DECLS
 
 #endif

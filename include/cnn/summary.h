@@ -11,6 +11,9 @@
 #include <stddef.h>
 
 #include "model.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 enum cnn_summary_layout {
     CNN_SUMMARY_KERAS3, /* Keras 3: box-drawing table, "Param #" with separators */
@@ -28,14 +31,16 @@ typedef struct cnn_summary_opts {
 /* Keras 3's table width for a terminal `columns` wide: min(88, columns - 4),
  * as summary_utils.py computes it from shutil.get_terminal_size(); columns <= 0
  * (not a terminal) gives 76, from shutil's fallback of 80. */
-int cnn_summary_line_length(int columns);
+CNN_API int cnn_summary_line_length(int columns);
 
 /* The summary of m as a NUL-terminated malloc'd string; NULL when out of
  * memory.  opts may be NULL (Keras 3 layout, 76 columns). */
-char *cnn_summary(const cnn_model *m, const cnn_summary_opts *opts);
+CNN_API char *cnn_summary(const cnn_model *m, const cnn_summary_opts *opts);
 
 /* Parameters of a Dense layer mapping L's input to its output, both flattened
  * (in*out + out): what a Conv2D saves by sharing weights. */
-double cnn_summary_dense_equivalent(const cnn_layer *L);
+CNN_API double cnn_summary_dense_equivalent(const cnn_layer *L);
+
+CNN_END_DECLS
 
 #endif

@@ -17,6 +17,9 @@
 #include "error.h"
 #include "model.h"
 #include "net.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 typedef struct cnn_epoch_stats {
     int epoch;          /* 1-based */
@@ -64,18 +67,20 @@ typedef struct cnn_train_result {
  * every epoch (val may be NULL).  Writes the checkpoint after every epoch and
  * the output weights at the end.  On error (including a loss that becomes NaN
  * or infinite, named by epoch and batch) the last good checkpoint is kept. */
-int cnn_train(const cnn_model *m, const cnn_dataset *train, const uint32_t *tidx, size_t ntrain,
+CNN_API int cnn_train(const cnn_model *m, const cnn_dataset *train, const uint32_t *tidx, size_t ntrain,
               const cnn_dataset *val, const uint32_t *vidx, size_t nval, const cnn_train_opts *o,
               cnn_train_result *res, cnn_error *err);
 
 /* Mean loss and accuracy of net (inference mode) on d[idx[0..n)]; batches of up
  * to the net's max batch.  If pred is non-NULL it receives each argmax class. */
-int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t n, int loss,
+CNN_API int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t n, int loss,
                  double *mean_loss, double *acc, int *pred, cnn_error *err);
 
 /* The header line of the per-epoch CSV history. */
 #define CNN_HISTORY_HEADER \
     "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,images_per_second," \
     "elapsed_seconds\n"
+
+CNN_END_DECLS
 
 #endif

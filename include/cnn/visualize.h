@@ -23,6 +23,9 @@
 #include "error.h"
 #include "model.h"
 #include "net.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
 
 /* ---- objectives ------------------------------------------------------------ */
 
@@ -32,7 +35,7 @@ enum cnn_vis_reduce {
     CNN_VIS_SUM,    /* the sum (the lecture's a^k = sum_ij a^k_ij) */
     CNN_VIS_CENTER, /* the single unit at row H/2, column W/2 */
 };
-extern const char *const cnn_vis_reduce_names[]; /* "mean", "sum", "center", NULL */
+extern CNN_API const char *const cnn_vis_reduce_names[]; /* "mean", "sum", "center", NULL */
 
 typedef struct cnn_vis_objective {
     int layer;  /* index into the model's layers */
@@ -41,17 +44,17 @@ typedef struct cnn_vis_objective {
 } cnn_vis_objective;
 
 /* Number of units of layer i: its output channels (spatial) or neurons (flat). */
-int cnn_vis_units(const cnn_model *m, int layer);
+CNN_API int cnn_vis_units(const cnn_model *m, int layer);
 
 /* 1 when the objective reads the pre-activation: obj->pre, or a softmax layer. */
-int cnn_vis_uses_preact(const cnn_model *m, const cnn_vis_objective *obj);
+CNN_API int cnn_vis_uses_preact(const cnn_model *m, const cnn_vis_objective *obj);
 
 /* For n images x (n, C, H, W), n <= the net's max batch, image b scored by
  * unit units[b]: runs forward (inference mode) and backward and writes the
  * objective values (n floats) to values (if non-NULL) and the gradient of each
  * image's objective with respect to that image to grad (n, C, H, W) (if
  * non-NULL).  Fails on a unit out of range, a bad layer or batch size. */
-int cnn_vis_gradient(cnn_net *net, const cnn_vis_objective *obj, const int *units, int n,
+CNN_API int cnn_vis_gradient(cnn_net *net, const cnn_vis_objective *obj, const int *units, int n,
                      const float *x, float *values, float *grad, cnn_error *err);
 
 /* ---- maximization ---------------------------------------------------------- */
@@ -60,7 +63,7 @@ enum cnn_vis_method {
     CNN_VIS_NORMALIZED, /* x += step * g / rms(g), per image */
     CNN_VIS_ADAM,       /* Adam on the pixels, learning rate = step */
 };
-extern const char *const cnn_vis_method_names[]; /* "normalized", "adam", NULL */
+extern CNN_API const char *const cnn_vis_method_names[]; /* "normalized", "adam", NULL */
 
 typedef struct cnn_vis_opts {
     cnn_vis_objective obj;
@@ -83,7 +86,7 @@ typedef struct cnn_vis_opts {
 } cnn_vis_opts;
 
 /* The defaults cnn-visualize uses (see man/cnn-visualize.1 for the reasons). */
-void cnn_vis_opts_default(cnn_vis_opts *o);
+CNN_API void cnn_vis_opts_default(cnn_vis_opts *o);
 
 /* Progress: `done` of `total` units finished. */
 typedef void (*cnn_vis_progress)(void *ctx, int done, int total);
@@ -95,7 +98,7 @@ typedef void (*cnn_vis_progress)(void *ctx, int done, int total);
  * gradient at every one of the o->restarts starts (its image is then left at
  * the last start and should be drawn as dead, not as noise).  Unit u's
  * result depends only on the net, the options and u.  progress may be NULL. */
-int cnn_vis_maximize(cnn_net *net, const cnn_vis_opts *o, const int *units, int n, float *images,
+CNN_API int cnn_vis_maximize(cnn_net *net, const cnn_vis_opts *o, const int *units, int n, float *images,
                      float *values, int *dead, cnn_vis_progress progress, void *ctx,
                      cnn_error *err);
 
@@ -106,25 +109,25 @@ int cnn_vis_maximize(cnn_net *net, const cnn_vis_opts *o, const int *units, int 
  * filter; a Dense layer whose input is the flattened model input gives each
  * neuron's weights in the input's shape.  Other layers are an error that says
  * so. */
-int cnn_vis_layer_weights(cnn_net *net, int layer, float **tiles, int *n, int *c, int *h, int *w,
+CNN_API int cnn_vis_layer_weights(cnn_net *net, int layer, float **tiles, int *n, int *c, int *h, int *w,
                           cnn_error *err);
 
 /* Index of the first layer cnn_vis_layer_weights can draw, or -1. */
-int cnn_vis_first_weights_layer(const cnn_model *m);
+CNN_API int cnn_vis_first_weights_layer(const cnn_model *m);
 
 /* Runs one image x (C, H, W) forward and copies layer i's output (after its
  * activation, or before it when pre is 1) to maps (out.c, out.h, out.w). */
-int cnn_vis_feature_maps(cnn_net *net, int layer, int pre, const float *x, float *maps,
+CNN_API int cnn_vis_feature_maps(cnn_net *net, int layer, int pre, const float *x, float *maps,
                          cnn_error *err);
 
 /* ---- image operations ------------------------------------------------------ */
 
 /* Gaussian blur of an image (c, h, w) in place with standard deviation sigma,
  * separable, radius ceil(3 sigma), edges replicated.  tmp holds h*w floats. */
-void cnn_vis_blur(float *img, int c, int h, int w, float sigma, float *tmp);
+CNN_API void cnn_vis_blur(float *img, int c, int h, int w, float sigma, float *tmp);
 
 /* Cyclic shift: dst(y, x) = src((y - dy) mod h, (x - dx) mod w) per channel. */
-void cnn_vis_roll(float *dst, const float *src, int c, int h, int w, int dy, int dx);
+CNN_API void cnn_vis_roll(float *dst, const float *src, int c, int h, int w, int dy, int dx);
 
 /* ---- composing the picture ------------------------------------------------- */
 
@@ -133,16 +136,16 @@ enum cnn_vis_norm {
     CNN_VIS_NORM_GLOBAL, /* all tiles stretched by the min..max over all of them */
     CNN_VIS_NORM_NONE,   /* values kept (clipped to 0..1) */
 };
-extern const char *const cnn_vis_norm_names[]; /* "tile", "global", "none", NULL */
+extern CNN_API const char *const cnn_vis_norm_names[]; /* "tile", "global", "none", NULL */
 
 /* Maps n tiles of `per` floats each into 0..1 in place.  A tile (or a set)
  * whose values are all equal becomes 0.5, unless they already lie in 0..1.
  * Tiles marked in skip (may be NULL) are neither measured nor changed. */
-void cnn_vis_normalize(float *tiles, int n, size_t per, int mode, const int *skip);
+CNN_API void cnn_vis_normalize(float *tiles, int n, size_t per, int mode, const int *skip);
 
 /* The order that sorts the units by value, largest first, dead units last,
  * ties in unit order: order[k] is the index of the k-th tile. */
-void cnn_vis_sort_order(const float *values, const int *dead, int n, int *order);
+CNN_API void cnn_vis_sort_order(const float *values, const int *dead, int n, int *order);
 
 typedef struct cnn_vis_grid_opts {
     int cols;   /* tiles per row; 0 means ceil(sqrt(n)) */
@@ -153,15 +156,17 @@ typedef struct cnn_vis_grid_opts {
 /* Integer upscaling cnn-visualize uses for an h x w tile when --scale is not
  * given: the largest that keeps the tile's longer side at most 96 pixels (at
  * least 1), so a 28 x 28 tile becomes 84 x 84. */
-int cnn_vis_auto_scale(int h, int w);
+CNN_API int cnn_vis_auto_scale(int h, int w);
 
 /* Draws n tiles (c, h, w), values in 0..1, in rows of g->cols (the tile at
  * grid position k is tiles[order[k]], order NULL for 0..n-1) on a white
  * background; a tile marked dead is drawn as a mid-grey square crossed by its
  * diagonals.  *px receives height rows of width * c bytes, interleaved, ready
  * for cnn_png_write. */
-int cnn_vis_grid(const float *tiles, int n, int c, int h, int w, const int *order, const int *dead,
+CNN_API int cnn_vis_grid(const float *tiles, int n, int c, int h, int w, const int *order, const int *dead,
                  const cnn_vis_grid_opts *g, unsigned char **px, int *width, int *height,
                  cnn_error *err);
+
+CNN_END_DECLS
 
 #endif

@@ -14,7 +14,10 @@
 
 #include "error.h"
 #include "model.h"
-#include "safetensors.h"
+#include "api.h"
+
+CNN_BEGIN_DECLS
+typedef struct cnn_st_file cnn_st_file; /* internal (lib/safetensors.h) */
 
 /* Largest weights file read by default. */
 #define CNN_WEIGHTS_MAX_FILE ((size_t)4 << 30)
@@ -25,8 +28,8 @@ typedef struct cnn_weights {
     cnn_model *model; /* parsed from "cnn.model", or NULL when the file has none */
 } cnn_weights;
 
-int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err);
-void cnn_weights_free(cnn_weights *w);
+CNN_API int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err);
+CNN_API void cnn_weights_free(cnn_weights *w);
 
 /* The model for a tool given a weights file and an optional model file: with
  * both, they must describe the same architecture (else an error saying how
@@ -34,13 +37,13 @@ void cnn_weights_free(cnn_weights *w);
  * that the file holds every tensor it needs (so a tiny file claiming a huge
  * model is refused before anything of that size is allocated).  On success *m
  * is the caller's. */
-int cnn_weights_resolve_model(const cnn_weights *w, const char *model_path, cnn_model **m,
+CNN_API int cnn_weights_resolve_model(const cnn_weights *w, const char *model_path, cnn_model **m,
                               cnn_error *err);
 
 /* Copies the tensors "<prefix><layer>.<tensor>" of every layer of m into params
  * (m->nparams floats, model order).  A missing tensor or a shape that differs
  * is an error naming the tensor and both shapes.  params NULL only checks. */
-int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_model *m,
+CNN_API int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_model *m,
                             float *params, cnn_error *err);
 
 /* One named parameter vector for cnn_weights_save: `prefix` + each tensor name. */
@@ -51,8 +54,10 @@ typedef struct cnn_param_set {
 
 /* Writes sets of m's parameter vectors and metadata (plus "cnn.model", the
  * model in our JSON format, and "format": "pt") atomically to path. */
-int cnn_weights_save(const char *path, const cnn_model *m, const cnn_param_set *sets, int nsets,
+CNN_API int cnn_weights_save(const char *path, const cnn_model *m, const cnn_param_set *sets, int nsets,
                      const char *const *meta_keys, const char *const *meta_values, int nmeta,
                      cnn_error *err);
+
+CNN_END_DECLS
 
 #endif

@@ -13,6 +13,7 @@
 #include "fileio.h"
 #include "h5.h"
 #include "load_limits.h"
+#include "layer.h"
 
 enum form { K2_MODEL, K2_WEIGHTS, K3_ARCHIVE, K3_WEIGHTS, TFJS };
 

@@ -31,6 +31,11 @@ const cnn_layer_ops *const cnn_layer_kinds[] = {CNN_LAYER_KINDS(LIST_KIND) NULL}
 const char *const cnn_activation_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", NULL};
 const char *const cnn_padding_names[] = {"valid", "same", NULL};
 
+const char *cnn_layer_type(const cnn_layer *L)
+{
+    return L->ops->type;
+}
+
 const cnn_layer_ops *cnn_layer_kind(const char *type)
 {
     for (int i = 0; cnn_layer_kinds[i]; i++)

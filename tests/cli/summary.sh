@@ -102,7 +102,8 @@ help_and_version() {
     expect_rc 0; expect_out_contains 'usage: cnn-summary'; expect_out_contains '--compare-dense'
     run "$S" --version
     expect_rc 0
-    local v; v=$(sed -n 's/^#define CNN_VERSION "\(.*\)"$/\1/p' include/cnn/cnn.h)
+    local v; v=$(sed -n 's/^#define CNN_VERSION "\([^"]*\)".*/\1/p' include/cnn/version.h)
+    [ -n "$v" ] || fail "no CNN_VERSION in include/cnn/version.h"
     expect_out_contains "cnn-summary $v"
 }
 
