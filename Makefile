@@ -40,7 +40,7 @@ LIBCNN_SO := $(BUILD)/libcnn.so.$(VERSION)
 PUBLIC_H := $(wildcard include/cnn/*.h)
 
 # Debian packages the build needs: header or tool -> package.
-DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libhdf5-dev libzip-dev
+DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libhdf5-dev libzip-dev time
 
 .PHONY: all deps data run test check run-tests asan valgrind bench bench-smoke clean fuzz \
         fuzz-build shared install uninstall

@@ -2,6 +2,7 @@
  * one line per input on stdout; evaluation against labels. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,7 @@ typedef struct run {
     int count;      /* images waiting in the predictor's input */
     char **sources; /* (max_batch) their names, owned */
     cnn_strbuf out;
+    int out_failed; /* writing stdout failed: nothing more is written */
 } run;
 
 static void report(const cnn_error *err)
@@ -114,6 +116,7 @@ static int write_out(run *r)
     if (fflush(stdout) == 0) return 0;
 fail:
     fprintf(stderr, "cnn-infer: error: writing standard output: %s\n", strerror(errno));
+    r->out_failed = 1;
     return -1;
 }
 
@@ -159,10 +162,15 @@ static int add_png(run *r, const char *path)
 /* File names from stdin.  Read with read(2) into our own buffer, so that
  * before blocking for more names we can tell whether a full line is already
  * here: if not, the images waiting are run first and a slow producer (a shell
- * loop, a file watcher) sees each result as soon as its name is complete. */
+ * loop, a file watcher) sees each result as soon as its name is complete.
+ * A name is at most PATH_MAX bytes: the buffer never grows, and each byte is
+ * scanned once (`scanned`), however the input is cut into reads. */
+#define NAME_MAX_LINE PATH_MAX
+
 typedef struct line_reader {
-    char *buf;
-    size_t start, end, cap;
+    char buf[2 * NAME_MAX_LINE + 2];
+    size_t start, scanned, end;
+    unsigned long lineno;
     int eof;
 } line_reader;
 
@@ -173,40 +181,35 @@ static int stdin_ready(void)
 }
 
 /* The next line (without its newline) in *line, NUL-terminated inside the
- * buffer; 1 for a line, 0 at the end, -1 on a read error. */
-static int next_line(line_reader *lr, run *r, char **line)
+ * buffer, its length in *len; 1 for a line, 0 at the end, -1 on an error that
+ * ends the run (a read error, a line longer than PATH_MAX). */
+static int next_line(line_reader *lr, run *r, char **line, size_t *len)
 {
     for (;;) {
-        char *nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
+        char *nl = memchr(lr->buf + lr->scanned, '\n', lr->end - lr->scanned);
+        lr->scanned = nl ? (size_t)(nl - lr->buf) : lr->end;
+        if (lr->scanned - lr->start > NAME_MAX_LINE) {
+            fprintf(stderr, "cnn-infer: error: <stdin>: line %lu is longer than %d bytes "
+                            "(PATH_MAX): not a file name\n", lr->lineno + 1, NAME_MAX_LINE);
+            return -1;
+        }
         if (nl || (lr->eof && lr->end > lr->start)) {
             char *s = lr->buf + lr->start;
-            if (nl) {
-                *nl = '\0';
-                lr->start = (size_t)(nl - lr->buf) + 1;
-            } else {
-                lr->buf[lr->end] = '\0';
-                lr->start = lr->end;
-            }
+            *len = lr->scanned - lr->start;
+            lr->buf[lr->scanned] = '\0';
+            lr->start = lr->scanned = nl ? lr->scanned + 1 : lr->end;
+            lr->lineno++;
             *line = s;
             return 1;
         }
         if (lr->eof) return 0;
         if (r->count && !stdin_ready() && flush_batch(r)) return -1;
-        /* Move the partial line to the front, grow if full, read more. */
+        /* Move the partial line (at most PATH_MAX bytes) to the front, read more. */
         memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
         lr->end -= lr->start;
+        lr->scanned -= lr->start;
         lr->start = 0;
-        if (lr->end + 1 >= lr->cap) {
-            size_t cap = 2 * lr->cap;
-            char *b = realloc(lr->buf, cap);
-            if (!b) {
-                fputs("cnn-infer: error: out of memory\n", stderr);
-                return -1;
-            }
-            lr->buf = b;
-            lr->cap = cap;
-        }
-        ssize_t n = read(STDIN_FILENO, lr->buf + lr->end, lr->cap - lr->end - 1);
+        ssize_t n = read(STDIN_FILENO, lr->buf + lr->end, sizeof lr->buf - 1 - lr->end);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             fprintf(stderr, "cnn-infer: error: reading file names from stdin: %s\n",
@@ -220,19 +223,29 @@ static int next_line(line_reader *lr, run *r, char **line)
 
 static int names_from_stdin(run *r)
 {
-    line_reader lr = {.cap = 65536};
+    line_reader *lr = calloc(1, sizeof *lr);
     char *line;
+    size_t len;
     int rc;
-    if (!(lr.buf = malloc(lr.cap))) {
+    if (!lr) {
         fputs("cnn-infer: error: out of memory\n", stderr);
         return -1;
     }
-    while ((rc = next_line(&lr, r, &line)) == 1)
-        if (*line && add_png(r, line)) {
+    while ((rc = next_line(lr, r, &line, &len)) == 1) {
+        if (len == 0) continue;
+        if (memchr(line, '\0', len)) { /* would silently name another file */
+            fprintf(stderr, "cnn-infer: error: <stdin>: line %lu: the file name holds a NUL "
+                            "byte\n", lr->lineno);
+            r->failed = 1;
+            continue;
+        }
+        if (add_png(r, line)) {
             rc = -1;
             break;
         }
-    free(lr.buf);
+    }
+    if (rc < 0 && !r->out_failed) flush_batch(r); /* the names before a bad line still count */
+    free(lr);
     return rc;
 }
 
@@ -382,6 +395,13 @@ int main(int argc, char **argv)
      * arenas sized for 128. */
     if (png_stdin) batch = 1;
     else if (nfiles > 0 && !dashes && nfiles < batch) batch = nfiles;
+    if (images) { /* the set's size from its header alone; a bad file is reported below */
+        cnn_idx *h = NULL;
+        if (cnn_idx_read_header(images, cnn_limits_get()->max_file_bytes, &h, &err) == 0 &&
+            h->count < (size_t)batch)
+            batch = (long)h->count;
+        cnn_idx_free(h);
+    }
     if (cnn_predictor_open(weights, model, (int)batch, &r.p, &err)) goto fail;
     r.classes = cnn_predictor_classes(r.p);
     r.in = cnn_predictor_model(r.p)->input;

@@ -31,6 +31,31 @@ static int check_images(const cnn_idx *x, const char *path, const cnn_model *m, 
     return 0;
 }
 
+/* Header checks, made before the data is read (cnn_idx_load_checked). */
+typedef struct header_ctx {
+    const char *images_path, *labels_path;
+    const cnn_model *m;
+    size_t count; /* images, for the labels' check */
+} header_ctx;
+
+static int images_header(const cnn_idx *x, void *ctx, cnn_error *err)
+{
+    const header_ctx *c = ctx;
+    return check_images(x, c->images_path, c->m, err);
+}
+
+static int labels_header(const cnn_idx *lab, void *ctx, cnn_error *err)
+{
+    const header_ctx *c = ctx;
+    if (lab->rank != 1)
+        return cnn_errorf(err, "%s: a label file must have rank 1 (N labels), but this one has "
+                               "rank %d", c->labels_path, lab->rank);
+    if (lab->count != c->count)
+        return cnn_errorf(err, "%s: %zu labels for %zu images in %s", c->labels_path,
+                          lab->count, c->count, c->images_path);
+    return 0;
+}
+
 int cnn_dataset_load(const char *images_path, const char *labels_path, const cnn_model *m,
                      size_t max_bytes, cnn_dataset **out, cnn_error *err)
 {
@@ -38,9 +63,10 @@ int cnn_dataset_load(const char *images_path, const char *labels_path, const cnn
     cnn_dataset *d = calloc(1, sizeof *d);
     if (!d) return cnn_errorf(err, "%s: out of memory", images_path);
     cnn_idx *lab = NULL;
-    if (cnn_idx_load(images_path, max_bytes, &d->images, err) ||
-        check_images(d->images, images_path, m, err))
+    header_ctx hc = {images_path, labels_path, m, 0};
+    if (cnn_idx_load_checked(images_path, max_bytes, images_header, &hc, &d->images, err))
         goto fail;
+    hc.count = d->images->count;
     d->count = d->images->count;
     d->h = m->input.h, d->w = m->input.w, d->c = m->input.c;
     d->nclasses = cnn_model_classes(m);
@@ -55,17 +81,8 @@ int cnn_dataset_load(const char *images_path, const char *labels_path, const cnn
                             "cannot be trained or evaluated on class labels", labels_path);
             goto fail;
         }
-        if (cnn_idx_load(labels_path, max_bytes, &lab, err)) goto fail;
-        if (lab->rank != 1) {
-            cnn_errorf(err, "%s: a label file must have rank 1 (N labels), but this one has "
-                            "rank %d", labels_path, lab->rank);
+        if (cnn_idx_load_checked(labels_path, max_bytes, labels_header, &hc, &lab, err))
             goto fail;
-        }
-        if (lab->count != d->count) {
-            cnn_errorf(err, "%s: %zu labels for %zu images in %s", labels_path, lab->count,
-                       d->count, images_path);
-            goto fail;
-        }
         d->labels = malloc(sizeof *d->labels * d->count);
         if (!d->labels) {
             cnn_errorf(err, "%s: out of memory", labels_path);

@@ -5,22 +5,31 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cnn_read_stream(FILE *fp, const char *name, size_t max_bytes, char **buf, size_t *len,
-                    cnn_error *err)
+int cnn_read_stream_after(FILE *fp, const char *name, size_t max_bytes, const void *prefix,
+                          size_t plen, char **buf, size_t *len, cnn_error *err)
 {
-    size_t cap = 1 << 16, n = 0;
+    /* Never more than max_bytes + 1 bytes are held: one byte past the limit is
+     * how a stream larger than it is told apart. */
+    size_t limit = max_bytes < SIZE_MAX - 1 ? max_bytes + 1 : max_bytes;
+    if (plen > max_bytes)
+        return cnn_errorf(err, "%s: larger than the limit of %zu bytes", name, max_bytes);
+    size_t cap = (size_t)1 << 16, n = plen;
+    if (cap < plen) cap = plen;
+    if (cap > limit) cap = limit;
     char *b = malloc(cap + 1);
     if (!b) return cnn_errorf(err, "%s: out of memory", name);
+    if (plen) memcpy(b, prefix, plen);
     for (;;) {
         if (n == cap) {
-            if (cap > max_bytes) break;
-            size_t ncap = cap * 2;
+            if (cap >= limit) break;
+            size_t ncap = cap > limit / 2 ? limit : cap * 2;
             char *nb = realloc(b, ncap + 1);
             if (!nb) {
                 free(b);
@@ -45,6 +54,12 @@ int cnn_read_stream(FILE *fp, const char *name, size_t max_bytes, char **buf, si
     *buf = b;
     *len = n;
     return 0;
+}
+
+int cnn_read_stream(FILE *fp, const char *name, size_t max_bytes, char **buf, size_t *len,
+                    cnn_error *err)
+{
+    return cnn_read_stream_after(fp, name, max_bytes, NULL, 0, buf, len, err);
 }
 
 int cnn_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, cnn_error *err)

@@ -20,9 +20,15 @@
  * On success *buf is owned by the caller (free()). */
 int cnn_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, cnn_error *err);
 
-/* Reads all of a stream (e.g. stdin) the same way; `name` is used in messages. */
+/* Reads all of a stream (e.g. stdin) the same way; `name` is used in messages.
+ * At most max_bytes + 1 bytes are ever held, whatever the stream's length. */
 int cnn_read_stream(FILE *fp, const char *name, size_t max_bytes, char **buf, size_t *len,
                     cnn_error *err);
+
+/* The same, for a stream whose first `plen` bytes were already read (into
+ * `prefix`, copied): *buf holds prefix and the rest; max_bytes counts both. */
+int cnn_read_stream_after(FILE *fp, const char *name, size_t max_bytes, const void *prefix,
+                          size_t plen, char **buf, size_t *len, cnn_error *err);
 
 typedef struct cnn_atomic_file {
     FILE *fp;        /* write here between open and commit */

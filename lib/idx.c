@@ -6,6 +6,7 @@
 #include "idx.h"
 
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,6 +78,10 @@ typedef struct reader {
     z_stream zs;
     unsigned char *inbuf;       /* input chunk for file sources */
     size_t out_total;           /* decompressed bytes handed out */
+
+    cnn_idx_check_fn check;     /* called with the header before the data is read */
+    void *check_ctx;
+    int header_only;            /* stop after the header (cnn_idx_read_header) */
 } reader;
 
 /* Reads up to n raw source bytes into dst; *got < n means end of input. */
@@ -277,14 +282,14 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
                           hlen + bytes, known_size);
     }
 
-    /* Header is sound: allocate exactly what it claims and read into it. */
+    /* Header is sound: the caller checks it, then exactly what it claims is
+     * allocated and read. */
     cnn_idx *x = calloc(1, sizeof *x);
     if (!x) return cnn_errorf(err, "%s: out of memory", name);
     x->name = strdup(name);
-    x->data = malloc(bytes);
-    if (!x->name || !x->data) {
+    if (!x->name) {
         cnn_idx_free(x);
-        return cnn_errorf(err, "%s: out of memory for %zu bytes of %s data", name, bytes, shape);
+        return cnn_errorf(err, "%s: out of memory", name);
     }
     x->type = type;
     x->rank = rank;
@@ -292,6 +297,17 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
     x->count = dims[0];
     x->record = elems / dims[0];
     x->elem_size = esize;
+    /* The caller's check (the shape against the model) before the data is read:
+     * a small gzip file can decompress to a gigabyte of the wrong shape. */
+    if (r->check && r->check(x, r->check_ctx, err) != 0) goto fail;
+    if (r->header_only) {
+        *out = x;
+        return 0;
+    }
+    if (!(x->data = malloc(bytes))) {
+        cnn_errorf(err, "%s: out of memory for %zu bytes of %s data", name, bytes, shape);
+        goto fail;
+    }
 
     if (rd(r, x->data, bytes, &got, err) != 0) goto fail;
     if (got < bytes) {
@@ -319,6 +335,28 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
         goto fail;
     }
     to_host(x->data, elems, esize);
+    if (type == CNN_IDX_F32 || type == CNN_IDX_F64) {
+        /* NaN or infinity as a pixel or a label trains without a word: refuse it,
+         * naming the first record that holds one and how many values do. */
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < elems; i++) {
+            double v;
+            if (type == CNN_IDX_F32) {
+                float f;
+                memcpy(&f, (unsigned char *)x->data + 4 * i, 4);
+                v = f;
+            } else {
+                memcpy(&v, (unsigned char *)x->data + 8 * i, 8);
+            }
+            if (!isfinite(v) && bad++ == 0) first = i;
+        }
+        if (bad) {
+            cnn_errorf(err, "%s: record %zu holds a non-finite value (NaN or infinity); %zu "
+                            "value%s in the file %s", name, first / x->record, bad,
+                       bad > 1 ? "s" : "", bad > 1 ? "are" : "is");
+            goto fail;
+        }
+    }
     *out = x;
     return 0;
 fail:
@@ -359,7 +397,8 @@ int cnn_idx_load_mem(const void *buf, size_t len, const char *name, size_t max_b
     return idx_start(&r, (long long)len, max_bytes, out, err);
 }
 
-int cnn_idx_load(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *err)
+static int idx_load_file(const char *path, size_t max_bytes, cnn_idx_check_fn check,
+                         void *ctx, int header_only, cnn_idx **out, cnn_error *err)
 {
     *out = NULL;
     FILE *fp = fopen(path, "rb");
@@ -377,9 +416,28 @@ int cnn_idx_load(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *e
     memset(&r, 0, sizeof r);
     r.name = path;
     r.fp = fp;
+    r.check = check;
+    r.check_ctx = ctx;
+    r.header_only = header_only;
     int rc = idx_start(&r, size, max_bytes, out, err);
     fclose(fp);
     return rc;
+}
+
+int cnn_idx_load(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *err)
+{
+    return idx_load_file(path, max_bytes, NULL, NULL, 0, out, err);
+}
+
+int cnn_idx_load_checked(const char *path, size_t max_bytes, cnn_idx_check_fn check, void *ctx,
+                         cnn_idx **out, cnn_error *err)
+{
+    return idx_load_file(path, max_bytes, check, ctx, 0, out, err);
+}
+
+int cnn_idx_read_header(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *err)
+{
+    return idx_load_file(path, max_bytes, NULL, NULL, 1, out, err);
 }
 
 void cnn_idx_free(cnn_idx *x)

@@ -3,9 +3,11 @@
 #include "infer.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "fileio.h"
 #include "net.h"
@@ -53,10 +55,35 @@ int cnn_image_to_input(const cnn_image *img, cnn_shape in, const cnn_input_opts 
     return 0;
 }
 
+/* The size in a PNG's IHDR (when the first 33 bytes hold a well-formed one),
+ * compared with the model's input before anything is decoded: a small file can
+ * claim an image of gigabytes, which only the limits would stop otherwise. */
+static int check_png_size(const unsigned char *h, size_t n, const char *name, cnn_shape in,
+                          const cnn_input_opts *o, cnn_error *err)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if ((o && o->resize) || n < 33 || memcmp(h, sig, 8) != 0 || memcmp(h + 8, "\0\0\0\rIHDR", 8))
+        return 0;
+    uint32_t crc = (uint32_t)h[29] << 24 | (uint32_t)h[30] << 16 | (uint32_t)h[31] << 8 | h[32];
+    if (crc32(crc32(0L, Z_NULL, 0), h + 12, 17) != crc) return 0; /* libpng names it */
+    uint32_t w = (uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19];
+    uint32_t ht = (uint32_t)h[20] << 24 | (uint32_t)h[21] << 16 | (uint32_t)h[22] << 8 | h[23];
+    if (w == 0 || ht == 0 || (w == (uint32_t)in.w && ht == (uint32_t)in.h)) return 0;
+    return cnn_errorf(err, "%s: the image is %lux%lu but the model takes %dx%d (use --resize to "
+                           "scale it)", name, (unsigned long)w, (unsigned long)ht, in.w, in.h);
+}
+
 int cnn_png_to_input(const char *path, cnn_shape in, const cnn_input_opts *o, float *x,
                      cnn_error *err)
 {
     if (cnn_input_check(in, err)) return cnn_error_prefix(err, "%s", path);
+    FILE *fp = fopen(path, "rb");
+    if (fp) {
+        unsigned char head[33];
+        size_t n = fread(head, 1, sizeof head, fp);
+        fclose(fp);
+        if (check_png_size(head, n, path, in, o, err)) return -1;
+    }
     cnn_image *img;
     if (cnn_png_load(path, in.c, o ? o->limits : NULL, &img, err)) return -1;
     int rc = cnn_image_to_input(img, in, o, path, x, err);
@@ -68,6 +95,7 @@ int cnn_png_mem_to_input(const void *buf, size_t len, const char *name, cnn_shap
                          const cnn_input_opts *o, float *x, cnn_error *err)
 {
     if (cnn_input_check(in, err)) return cnn_error_prefix(err, "%s", name);
+    if (buf && check_png_size(buf, len, name, in, o, err)) return -1;
     cnn_image *img;
     if (cnn_png_load_mem(buf, len, name, in.c, o ? o->limits : NULL, &img, err)) return -1;
     int rc = cnn_image_to_input(img, in, o, name, x, err);
@@ -164,20 +192,49 @@ int cnn_predictor_run(cnn_predictor *p, int n, cnn_error *err)
     return 0;
 }
 
+/* Whether class a ranks before class b: the higher probability first, NaN
+ * after every number, the lower class among equals. */
+static int ranks_before(const float *p, int a, int b)
+{
+    int na = isnan(p[a]), nb = isnan(p[b]);
+    if (na != nb) return nb;
+    if (!na && p[a] != p[b]) return p[a] > p[b];
+    return a < b;
+}
+
+/* Restores the heap below i: classes[0] is the one ranking last of those kept. */
+static void sift_down(const float *p, int *h, int n, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && ranks_before(p, h[w], h[l])) w = l;
+        if (r < n && ranks_before(p, h[w], h[r])) w = r;
+        if (w == i) return;
+        int t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
 void cnn_top_k(const float *probs, int n, int k, int *classes)
 {
-    /* Selection: k is small (a handful) and n is the number of classes. */
-    for (int j = 0; j < k; j++) {
-        int best = -1;
-        for (int c = 0; c < n; c++) {
-            int taken = 0;
-            for (int i = 0; i < j; i++) taken |= classes[i] == c;
-            if (taken) continue;
-            /* NaN never wins over a number; among equals the lower class wins. */
-            if (best < 0 || probs[c] > probs[best] || (isnan(probs[best]) && !isnan(probs[c])))
-                best = c;
+    /* A heap of the k best so far, the worst of them at its root: n log k, then
+     * k log k to order them (--top 1000 of 1000 classes was k^2 n before). */
+    if (k > n) k = n;
+    if (k <= 0) return;
+    for (int c = 0; c < k; c++) classes[c] = c;
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(probs, classes, k, i);
+    for (int c = k; c < n; c++)
+        if (ranks_before(probs, c, classes[0])) {
+            classes[0] = c;
+            sift_down(probs, classes, k, 0);
         }
-        classes[j] = best;
+    for (int m = k - 1; m > 0; m--) { /* the worst goes last */
+        int t = classes[0];
+        classes[0] = classes[m];
+        classes[m] = t;
+        sift_down(probs, classes, m, 0);
     }
 }
 

@@ -9,6 +9,7 @@
  * not overflow and is within the caller's limit, and (for plain files) that the
  * file holds exactly that many bytes.  The elements keep their stored type in
  * memory (u8 images stay one byte per pixel), converted to host byte order.
+ * Float data (f32, f64) holding NaN or infinity is refused, naming the record.
  *
  * Ownership: cnn_idx_load* returns a cnn_idx the caller frees with
  * cnn_idx_free (which accepts NULL); everything it points to belongs to it. */
@@ -54,6 +55,18 @@ typedef struct cnn_idx {
  * allocation.  On success *out is owned by the caller; on failure *out is NULL
  * and err names the file and what is wrong. */
 CNN_API int cnn_idx_load(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *err);
+
+/* A check of the header (type, rank, dims, count; data is NULL) made before the
+ * data is read or decompressed; nonzero (with err set) stops the load. */
+typedef int (*cnn_idx_check_fn)(const cnn_idx *header, void *ctx, cnn_error *err);
+
+/* cnn_idx_load with the caller's header check (e.g. the shape against a model). */
+int cnn_idx_load_checked(const char *path, size_t max_bytes, cnn_idx_check_fn check, void *ctx,
+                         cnn_idx **out, cnn_error *err);
+
+/* Only the header: *out has data NULL (free with cnn_idx_free).  Nothing past the
+ * header is read, so a gzip file is decompressed only that far. */
+int cnn_idx_read_header(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *err);
 
 /* The same from a memory buffer (plain or gzip); `name` is used in messages. */
 CNN_API int cnn_idx_load_mem(const void *buf, size_t len, const char *name, size_t max_bytes,
