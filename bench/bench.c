@@ -109,10 +109,10 @@ int main(int argc, char **argv)
         double rate = sgemm_rate(threads);
         double t0 = now();
         for (int s = 0; s < steps; s++) {
-            cnn_net_forward(net, x, batch, 1, &r, &err);
+            cnn_net_forward(net, x, (size_t)batch * cnn_net_input_size(net), batch, 1, &r, &err);
             cnn_net_loss(net, labels, batch, CNN_LOSS_CROSSENTROPY, NULL);
             cnn_net_zero_grads(net);
-            cnn_net_backward(net, batch, m->nlayers - 1, 0, NULL, &err);
+            cnn_net_backward(net, batch, m->nlayers - 1, 0, NULL, 0, &err);
             cnn_net_step(net, &o, 1e-3f, ++step);
         }
         if (k >= 0) {
@@ -124,7 +124,8 @@ int main(int argc, char **argv)
     for (int k = -1; k < REPS; k++) {
         double rate = sgemm_rate(threads);
         double t0 = now();
-        for (int s = 0; s < steps; s++) cnn_net_forward(net, x, batch, 0, NULL, &err);
+        for (int s = 0; s < steps; s++)
+            cnn_net_forward(net, x, (size_t)batch * cnn_net_input_size(net), batch, 0, NULL, &err);
         if (k >= 0) {
             t[k] = (now() - t0) / steps;
             sg[2 * REPS + k] = rate;

@@ -118,8 +118,11 @@ void cnn_dataset_free(cnn_dataset *d)
     free(d);
 }
 
-void cnn_dataset_batch(const cnn_dataset *d, const uint32_t *idx, int n, float *x)
+int cnn_dataset_batch(const cnn_dataset *d, const uint32_t *idx, int n, float *x)
 {
+    if (!d || !idx || !x || n < 0) return -1;
+    for (int i = 0; i < n; i++)
+        if (idx[i] >= d->count) return -1;
     size_t plane = (size_t)d->h * d->w, rec = plane * d->c;
     for (int i = 0; i < n; i++) {
         float *dst = x + (size_t)i * rec;
@@ -132,4 +135,5 @@ void cnn_dataset_batch(const cnn_dataset *d, const uint32_t *idx, int n, float *
         for (size_t p = 0; p < plane; p++)
             for (int c = 0; c < d->c; c++) dst[(size_t)c * plane + p] = d->staging[p * d->c + c];
     }
+    return 0;
 }

@@ -464,15 +464,17 @@ static double elem_at(const cnn_idx *x, size_t k)
     }
 }
 
-void cnn_idx_record_float(const cnn_idx *x, size_t i, float *dst)
+int cnn_idx_record_float(const cnn_idx *x, size_t i, float *dst)
 {
+    if (!x || !dst || i >= x->count) return -1;
     size_t base = i * x->record;
     if (x->type == CNN_IDX_U8) {
         const unsigned char *p = (const unsigned char *)x->data + base;
         for (size_t k = 0; k < x->record; k++) dst[k] = (float)p[k] / 255.0f;
-        return;
+        return 0;
     }
     for (size_t k = 0; k < x->record; k++) dst[k] = (float)elem_at(x, base + k);
+    return 0;
 }
 
 int cnn_idx_label(const cnn_idx *x, size_t i, long *out, cnn_error *err)

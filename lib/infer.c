@@ -172,19 +172,25 @@ int cnn_predictor_added_softmax(const cnn_predictor *p) { return p->add_softmax;
 float *cnn_predictor_input(cnn_predictor *p) { return p->x; }
 const float *cnn_predictor_probs(const cnn_predictor *p) { return p->probs; }
 
-void cnn_predictor_fill(cnn_predictor *p, const cnn_dataset *d, const uint32_t *idx, int n,
-                        int invert)
+int cnn_predictor_fill(cnn_predictor *p, const cnn_dataset *d, const uint32_t *idx, int n,
+                       int invert)
 {
-    cnn_dataset_batch(d, idx, n, p->x);
+    if (!p || !d || !idx) return -1;
+    cnn_shape in = p->m->input;
+    if (n < 1 || n > p->max_batch) return -1;
+    if (d->c != in.c || d->h != in.h || d->w != in.w) return -1; /* not this model's images */
+    if (cnn_dataset_batch(d, idx, n, p->x)) return -1;
     if (invert) {
         size_t total = cnn_shape_size(p->m->input) * (size_t)n;
         for (size_t i = 0; i < total; i++) p->x[i] = 1.0f - p->x[i];
     }
+    return 0;
 }
 
 int cnn_predictor_run(cnn_predictor *p, int n, cnn_error *err)
 {
-    if (cnn_net_forward(p->net, p->x, n, 0, NULL, err)) return -1;
+    if (cnn_net_forward(p->net, p->x, (size_t)n * cnn_net_input_size(p->net), n, 0, NULL, err))
+        return -1;
     const float *y = cnn_net_output(p->net, p->m->nlayers - 1); /* (n, classes) */
     size_t total = (size_t)n * (size_t)p->classes;
     memcpy(p->probs, y, sizeof *p->probs * total);
@@ -217,12 +223,12 @@ static void sift_down(const float *p, int *h, int n, int i)
     }
 }
 
-void cnn_top_k(const float *probs, int n, int k, int *classes)
+int cnn_top_k(const float *probs, int n, int k, int *classes)
 {
     /* A heap of the k best so far, the worst of them at its root: n log k, then
      * k log k to order them (--top 1000 of 1000 classes was k^2 n before). */
     if (k > n) k = n;
-    if (k <= 0) return;
+    if (k <= 0 || !probs || !classes) return 0;
     for (int c = 0; c < k; c++) classes[c] = c;
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(probs, classes, k, i);
     for (int c = k; c < n; c++)
@@ -236,6 +242,7 @@ void cnn_top_k(const float *probs, int n, int k, int *classes)
         classes[m] = t;
         sift_down(probs, classes, m, 0);
     }
+    return k;
 }
 
 /* ======================================================================== */
@@ -417,11 +424,13 @@ void cnn_eval_free(cnn_eval *e)
     free(e);
 }
 
-void cnn_eval_add(cnn_eval *e, int label, int pred)
+int cnn_eval_add(cnn_eval *e, int label, int pred)
 {
+    if (!e || label < 0 || label >= e->nclasses || pred < 0 || pred >= e->nclasses) return -1;
     e->confusion[(size_t)label * (size_t)e->nclasses + (size_t)pred]++;
     e->n++;
     e->correct += label == pred;
+    return 0;
 }
 
 double cnn_eval_accuracy(const cnn_eval *e)

@@ -223,12 +223,35 @@ static cnn_layer_ctx layer_ctx(const cnn_net *net, int i, int n, int training, c
                            .state = net->state[i]};
 }
 
-int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *rng,
+size_t cnn_net_input_size(const cnn_net *net)
+{
+    return net ? cnn_shape_size(net->m->input) : 0;
+}
+
+/* The caller's buffer of len floats against n images of the input shape. */
+static int check_input_len(const cnn_net *net, const char *what, size_t len, int n, cnn_error *err)
+{
+    cnn_shape s = net->m->input;
+    size_t per = cnn_shape_size(s), want = (size_t)n * per;
+    if (len == want) return 0;
+    if (len % per == 0 || n != 1)
+        return cnn_errorf(err,
+                          "%s of %zu floats for %d image%s: the model's input is (%d, %d, %d) "
+                          "= %zu floats per image, %zu in all",
+                          what, len, n, n == 1 ? "" : "s", s.c, s.h, s.w, per, want);
+    return cnn_errorf(err, "%s of %zu floats: the model takes (%d, %d, %d) = %zu floats per image",
+                      what, len, s.c, s.h, s.w, per);
+}
+
+int cnn_net_forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
                     cnn_error *err)
 {
+    if (!net || !x)
+        return cnn_errorf(err, "forward: %s is NULL", net ? "the input" : "the network");
     const cnn_model *m = net->m;
     if (n < 1 || n > net->max_batch)
         return cnn_errorf(err, "batch of %d images: expected 1 to %d", n, net->max_batch);
+    if (check_input_len(net, "input", x_len, n, err)) return -1;
     net->loss_seed = SEED_NONE;
     net->last_n = 0;
     if (training && !rng)
@@ -263,16 +286,19 @@ int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *
 
 const float *cnn_net_output(const cnn_net *net, int layer)
 {
+    if (!net || layer < 0 || layer >= net->m->nlayers) return NULL;
     return net->post[layer];
 }
 
 const float *cnn_net_preact(const cnn_net *net, int layer)
 {
+    if (!net || layer < 0 || layer >= net->m->nlayers) return NULL;
     return net->pre[layer];
 }
 
 float *cnn_net_grad_at(cnn_net *net, int layer, int pre)
 {
+    if (!net || layer < 0 || layer >= net->m->nlayers) return NULL;
     net->loss_seed = SEED_NONE; /* the caller seeds from here on */
     return pre ? net->dpre[layer] : net->dpost[layer];
 }
@@ -286,8 +312,10 @@ static void activation_back(cnn_net *net, int i, int n)
                             L->out.h * L->out.w);
 }
 
-int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, cnn_error *err)
+int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, size_t grad_len,
+                     cnn_error *err)
 {
+    if (!net) return cnn_errorf(err, "backward: the network is NULL");
     const cnn_model *m = net->m;
     if (from < 0 || from >= m->nlayers)
         return cnn_errorf(err, "backward from layer %d: the model has layers 0 to %d", from,
@@ -295,6 +323,7 @@ int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, 
     if (net->last_n == 0 || n != net->last_n)
         return cnn_errorf(err, "backward over %d images, but the last forward ran %d", n,
                           net->last_n);
+    if (input_grad && check_input_len(net, "input gradient", grad_len, n, err)) return -1;
     int seed_pre = pre;
     if (from == m->nlayers - 1 && net->loss_seed != SEED_NONE)
         seed_pre = net->loss_seed == SEED_PRE;

@@ -24,10 +24,33 @@ static double now_seconds(void)
 /* Evaluation                                                               */
 /* ======================================================================== */
 
+/* A data set given to cnn_evaluate or cnn_train fits the model: its images have the input
+ * shape, it has labels of the model's classes, and every index is a record. */
+static int check_set(const cnn_model *m, const cnn_dataset *d, const uint32_t *idx, size_t n,
+                     const char *what, cnn_error *err)
+{
+    cnn_shape in = m->input;
+    if (!d || !idx) return cnn_errorf(err, "the %s set is NULL", what);
+    if (d->c != in.c || d->h != in.h || d->w != in.w)
+        return cnn_errorf(err, "the %s images are (%d, %d, %d) but the model takes (%d, %d, %d)",
+                          what, d->c, d->h, d->w, in.c, in.h, in.w);
+    if (!d->labels) return cnn_errorf(err, "the %s set has no labels", what);
+    if (d->nclasses != cnn_model_classes(m))
+        return cnn_errorf(err, "the %s set has %d classes but the model has %d", what, d->nclasses,
+                          cnn_model_classes(m));
+    for (size_t i = 0; i < n; i++)
+        if (idx[i] >= d->count)
+            return cnn_errorf(err, "the %s index %zu is record %u, but the set has %zu", what, i,
+                              idx[i], d->count);
+    return 0;
+}
+
 int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t n, int loss,
                  double *mean_loss, double *acc, int *pred, cnn_error *err)
 {
+    if (!net) return cnn_errorf(err, "the network is NULL");
     const cnn_model *m = cnn_net_model(net);
+    if (check_set(m, d, idx, n, "evaluation", err)) return -1;
     int last = m->nlayers - 1, nb = cnn_net_max_batch(net);
     int classes = m->layers[last].out.c;
     size_t rec = cnn_shape_size(m->input);
@@ -44,7 +67,7 @@ int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t
     for (size_t at = 0; at < n; at += (size_t)nb) {
         int b = n - at < (size_t)nb ? (int)(n - at) : nb;
         cnn_dataset_batch(d, idx + at, b, x);
-        if (cnn_net_forward(net, x, b, 0, NULL, err)) {
+        if (cnn_net_forward(net, x, (size_t)b * cnn_net_input_size(net), b, 0, NULL, err)) {
             rc = -1;
             break;
         }
@@ -302,6 +325,9 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
     const cnn_training *t = &o->t;
     int bs = t->batch_size, last = m.nlayers - 1;
     if (ntrain == 0) return cnn_errorf(err, "no training images");
+    if (check_set(&m, train, tidx, ntrain, "training", err) ||
+        (val && check_set(&m, val, vidx, nval, "validation", err)))
+        return -1;
     if ((size_t)bs > ntrain) bs = (int)ntrain;
     if (o->patience && !val)
         return cnn_errorf(err, "early stopping (patience) needs a validation set");
@@ -363,7 +389,8 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
             cnn_dataset_batch(train, perm + at, n, x);
             for (int i = 0; i < n; i++) y[i] = train->labels[perm[at + (size_t)i]];
             if (o->shift) augment_shift(x, n, m.input, o->shift, &s.work_rng, tmp);
-            if (cnn_net_forward(net, x, n, 1, &s.work_rng, err)) {
+            if (cnn_net_forward(net, x, (size_t)n * cnn_net_input_size(net), n, 1, &s.work_rng,
+                                err)) {
                 cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
                 goto done;
             }
@@ -377,7 +404,7 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
                 goto done;
             }
             cnn_net_zero_grads(net);
-            if (cnn_net_backward(net, n, last, 1, NULL, err)) {
+            if (cnn_net_backward(net, n, last, 1, NULL, 0, err)) {
                 cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
                 goto done;
             }

@@ -30,6 +30,7 @@ int cnn_vis_units(const cnn_model *m, int layer)
 
 int cnn_vis_uses_preact(const cnn_model *m, const cnn_vis_objective *obj)
 {
+    if (obj->layer < 0 || obj->layer >= m->nlayers) return obj->pre;
     return obj->pre || m->layers[obj->layer].activation == CNN_ACT_SOFTMAX;
 }
 
@@ -48,7 +49,7 @@ int cnn_vis_gradient(cnn_net *net, const cnn_vis_objective *obj, const int *unit
                               units[b]);
     if (obj->reduce < CNN_VIS_MEAN || obj->reduce > CNN_VIS_CENTER)
         return cnn_errorf(err, "unknown reduction %d", obj->reduce);
-    if (cnn_net_forward(net, x, n, 0, NULL, err)) return -1;
+    if (cnn_net_forward(net, x, (size_t)n * cnn_net_input_size(net), n, 0, NULL, err)) return -1;
 
     int pre = cnn_vis_uses_preact(m, obj);
     const float *out = pre ? cnn_net_preact(net, obj->layer) : cnn_net_output(net, obj->layer);
@@ -82,7 +83,8 @@ int cnn_vis_gradient(cnn_net *net, const cnn_vis_objective *obj, const int *unit
     }
     if (!grad) return 0;
     cnn_net_zero_grads(net); /* the parameter gradients are a by-product; keep them bounded */
-    return cnn_net_backward(net, n, obj->layer, pre, grad, err);
+    return cnn_net_backward(net, n, obj->layer, pre, grad, (size_t)n * cnn_net_input_size(net),
+                            err);
 }
 
 /* ======================================================================== */
@@ -445,7 +447,7 @@ int cnn_vis_feature_maps(cnn_net *net, int layer, int pre, const float *x, float
     const cnn_model *m = cnn_net_model(net);
     if (layer < 0 || layer >= m->nlayers)
         return cnn_errorf(err, "layer %d: the model has layers 0 to %d", layer, m->nlayers - 1);
-    if (cnn_net_forward(net, x, 1, 0, NULL, err)) return -1;
+    if (cnn_net_forward(net, x, (size_t)1 * cnn_net_input_size(net), 1, 0, NULL, err)) return -1;
     const float *o = pre ? cnn_net_preact(net, layer) : cnn_net_output(net, layer);
     memcpy(maps, o, cnn_shape_size(m->layers[layer].out) * sizeof *maps);
     return 0;

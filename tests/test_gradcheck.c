@@ -125,7 +125,9 @@ static double objective(gc_net *g)
     cnn_rng rng;
     cnn_rng_seed(&rng, 99); /* the same dropout mask every time */
     cnn_error err;
-    if (cnn_net_forward(g->net, g->x, g->n, g->training, &rng, &err)) return NAN;
+    if (cnn_net_forward(g->net, g->x, (size_t)g->n * cnn_net_input_size(g->net), g->n, g->training,
+                        &rng, &err))
+        return NAN;
     const float *y = cnn_net_output(g->net, g->m->nlayers - 1);
     double s = 0;
     for (size_t i = 0; i < g->nout; i++) s += g->r[i] * y[i];
@@ -227,7 +229,7 @@ static double run_case(const gc_case *c, cnn_rng *rng, size_t *skipped, size_t *
     cnn_net_zero_grads(g.net);
     float *seed = cnn_net_grad_at(g.net, last, 0);
     for (size_t i = 0; i < g.nout; i++) seed[i] = (float)g.r[i];
-    if (cnn_net_backward(g.net, g.n, last, 0, dx, &err)) {
+    if (cnn_net_backward(g.net, g.n, last, 0, dx, (size_t)g.n * cnn_net_input_size(g.net), &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1e9;
     }

@@ -89,10 +89,13 @@ static int one_new(one *o, const char *input, const char *layer, int n, int trai
     o->dx = malloc(o->nin * sizeof(float));
     cnn_rng drop;
     cnn_rng_seed(&drop, 5);
-    if (cnn_net_forward(o->net, o->x, n, training, &drop, &err)) return -1;
+    if (cnn_net_forward(o->net, o->x, (size_t)n * cnn_net_input_size(o->net), n, training, &drop,
+                        &err))
+        return -1;
     cnn_net_zero_grads(o->net);
     memcpy(cnn_net_grad_at(o->net, 0, 1), o->dout, o->nout * sizeof(float));
-    if (cnn_net_backward(o->net, n, 0, 1, o->dx, &err)) return -1;
+    if (cnn_net_backward(o->net, n, 0, 1, o->dx, (size_t)n * cnn_net_input_size(o->net), &err))
+        return -1;
     o->grads = cnn_net_grads(o->net);
     return 0;
 }
@@ -300,10 +303,10 @@ static void dense_case(int inputs, int units, int use_bias, int n)
     for (size_t i = 0; i < o.m->nparams; i++) p[i] = (float)(2.0 * cnn_rng_uniform(&rng) - 1.0);
     size_t nin = (size_t)n * inputs, nout = (size_t)n * units;
     float *x = rand_buf(nin, -1, 1), *dout = rand_buf(nout, -1, 1), *dxa = malloc(nin * 4);
-    CHECK(cnn_net_forward(o.net, x, n, 0, NULL, &err) == 0);
+    CHECK(cnn_net_forward(o.net, x, (size_t)n * cnn_net_input_size(o.net), n, 0, NULL, &err) == 0);
     cnn_net_zero_grads(o.net);
     memcpy(cnn_net_grad_at(o.net, 1, 1), dout, nout * sizeof(float));
-    CHECK(cnn_net_backward(o.net, n, 1, 1, dxa, &err) == 0);
+    CHECK(cnn_net_backward(o.net, n, 1, 1, dxa, (size_t)n * cnn_net_input_size(o.net), &err) == 0);
     const float *g = cnn_net_grads(o.net);
     double *out = zeros(nout), *dx = zeros(nin), *dw = zeros((size_t)units * inputs),
            *db = zeros((size_t)units);
@@ -399,7 +402,8 @@ static void activations_match_reference(void)
         float *g = cnn_net_grad_at(o.net, 0, 0);
         memcpy(g, o.dout, o.nout * sizeof(float));
         cnn_error err;
-        CHECK(cnn_net_backward(o.net, 3, 0, 0, o.dx, &err) == 0);
+        CHECK(cnn_net_backward(o.net, 3, 0, 0, o.dx, (size_t)3 * cnn_net_input_size(o.net), &err) ==
+              0);
         for (int b = 0; b < 3; b++)
             for (int p = 0; p < HW; p++)
                 for (int c = 0; c < C; c++) {
@@ -499,7 +503,8 @@ static void batchnorm_matches_reference(void)
         float *p = o.params;
         p[6] = 0.5f, p[7] = 2.0f; /* moving variance */
         cnn_error err;
-        CHECK(cnn_net_forward(o.net, o.x, 2, 0, NULL, &err) == 0);
+        CHECK(cnn_net_forward(o.net, o.x, (size_t)2 * cnn_net_input_size(o.net), 2, 0, NULL,
+                              &err) == 0);
         double *e = zeros(o.nout);
         for (int b = 0; b < 2; b++)
             for (int c = 0; c < 2; c++)
@@ -528,7 +533,7 @@ static void batchnorm_updates_moving_averages_as_keras(void)
     cnn_error err;
     cnn_rng r;
     cnn_rng_seed(&r, 1);
-    CHECK(cnn_net_forward(o.net, x, 2, 1, &r, &err) == 0);
+    CHECK(cnn_net_forward(o.net, x, (size_t)2 * cnn_net_input_size(o.net), 2, 1, &r, &err) == 0);
     CHECK_NEAR(0.5 * 0.9 + 4.5 * 0.1, p[2], 1e-6);
     CHECK_NEAR(2.0 * 0.9 + 5.25 * 0.1, p[3], 1e-6);
     (void)desc;
@@ -558,7 +563,8 @@ static void dropout_is_inverted_and_seeded(void)
     CHECK(kept > o.nout / 2 && kept < o.nout);
     /* inference: the identity */
     cnn_error err;
-    CHECK(cnn_net_forward(o.net, o.x, 4, 0, NULL, &err) == 0);
+    CHECK(cnn_net_forward(o.net, o.x, (size_t)4 * cnn_net_input_size(o.net), 4, 0, NULL, &err) ==
+          0);
     for (size_t i = 0; i < o.nout; i++) e[i] = o.x[i];
     CHECK_REL("inference output", cnn_net_preact(o.net, 0), e, o.nout);
     free(e), free(dx);
@@ -649,7 +655,7 @@ static void upsampling2d_bilinear_matches_tensorflow_by_hand(void)
         return;
     }
     const float x[2] = {0, 4};
-    CHECK(cnn_net_forward(net, x, 1, 0, NULL, &err) == 0);
+    CHECK(cnn_net_forward(net, x, (size_t)1 * cnn_net_input_size(net), 1, 0, NULL, &err) == 0);
     const float *y = cnn_net_preact(net, 0);
     const float want[4] = {0, 1, 3, 4};
     for (int i = 0; i < 4; i++) CHECK_NEAR(want[i], y[i], 1e-6);

@@ -43,7 +43,7 @@ static void fixed_batch(float *x, int *labels, size_t per, int n, uint64_t seed)
 static float loss_at(cnn_net *net, const float *x, const int *labels, int n, int loss)
 {
     cnn_error err;
-    if (cnn_net_forward(net, x, n, 0, NULL, &err)) return NAN;
+    if (cnn_net_forward(net, x, (size_t)n * cnn_net_input_size(net), n, 0, NULL, &err)) return NAN;
     return cnn_net_loss(net, labels, n, loss, NULL);
 }
 
@@ -65,7 +65,7 @@ static void sgd_step_lowers_the_loss_on_the_lecture_model(void)
     float before = loss_at(net, x, labels, BATCH, CNN_LOSS_CROSSENTROPY);
     CHECK(before > 1.0f && before < 5.0f); /* about ln 10 at the start */
     cnn_net_zero_grads(net);
-    CHECK(cnn_net_backward(net, BATCH, m->nlayers - 1, 0, NULL, &err) == 0);
+    CHECK(cnn_net_backward(net, BATCH, m->nlayers - 1, 0, NULL, 0, &err) == 0);
     cnn_optim o = {.kind = CNN_OPT_SGD};
     cnn_net_step(net, &o, 0.05f, 1);
     float after = loss_at(net, x, labels, BATCH, CNN_LOSS_CROSSENTROPY);
@@ -99,7 +99,8 @@ static void directional_check(const char *what, cnn_model *m, int loss)
     memcpy(p0, p, np * sizeof *p);
     loss_at(net, x, labels, n, loss);
     cnn_net_zero_grads(net);
-    CHECK(cnn_net_backward(net, n, m->nlayers - 1, 0, dx, &err) == 0);
+    CHECK(cnn_net_backward(net, n, m->nlayers - 1, 0, dx, (size_t)n * cnn_net_input_size(net),
+                           &err) == 0);
     memcpy(g, cnn_net_grads(net), np * sizeof *g);
     double worst = 0;
     for (int trial = 0; trial < 6; trial++) {
@@ -200,7 +201,8 @@ static void loss_seed_is_consistent_for_pre_0_and_1(void)
     for (int pre = 0; pre < 2; pre++) {
         loss_at(net, x, labels, 4, CNN_LOSS_CROSSENTROPY);
         cnn_net_zero_grads(net);
-        CHECK(cnn_net_backward(net, 4, m->nlayers - 1, pre, pre ? dx1 : dx0, &err) == 0);
+        CHECK(cnn_net_backward(net, 4, m->nlayers - 1, pre, pre ? dx1 : dx0,
+                               (size_t)4 * cnn_net_input_size(net), &err) == 0);
         if (!pre) memcpy(g0, cnn_net_grads(net), np * sizeof *g0);
     }
     CHECK(memcmp(g0, cnn_net_grads(net), np * sizeof *g0) == 0);
@@ -230,7 +232,7 @@ static void cross_entropy_is_finite_for_huge_logits(void)
     float *p = cnn_net_params(net);
     p[0] = 1e4f, p[1] = 0, p[2] = 0, p[3] = -1e4f; /* logits (1e4, -1e4) for x = (1, 1) */
     float x[4] = {1, 1, -1, -1};                   /* and (-1e4, 1e4) */
-    CHECK(cnn_net_forward(net, x, 2, 0, NULL, &err) == 0);
+    CHECK(cnn_net_forward(net, x, (size_t)2 * cnn_net_input_size(net), 2, 0, NULL, &err) == 0);
     int wrong[2] = {1, 0}, right[2] = {0, 1}, correct = -1;
     float l = cnn_net_loss(net, wrong, 2, CNN_LOSS_CROSSENTROPY, &correct);
     CHECK(isfinite(l));
@@ -239,9 +241,9 @@ static void cross_entropy_is_finite_for_huge_logits(void)
     const float *g = cnn_net_grad_at(net, 1, 1);
     for (int i = 0; i < 4; i++) CHECK(isfinite(g[i]));
     CHECK_NEAR(-0.5, g[1], 1e-6);
-    CHECK(cnn_net_backward(net, 2, 1, 0, NULL, &err) == 0);
+    CHECK(cnn_net_backward(net, 2, 1, 0, NULL, 0, &err) == 0);
     for (size_t i = 0; i < m->nparams; i++) CHECK(isfinite(cnn_net_grads(net)[i]));
-    CHECK(cnn_net_forward(net, x, 2, 0, NULL, &err) == 0);
+    CHECK(cnn_net_forward(net, x, (size_t)2 * cnn_net_input_size(net), 2, 0, NULL, &err) == 0);
     l = cnn_net_loss(net, right, 2, CNN_LOSS_CROSSENTROPY, &correct);
     CHECK(isfinite(l) && l >= 0 && l < 1e-6);
     CHECK_INT_EQ(2, correct);
@@ -264,29 +266,30 @@ static void nan_is_reported_by_the_first_layer_that_meets_it(void)
     cnn_net_init(net, CNN_INIT_GLOROT_UNIFORM, &r);
     float *x = calloc(784 * 5, sizeof *x);
     x[3 * 784 + 200] = NAN;
-    CHECK(cnn_net_forward(net, x, 5, 0, NULL, &err) == 0); /* unchecked: no error */
+    CHECK(cnn_net_forward(net, x, (size_t)5 * cnn_net_input_size(net), 5, 0, NULL, &err) ==
+          0); /* unchecked: no error */
     cnn_net_check_finite(net, 1);
-    CHECK(cnn_net_forward(net, x, 5, 0, NULL, &err) == -1);
+    CHECK(cnn_net_forward(net, x, (size_t)5 * cnn_net_input_size(net), 5, 0, NULL, &err) == -1);
     CHECK_CONTAINS(err.msg, "layer conv2d (Conv2D)");
     CHECK_CONTAINS(err.msg, "NaN at image 3");
     /* a NaN born inside: a bad weight in the first Dense layer */
     x[3 * 784 + 200] = 0.5f;
     float *p = cnn_net_params(net);
     p[m->layers[5].param_offset + 17] = NAN;
-    CHECK(cnn_net_forward(net, x, 5, 0, NULL, &err) == -1);
+    CHECK(cnn_net_forward(net, x, (size_t)5 * cnn_net_input_size(net), 5, 0, NULL, &err) == -1);
     CHECK_STR_EQ("layer dense (Dense): output contains NaN at image 0", err.msg);
     p[m->layers[5].param_offset + 17] = 0.0f;
     p[m->layers[6].param_offset + 3] = INFINITY;
-    CHECK(cnn_net_forward(net, x, 5, 0, NULL, &err) == -1);
+    CHECK(cnn_net_forward(net, x, (size_t)5 * cnn_net_input_size(net), 5, 0, NULL, &err) == -1);
     CHECK_CONTAINS(err.msg, "layer dense_1 (Dense): output contains");
     p[m->layers[6].param_offset + 3] = 0.0f;
-    CHECK(cnn_net_forward(net, x, 5, 0, NULL, &err) == 0);
+    CHECK(cnn_net_forward(net, x, (size_t)5 * cnn_net_input_size(net), 5, 0, NULL, &err) == 0);
     /* backward: an infinite seed is reported by the layer whose input gradient it spoils */
     float *seed = cnn_net_grad_at(net, 6, 1);
     memset(seed, 0, 5 * 10 * sizeof *seed);
     seed[2 * 10 + 1] = INFINITY;
     cnn_net_zero_grads(net);
-    CHECK(cnn_net_backward(net, 5, 6, 1, NULL, &err) == -1);
+    CHECK(cnn_net_backward(net, 5, 6, 1, NULL, 0, &err) == -1);
     CHECK_CONTAINS(err.msg, "layer dense_1 (Dense): input gradient contains");
     CHECK_CONTAINS(err.msg, "at image 2");
     free(x);
@@ -309,10 +312,10 @@ static float *train_three_steps(const cnn_model *m)
     cnn_optim_from_training(&o, &m->training);
     for (int step = 1; step <= 3; step++) {
         fixed_batch(x, labels, 784, BATCH, (uint64_t)step);
-        cnn_net_forward(net, x, BATCH, 1, &r, &err);
+        cnn_net_forward(net, x, (size_t)BATCH * cnn_net_input_size(net), BATCH, 1, &r, &err);
         cnn_net_loss(net, labels, BATCH, CNN_LOSS_CROSSENTROPY, NULL);
         cnn_net_zero_grads(net);
-        cnn_net_backward(net, BATCH, m->nlayers - 1, 0, NULL, &err);
+        cnn_net_backward(net, BATCH, m->nlayers - 1, 0, NULL, 0, &err);
         cnn_net_step(net, &o, 1e-3f, step);
     }
     float *out = malloc(m->nparams * sizeof *out);
@@ -490,13 +493,13 @@ static void bad_calls_are_errors(void)
     CHECK(cnn_net_new(m, 0, &net, &err) == -1);
     CHECK(cnn_net_new(m, 2, &net, &err) == 0);
     float x[784 * 3] = {0};
-    CHECK(cnn_net_forward(net, x, 3, 0, NULL, &err) == -1);
+    CHECK(cnn_net_forward(net, x, (size_t)3 * cnn_net_input_size(net), 3, 0, NULL, &err) == -1);
     CHECK_CONTAINS(err.msg, "expected 1 to 2");
-    CHECK(cnn_net_backward(net, 1, 6, 0, NULL, &err) == -1); /* no forward yet */
-    CHECK(cnn_net_forward(net, x, 2, 0, NULL, &err) == 0);
-    CHECK(cnn_net_backward(net, 1, 6, 0, NULL, &err) == -1);
-    CHECK(cnn_net_backward(net, 2, 7, 0, NULL, &err) == -1);
-    CHECK(cnn_net_backward(net, 2, 6, 0, NULL, &err) == 0);
+    CHECK(cnn_net_backward(net, 1, 6, 0, NULL, 0, &err) == -1); /* no forward yet */
+    CHECK(cnn_net_forward(net, x, (size_t)2 * cnn_net_input_size(net), 2, 0, NULL, &err) == 0);
+    CHECK(cnn_net_backward(net, 1, 6, 0, NULL, 0, &err) == -1);
+    CHECK(cnn_net_backward(net, 2, 7, 0, NULL, 0, &err) == -1);
+    CHECK(cnn_net_backward(net, 2, 6, 0, NULL, 0, &err) == 0);
     cnn_net_free(net);
     cnn_net_free(NULL);
     cnn_model_free(m);

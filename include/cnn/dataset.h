@@ -36,8 +36,9 @@ CNN_API int cnn_dataset_load(const char *images_path, const char *labels_path, c
                      size_t max_bytes, cnn_dataset **out, cnn_error *err);
 CNN_API void cnn_dataset_free(cnn_dataset *d);
 
-/* Converts the records idx[0..n) to floats, (n, C, H, W). */
-CNN_API void cnn_dataset_batch(const cnn_dataset *d, const uint32_t *idx, int n, float *x);
+/* Converts the records idx[0..n) to floats, (n, C, H, W) into x, which holds
+ * n * C * H * W floats.  -1 (nothing written) when an index is not a record. */
+CNN_API int cnn_dataset_batch(const cnn_dataset *d, const uint32_t *idx, int n, float *x);
 
 /* Number of classes a model predicts: its last layer's output size, or -1 when
  * that output is not flat (then it cannot be trained on class labels). */

@@ -76,8 +76,9 @@ CNN_API int cnn_idx_load_mem(const void *buf, size_t len, const char *name, size
 CNN_API void cnn_idx_free(cnn_idx *x);
 
 /* Writes record i (0 <= i < count) as x->record floats into dst.  u8 values are
- * scaled to [0, 1] (v / 255); every other type is converted as is. */
-CNN_API void cnn_idx_record_float(const cnn_idx *x, size_t i, float *dst);
+ * scaled to [0, 1] (v / 255); every other type is converted as is.  -1 (nothing
+ * written) when i is not a record. */
+CNN_API int cnn_idx_record_float(const cnn_idx *x, size_t i, float *dst);
 
 /* Reads element i of a file with one element per record (a label file) as an
  * integer.  Fails (naming the file and the index) when i is out of range, the

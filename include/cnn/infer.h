@@ -89,10 +89,12 @@ CNN_API int cnn_predictor_added_softmax(const cnn_predictor *p);
  * cnn_predictor_input(p) + i * cnn_shape_size(model->input). */
 CNN_API float *cnn_predictor_input(cnn_predictor *p);
 
-/* Fills input slots [0, n) from records idx[0..n) of d, inverting them when
+/* -1 (nothing done) unless 1 <= n <= max_batch, d's images have the model's
+ * input shape and every index is a record of d.
+ * Fills input slots [0, n) from records idx[0..n) of d, inverting them when
  * invert is set. */
-CNN_API void cnn_predictor_fill(cnn_predictor *p, const cnn_dataset *d, const uint32_t *idx, int n,
-                        int invert);
+CNN_API int cnn_predictor_fill(cnn_predictor *p, const cnn_dataset *d, const uint32_t *idx, int n,
+                               int invert);
 
 /* Runs the network (inference mode) on the first n images of the input buffer,
  * 1 <= n <= max_batch. */
@@ -101,9 +103,10 @@ CNN_API int cnn_predictor_run(cnn_predictor *p, int n, cnn_error *err);
 /* Class probabilities of the last run, (n, classes). */
 CNN_API const float *cnn_predictor_probs(const cnn_predictor *p);
 
-/* The k most probable classes of probs[0..n), most probable first; equal
- * probabilities keep the lower class first.  1 <= k <= n. */
-CNN_API void cnn_top_k(const float *probs, int n, int k, int *classes);
+/* The min(k, n) most probable classes of probs[0..n), most probable first,
+ * written to classes[0..min(k, n)); equal probabilities keep the lower class
+ * first, NaN ranks last.  Returns how many were written (0 when k or n < 1). */
+CNN_API int cnn_top_k(const float *probs, int n, int k, int *classes);
 
 /* ------------------------------------------------------------------------ */
 /* Class names and output lines                                              */
@@ -155,8 +158,9 @@ typedef struct cnn_eval {
 CNN_API int cnn_eval_new(int nclasses, cnn_eval **out, cnn_error *err);
 CNN_API void cnn_eval_free(cnn_eval *e);
 
-/* Counts one prediction; both classes must be in [0, nclasses). */
-CNN_API void cnn_eval_add(cnn_eval *e, int label, int pred);
+/* Counts one prediction; both classes must be in [0, nclasses) (else -1 and
+ * nothing is counted). */
+CNN_API int cnn_eval_add(cnn_eval *e, int label, int pred);
 
 /* correct / n, or NaN when n is 0. */
 CNN_API double cnn_eval_accuracy(const cnn_eval *e);

@@ -51,19 +51,25 @@ CNN_API void cnn_net_init(cnn_net *net, int init, cnn_rng *rng);
 
 /* ---- forward --------------------------------------------------------------- */
 
-/* Runs the network on x (n, C, H, W) with 1 <= n <= max_batch.  training=1 uses
- * batch statistics (and updates BN running averages) and active dropout drawing
- * from rng; training=0 is inference (rng may be NULL).  x is copied (the
- * caller may reuse it before backward).  Returns -1 when n is out of range,
- * when training with an active Dropout and no rng, or when finite-value
- * checking is on (cnn_net_check_finite) and a value is a NaN or infinity: the
- * message names the first layer that meets it, e.g. "layer conv2d_1 (Conv2D):
- * output contains NaN at image 3" (a bad x is reported as the first layer's
- * "input"). */
-CNN_API int cnn_net_forward(cnn_net *net, const float *x, int n, int training, cnn_rng *rng,
-                    cnn_error *err);
+/* Runs the network on x (n, C, H, W) with 1 <= n <= max_batch; x holds x_len
+ * floats, which must be exactly n * cnn_net_input_size(net) (so an image of the
+ * wrong size is an error, never a read past the caller's buffer).  training=1
+ * uses batch statistics (and updates BN running averages) and active dropout
+ * drawing from rng; training=0 is inference (rng may be NULL).  x is copied
+ * (the caller may reuse it before backward).  Returns -1 when net or x is NULL,
+ * when n or x_len is out of range, when training with an active Dropout and
+ * no rng, or when finite-value checking is on (cnn_net_check_finite) and a
+ * value is a NaN or infinity: the message names the first layer that meets it,
+ * e.g. "layer conv2d_1 (Conv2D): output contains NaN at image 3" (a bad x is
+ * reported as the first layer's "input"). */
+CNN_API int cnn_net_forward(cnn_net *net, const float *x, size_t x_len, int n, int training,
+                            cnn_rng *rng, cnn_error *err);
 
-/* Layer i's output after its activation, (n, out) of the last forward. */
+/* Floats per image of the network's input: C * H * W of the model's input. */
+CNN_API size_t cnn_net_input_size(const cnn_net *net);
+
+/* Layer i's output after its activation, (n, out) of the last forward; NULL
+ * when i is not a layer of the model (as for the two functions below). */
 CNN_API const float *cnn_net_output(const cnn_net *net, int layer);
 /* Layer i's output before its activation (the same buffer when the activation is
  * linear).  For the last layer with softmax these are the logits. */
@@ -99,7 +105,8 @@ CNN_API float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int
 
 /* The gradient buffer of layer i's output ((n, out) floats), to be filled by a
  * caller who starts backward at layer i (e.g. a visualization objective).
- * pre=1 gives the buffer for the gradient with respect to the pre-activation. */
+ * pre=1 gives the buffer for the gradient with respect to the pre-activation.
+ * NULL when i is not a layer of the model. */
 CNN_API float *cnn_net_grad_at(cnn_net *net, int layer, int pre);
 
 /* Back-propagates from layer `from` (its output gradient seeded by
@@ -110,11 +117,14 @@ CNN_API float *cnn_net_grad_at(cnn_net *net, int layer, int pre);
  * After cnn_net_loss (from = last layer) pre is ignored: see cnn_net_loss.
  * Adds parameter gradients into cnn_net_grads (call cnn_net_zero_grads
  * first); when input_grad is non-NULL it receives the gradient with respect to
- * the input x, (n, C, H, W) (NULL skips that work in the first layer).  Uses
- * the activations of the last forward (which must have had the same n).
- * Returns -1 when `from` is out of range, n differs from the last forward's,
- * or (checked mode) a layer's input gradient holds a NaN or infinity. */
-CNN_API int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, cnn_error *err);
+ * the input x, (n, C, H, W), grad_len floats that must be exactly
+ * n * cnn_net_input_size(net) (input_grad NULL, grad_len 0, skips that work in
+ * the first layer).  Uses the activations of the last forward (which must have
+ * had the same n).  Returns -1 when `from` is out of range, n differs from the
+ * last forward's, grad_len does not fit, or (checked mode) a layer's input
+ * gradient holds a NaN or infinity. */
+CNN_API int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad,
+                             size_t grad_len, cnn_error *err);
 
 CNN_API void cnn_net_zero_grads(cnn_net *net);
 
