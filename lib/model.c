@@ -150,10 +150,13 @@ int cnn_cfg_float(const cnn_cfg *c, const char *key, double def, double lo, doub
         *out = (float)def;
         return 0;
     }
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < lo ||
-        v->valuedouble > hi)
+    /* Compared as the float it is stored as: a bound written by a tool (1e-12
+     * becomes 9.99999996e-13) reads back. */
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!isfinite(d) || d < -FLT_MAX || d > FLT_MAX || (float)d < (float)lo ||
+        (float)d > (float)hi)
         return cfg_bad(c, key, v, expected, err);
-    *out = (float)v->valuedouble;
+    *out = (float)d;
     return 0;
 }
 
@@ -408,6 +411,17 @@ static int check_keys(const cJSON *obj, const char *const *allowed, const char *
     return 0;
 }
 
+/* cnn_cfg_int with an upper bound too (the training settings' shared ranges). */
+static int cfg_int_max(const cnn_cfg *c, const char *key, int def, int min, int max, int *out,
+                       cnn_error *err)
+{
+    if (cnn_cfg_int(c, key, def, min, out, err)) return -1;
+    if (*out <= max) return 0;
+    char expected[64];
+    snprintf(expected, sizeof expected, "an integer from %d to %d", min, max);
+    return cfg_bad(c, key, cfg_get(c, key), expected, err);
+}
+
 static int parse_training(const cJSON *obj, const char *file, cnn_training *t, cnn_error *err)
 {
     static const char *const keys[] = {"optimizer", "learning_rate", "momentum", "nesterov",
@@ -422,17 +436,19 @@ static int parse_training(const cJSON *obj, const char *file, cnn_training *t, c
     cnn_cfg c = {.obj = obj, .file = file, .path = "training"};
     int seed;
     if (cnn_cfg_enum(&c, "optimizer", cnn_optimizer_names, t->optimizer, &t->optimizer, err) ||
-        cnn_cfg_float(&c, "learning_rate", t->learning_rate, 1e-12, 1e6, &t->learning_rate,
-                      err) ||
-        cnn_cfg_float(&c, "momentum", t->momentum, 0.0, 0.999999, &t->momentum, err) ||
+        cnn_cfg_float(&c, "learning_rate", t->learning_rate, CNN_LR_MIN, CNN_LR_MAX,
+                      &t->learning_rate, err) ||
+        cnn_cfg_float(&c, "momentum", t->momentum, 0.0, CNN_MOMENTUM_MAX, &t->momentum, err) ||
         cnn_cfg_bool(&c, "nesterov", t->nesterov, &t->nesterov, err) ||
         cnn_cfg_enum(&c, "schedule", cnn_schedule_names, t->schedule, &t->schedule, err) ||
-        cnn_cfg_int(&c, "step_epochs", t->step_epochs, 1, &t->step_epochs, err) ||
-        cnn_cfg_float(&c, "step_gamma", t->step_gamma, 1e-6, 1.0, &t->step_gamma, err) ||
-        cnn_cfg_int(&c, "batch_size", t->batch_size, 1, &t->batch_size, err) ||
-        cnn_cfg_int(&c, "epochs", t->epochs, 1, &t->epochs, err) ||
+        cfg_int_max(&c, "step_epochs", t->step_epochs, 1, CNN_STEP_EPOCHS_MAX, &t->step_epochs,
+                    err) ||
+        cnn_cfg_float(&c, "step_gamma", t->step_gamma, CNN_STEP_GAMMA_MIN, CNN_STEP_GAMMA_MAX,
+                      &t->step_gamma, err) ||
+        cfg_int_max(&c, "batch_size", t->batch_size, 1, CNN_BATCH_MAX, &t->batch_size, err) ||
+        cfg_int_max(&c, "epochs", t->epochs, 1, CNN_EPOCHS_MAX, &t->epochs, err) ||
         cnn_cfg_enum(&c, "loss", cnn_loss_names, t->loss, &t->loss, err) ||
-        cnn_cfg_int(&c, "seed", (int)t->seed, 0, &seed, err))
+        cfg_int_max(&c, "seed", (int)t->seed, 0, CNN_SEED_MAX, &seed, err))
         return -1;
     t->seed = (uint64_t)seed;
     return 0;

@@ -44,6 +44,20 @@ typedef struct cnn_training {
     uint64_t seed;       /* 1 */
 } cnn_training;
 
+/* The one range of each numeric training setting, shared by cnn-train's flags
+ * and every reader of a "training" object (model files, weights, checkpoints):
+ * a value the tool accepts is a value it can read back.  Float settings are
+ * compared as the float they are stored as. */
+#define CNN_LR_MIN 1e-12
+#define CNN_LR_MAX 1e6
+#define CNN_MOMENTUM_MAX 0.999999
+#define CNN_STEP_GAMMA_MIN 1e-6
+#define CNN_STEP_GAMMA_MAX 1.0
+#define CNN_STEP_EPOCHS_MAX 1000000
+#define CNN_EPOCHS_MAX 1000000
+#define CNN_BATCH_MAX 65536
+#define CNN_SEED_MAX 2147483647
+
 typedef struct cnn_model {
     char name[CNN_NAME_MAX];
     cnn_shape input; /* (C, H, W); Keras' input_shape is [H, W, C] */

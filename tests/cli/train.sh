@@ -147,7 +147,7 @@ test_bad_inputs() {
     run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --batch-size 0 -o "$TMP/x"
     expect_rc 2; expect_err_contains "--batch-size: expected an integer from 1"
     run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --learning-rate -0.1 -o "$TMP/x"
-    expect_rc 2; expect_err_contains "--learning-rate: expected a number > 0"
+    expect_rc 2; expect_err_contains "--learning-rate: expected a number >= 1e-12"
     run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1000 -o "$TMP/x"
     expect_rc 2; expect_err_contains "--threads: expected an integer from 1 to 256"
     run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --frobnicate -o "$TMP/x"
