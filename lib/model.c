@@ -542,6 +542,99 @@ static void training_defaults(cnn_training *t)
                         .seed = 1};
 }
 
+/* ======================================================================== */
+/* Checks on the whole JSON text before any field is read                   */
+/* ======================================================================== */
+
+/* A NUL written as \u0000 inside a string: cJSON would end the string there
+ * (a name "a\u0000b" would silently become "a").  Found in the raw text. */
+static int find_escaped_nul(const char *text, size_t len, const char *file, cnn_error *err)
+{
+    int in_str = 0, line = 1, col = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        col++;
+        if (ch == '\n') line++, col = 0;
+        if (!in_str) {
+            in_str = ch == '"';
+            continue;
+        }
+        if (ch == '"') {
+            in_str = 0;
+        } else if (ch == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+                return cnn_errorf(err, "%s: line %d, column %d: a string holds \\u0000 (a NUL "
+                                       "character), which no name or value may contain",
+                                  file, line, col);
+            i++, col++; /* the escaped character */
+        }
+    }
+    return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* Duplicate keys in any object: an error naming the key and where (Python's
+ * json and Keras keep the last, cJSON's lookups find the first; neither is
+ * what the author meant).  Sorting each object's keys keeps it n log n. */
+static int find_duplicate_keys(const cJSON *v, char *path, size_t cap, const char *file,
+                               cnn_error *err)
+{
+    size_t plen = strlen(path);
+    int n = 0;
+    for (const cJSON *c = v->child; c; c = c->next) n++;
+    if (cJSON_IsObject(v) && n > 1) {
+        const cJSON **keys = malloc(sizeof *keys * (size_t)n);
+        if (!keys) return cnn_errorf(err, "%s: out of memory", file);
+        int k = 0, rc = 0;
+        for (const cJSON *c = v->child; c; c = c->next) keys[k++] = c;
+        qsort(keys, (size_t)n, sizeof *keys, cmp_key);
+        for (int i = 1; i < n && rc == 0; i++)
+            if (strcmp(keys[i - 1]->string, keys[i]->string) == 0)
+                rc = cnn_errorf(err, "%s: %s%skey \"%s\" appears twice (keys must be unique)",
+                                file, path, plen ? ": " : "", keys[i]->string);
+        free(keys);
+        if (rc) return -1;
+    }
+    int i = 0;
+    for (const cJSON *c = v->child; c; c = c->next, i++) {
+        if (!cJSON_IsObject(c) && !cJSON_IsArray(c)) continue;
+        if (cJSON_IsArray(v))
+            snprintf(path + plen, cap - plen, "[%d]", i);
+        else
+            snprintf(path + plen, cap - plen, "%s%s", plen ? "." : "", c->string);
+        int rc = find_duplicate_keys(c, path, cap, file, err);
+        path[plen] = '\0';
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+/* A name shown to users and stored in weights: valid UTF-8 without control
+ * characters (C0, DEL, C1), so it cannot garble a terminal or a JSON line. */
+static int printable_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0) return 0;
+        uint32_t cp = n == 0 ? c : n == 1 ? c & 0x1f : n == 2 ? c & 0x0f : c & 0x07;
+        for (int k = 1; k <= n; k++) {
+            if ((p[k] & 0xc0) != 0x80) return 0;
+            cp = cp << 6 | (p[k] & 0x3f);
+        }
+        static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
 int cnn_model_parse(const char *text, size_t len, const char *name, cnn_model **out,
                     cnn_error *err)
 {
@@ -573,6 +666,12 @@ int cnn_model_parse(const char *text, size_t len, const char *name, cnn_model **
                                    "byte %zu", name, (size_t)(p - text));
         }
     }
+    char path[512] = "";
+    if (find_escaped_nul(text, len, name, err) ||
+        find_duplicate_keys(root, path, sizeof path, name, err)) {
+        cJSON_Delete(root);
+        return -1;
+    }
     cnn_model *m = calloc(1, sizeof *m);
     if (!m) {
         cJSON_Delete(root);
@@ -590,6 +689,9 @@ int cnn_model_parse(const char *text, size_t len, const char *name, cnn_model **
         rc = parse_ours(root, name, m, err);
     }
     cJSON_Delete(root);
+    if (rc == 0 && !printable_utf8(m->name))
+        rc = cnn_errorf(err, "%s: name: the model's name must be valid UTF-8 without control "
+                             "characters", name);
     if (rc == 0) rc = cnn_model_finish(m, name, err);
     if (rc) {
         cnn_model_free(m);

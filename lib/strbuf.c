@@ -3,6 +3,7 @@
 #include "strbuf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,24 @@ void cnn_strbuf_repeat(cnn_strbuf *b, const char *s, int count)
     for (int i = 0; i < count; i++) cnn_strbuf_puts(b, s);
 }
 
+/* The length of the valid UTF-8 sequence at p (1 to 4), or 0 if the bytes
+ * there are not one (a stray continuation byte, an overlong form, a surrogate,
+ * a sequence cut short). */
+static int utf8_seq(const unsigned char *p)
+{
+    unsigned c = p[0];
+    int n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (!n) return 0;
+    uint32_t cp = c & (0x7fu >> n);
+    for (int k = 1; k < n; k++) {
+        if ((p[k] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (p[k] & 0x3f);
+    }
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return n;
+}
+
 void cnn_strbuf_json_string(cnn_strbuf *b, const char *s)
 {
     cnn_strbuf_putc(b, '"');
@@ -77,8 +96,21 @@ void cnn_strbuf_json_string(cnn_strbuf *b, const char *s)
         case '\r': cnn_strbuf_puts(b, "\\r"); break;
         case '\t': cnn_strbuf_puts(b, "\\t"); break;
         default:
-            if (*c < 0x20) cnn_strbuf_printf(b, "\\u%04x", *c);
-            else cnn_strbuf_putc(b, (char)*c);
+            if (*c < 0x20) {
+                cnn_strbuf_printf(b, "\\u%04x", *c);
+            } else if (*c < 0x80) {
+                cnn_strbuf_putc(b, (char)*c);
+            } else {
+                /* File names are bytes: one that is not UTF-8 becomes U+FFFD (as
+                 * jq and from_utf8_lossy do), so the line stays valid JSON. */
+                int n = utf8_seq(c);
+                if (n) {
+                    for (int k = 0; k < n; k++) cnn_strbuf_putc(b, (char)c[k]);
+                    c += n - 1;
+                } else {
+                    cnn_strbuf_puts(b, "\\ufffd");
+                }
+            }
         }
     }
     cnn_strbuf_putc(b, '"');

@@ -30,7 +30,8 @@ CNN_API void cnn_strbuf_repeat(cnn_strbuf *b, const char *s, int count);
 
 /* s as a quoted JSON string, escaped as serde_json (the safetensors reference
  * writer) escapes: \" \\ \b \f \n \r \t, other control characters as \u00XX,
- * everything else (UTF-8 included) as it is. */
+ * valid UTF-8 as it is.  A byte that is not part of valid UTF-8 (file names are
+ * bytes) becomes \ufffd, so the output is always valid JSON. */
 CNN_API void cnn_strbuf_json_string(cnn_strbuf *b, const char *s);
 
 /* The text, now the caller's (free() it); NULL after an out-of-memory or when
