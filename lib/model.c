@@ -1,6 +1,6 @@
 /* The model loader: our JSON format, the cnn_cfg field readers, shape
- * inference, and writing a model back as JSON.  Keras exports are read by
- * model_keras.c through the same steps. */
+ * inference, and writing a model back as JSON.  A Keras export is first
+ * translated into our format (model_keras.c) and then read like any other. */
 #include "model_internal.h"
 
 #include <ctype.h>
@@ -14,6 +14,7 @@
 #include "fileio.h"
 #include "load_limits.h"
 #include "layer.h"
+#include "model_keras.h"
 
 const char *const cnn_optimizer_names[] = {"sgd", "adam", NULL};
 const char *const cnn_loss_names[] = {"categorical_crossentropy", "mse", NULL};
@@ -269,7 +270,10 @@ static int valid_name(const char *s)
     return 1;
 }
 
-int cnn_model_add_layer(cnn_model *m, const char *type, cnn_cfg *cfg, cnn_error *err)
+/* Appends a layer of kind `type` configured from cfg (name and the kind's
+ * fields).  In strict mode (cfg->seen non-NULL) every member of the object
+ * must be one the kind reads. */
+static int add_layer(cnn_model *m, const char *type, cnn_cfg *cfg, cnn_error *err)
 {
     const cnn_layer_ops *ops = cnn_layer_kind(type);
     if (!ops)
@@ -315,7 +319,10 @@ static void shape_str(cnn_shape s, char *buf, size_t n)
         snprintf(buf, n, "(None, %d, %d, %d)", s.h, s.w, s.c);
 }
 
-int cnn_model_finish(cnn_model *m, const char *file, cnn_error *err)
+/* After the layers are added: automatic names, uniqueness, shape inference,
+ * the softmax-last rule, parameter offsets and totals.  Messages start with
+ * the file name. */
+static int finish(cnn_model *m, const char *file, cnn_error *err)
 {
     if (m->nlayers == 0) return cnn_errorf(err, "%s: layers: the model has no layers", file);
 
@@ -474,7 +481,10 @@ static int parse_input_shape(const cJSON *v, const char *file, const char *path,
     return 0;
 }
 
-static int parse_ours(const cJSON *root, const char *file, cnn_model *m, cnn_error *err)
+/* Reads our format.  paths, when non-NULL, names where each layer came from
+ * (a translated Keras export), for messages; else "layers[i]". */
+static int parse_ours(const cJSON *root, const char *file, const cnn_keras_path *paths,
+                      cnn_model *m, cnn_error *err)
 {
     static const char *const keys[] = {"name", "description", "input_shape", "layers",
                                        "training", NULL};
@@ -505,7 +515,10 @@ static int parse_ours(const cJSON *root, const char *file, cnn_model *m, cnn_err
     int i = 0;
     for (const cJSON *l = layers->child; l; l = l->next, i++) {
         cnn_cfg cfg = {.obj = l, .file = file};
-        snprintf(cfg.path, sizeof cfg.path, "layers[%d]", i);
+        if (paths)
+            snprintf(cfg.path, sizeof cfg.path, "%s", paths[i]);
+        else
+            snprintf(cfg.path, sizeof cfg.path, "layers[%d]", i);
         if (!cJSON_IsObject(l)) {
             char found[64];
             return cnn_errorf(err, "%s: %s: expected a layer object, found %s", file, cfg.path,
@@ -520,7 +533,7 @@ static int parse_ours(const cJSON *root, const char *file, cnn_model *m, cnn_err
         }
         cfg.seen = calloc((size_t)cJSON_GetArraySize(l) + 1, 1);
         if (!cfg.seen) return cnn_errorf(err, "%s: out of memory", file);
-        int rc = cnn_model_add_layer(m, type->valuestring, &cfg, err);
+        int rc = add_layer(m, type->valuestring, &cfg, err);
         free(cfg.seen);
         if (rc) return -1;
     }
@@ -683,16 +696,22 @@ int cnn_model_parse(const char *text, size_t len, const char *name, cnn_model **
     if (!cJSON_IsObject(root)) {
         rc = cnn_errorf(err, "%s: expected a JSON object describing a model", name);
     } else if (cnn_keras_detect(root)) {
-        rc = cnn_keras_import(root, name, m, err);
+        cnn_keras_model k;
+        rc = cnn_keras_translate(root, name, &k, err);
+        if (rc == 0) {
+            rc = parse_ours(k.ours, name, (const cnn_keras_path *)k.paths, m, err);
+            m->format = k.format;
+        }
+        cnn_keras_free(&k);
     } else {
         m->format = "cnn";
-        rc = parse_ours(root, name, m, err);
+        rc = parse_ours(root, name, NULL, m, err);
     }
     cJSON_Delete(root);
     if (rc == 0 && !printable_utf8(m->name))
         rc = cnn_errorf(err, "%s: name: the model's name must be valid UTF-8 without control "
                              "characters", name);
-    if (rc == 0) rc = cnn_model_finish(m, name, err);
+    if (rc == 0) rc = finish(m, name, err);
     if (rc) {
         cnn_model_free(m);
         return -1;

@@ -7,14 +7,18 @@
  *                  usually starting with an InputLayer carrying batch_input_shape;
  *   Keras 3        the same nesting, plus "module" / "registered_name" wrappers,
  *                  "batch_shape" in the InputLayer and dtype policy objects.
- * Each layer's "config" object is handed to the layer kind's own reader in
- * non-strict mode (Keras writes initializers, regularizers, dtype, trainable,
- * which we ignore). */
-#include "model_internal.h"
+ * The import is a one-way translation: the export becomes a model description
+ * in our own format, which the one loader (model.c) then reads.  Each layer
+ * keeps the members of its "config" that its kind's field table knows (Keras
+ * also writes initializers, regularizers, dtype, trainable, which we ignore),
+ * so the loader checks every value exactly as in our format. */
+#include "model_keras.h"
+
 #include "layer.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Keras layer classes that are not kinds of ours: their settings are refused
@@ -133,48 +137,81 @@ static int is_keras3(const cJSON *root, const cJSON *layers)
     return 0;
 }
 
-/* Adds an Activation layer for Keras' ReLU / Softmax layer classes, whose
- * defaults are exactly our activations (other settings are refused). */
-static int add_activation_class(cnn_model *m, const char *cls, const char *act,
-                                const cJSON *cfg, const char *file, const char *path,
-                                cnn_error *err)
+/* Our layer for Keras' ReLU / Softmax layer classes, whose defaults are
+ * exactly our activations (other settings are refused): the kind that holds
+ * only an activation. */
+static cJSON *activation_class(const char *cls, const char *act, const cJSON *cfg,
+                               const char *file, const char *path, cnn_error *err)
 {
     if (strcmp(cls, "ReLU") == 0) {
         static const char *const keys[] = {"max_value", "negative_slope", "threshold"};
         for (int k = 0; k < 3; k++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, keys[k]);
-            if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0))
-                return cnn_errorf(err, "%s: %s.%s (%s): ReLU with %s is not supported (only "
-                                       "the plain max(x, 0))", file, path, keys[k],
-                                  layer_label(cfg), keys[k]);
+            if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0)) {
+                cnn_errorf(err, "%s: %s.%s (%s): ReLU with %s is not supported (only the plain "
+                                "max(x, 0))", file, path, keys[k], layer_label(cfg), keys[k]);
+                return NULL;
+            }
         }
     } else {
         const cJSON *axis = cJSON_GetObjectItemCaseSensitive(cfg, "axis");
-        if (axis && !cJSON_IsNull(axis) && !(cJSON_IsNumber(axis) && axis->valuedouble == -1))
-            return cnn_errorf(err, "%s: %s.axis (%s): Softmax over an axis other than -1 is "
-                                   "not supported", file, path, layer_label(cfg));
+        if (axis && !cJSON_IsNull(axis) && !(cJSON_IsNumber(axis) && axis->valuedouble == -1)) {
+            cnn_errorf(err, "%s: %s.axis (%s): Softmax over an axis other than -1 is not "
+                            "supported", file, path, layer_label(cfg));
+            return NULL;
+        }
+    }
+    const cnn_layer_ops *kind = activation_kind();
+    if (!kind) {
+        cnn_errorf(err, "%s: %s: no layer kind for an activation", file, path);
+        return NULL;
     }
     cJSON *obj = cJSON_CreateObject();
-    if (!obj) return cnn_errorf(err, "%s: out of memory", file);
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
-    if (cJSON_IsString(name) && !cJSON_AddStringToObject(obj, "name", name->valuestring)) {
+    if (!obj || !cJSON_AddStringToObject(obj, "type", kind->type) ||
+        (cJSON_IsString(name) && !cJSON_AddStringToObject(obj, "name", name->valuestring)) ||
+        !cJSON_AddStringToObject(obj, "activation", act)) {
         cJSON_Delete(obj);
-        return cnn_errorf(err, "%s: out of memory", file);
+        cnn_errorf(err, "%s: out of memory", file);
+        return NULL;
     }
-    if (!cJSON_AddStringToObject(obj, "activation", act)) {
-        cJSON_Delete(obj);
-        return cnn_errorf(err, "%s: out of memory", file);
-    }
-    cnn_cfg c = {.obj = obj, .file = file};
-    snprintf(c.path, sizeof c.path, "%s", path);
-    const cnn_layer_ops *kind = activation_kind();
-    int rc = kind ? cnn_model_add_layer(m, kind->type, &c, err)
-                  : cnn_errorf(err, "%s: %s: no layer kind for an activation", file, path);
-    cJSON_Delete(obj);
-    return rc;
+    return obj;
 }
 
-int cnn_keras_import(const cJSON *root, const char *file, cnn_model *m, cnn_error *err)
+/* Our layer for a Keras layer of one of our kinds: its type, name and the
+ * config members the kind's field table knows. */
+static cJSON *kind_layer(const cnn_layer_ops *ops, const cJSON *cfg, const char *file,
+                         cnn_error *err)
+{
+    cJSON *obj = cJSON_CreateObject();
+    int ok = obj && cJSON_AddStringToObject(obj, "type", ops->type);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cfg) {
+        if (!ok) break;
+        if (!it->string || (strcmp(it->string, "name") != 0 && !cnn_layer_field(ops, it->string)))
+            continue;
+        cJSON *copy = cJSON_Duplicate(it, 1);
+        ok = copy && cJSON_AddItemToObject(obj, it->string, copy);
+        if (!ok) cJSON_Delete(copy);
+    }
+    if (!ok) {
+        cJSON_Delete(obj);
+        cnn_errorf(err, "%s: out of memory", file);
+        return NULL;
+    }
+    return obj;
+}
+
+void cnn_keras_free(cnn_keras_model *k)
+{
+    if (!k) return;
+    cJSON_Delete(k->ours);
+    free(k->paths);
+    *k = (cnn_keras_model){0};
+}
+
+/* Fills k from root; on failure the caller frees what k holds. */
+static int translate(const cJSON *root, const char *file, cnn_keras_model *k, cnn_error *err)
 {
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "class_name");
     if (strcmp(cls->valuestring, "Sequential") != 0)
@@ -186,24 +223,29 @@ int cnn_keras_import(const cJSON *root, const char *file, cnn_model *m, cnn_erro
     if (cJSON_IsArray(config)) {
         layers = config;
         prefix = "config";
-        m->format = "keras-2.2";
+        k->format = "keras-2.2";
     } else if (cJSON_IsObject(config)) {
         layers = cJSON_GetObjectItemCaseSensitive(config, "layers");
         if (!cJSON_IsArray(layers))
             return cnn_errorf(err, "%s: config.layers: %s (expected the list of layers)", file,
                               layers ? "not a list" : "missing");
         prefix = "config.layers";
-        m->format = is_keras3(root, layers) ? "keras-3" : "tf.keras-2";
+        k->format = is_keras3(root, layers) ? "keras-3" : "tf.keras-2";
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(config, "name");
         if (cJSON_IsString(name) && name->valuestring[0] &&
-            strlen(name->valuestring) < CNN_NAME_MAX)
-            snprintf(m->name, sizeof m->name, "%s", name->valuestring);
+            strlen(name->valuestring) < CNN_NAME_MAX &&
+            !cJSON_AddStringToObject(k->ours, "name", name->valuestring))
+            return cnn_errorf(err, "%s: out of memory", file);
     } else {
         return cnn_errorf(err, "%s: config: expected the model's configuration object or layer "
                                "list", file);
     }
 
     int have_input = 0, i = 0;
+    cnn_shape input = {0};
+    cJSON *ours = cJSON_AddArrayToObject(k->ours, "layers");
+    k->paths = calloc((size_t)cJSON_GetArraySize(layers) + 1, sizeof *k->paths);
+    if (!ours || !k->paths) return cnn_errorf(err, "%s: out of memory", file);
     const cJSON *l;
     cJSON_ArrayForEach(l, layers) {
         char path[256];
@@ -220,7 +262,7 @@ int cnn_keras_import(const cJSON *root, const char *file, cnn_model *m, cnn_erro
             if (i != 0)
                 return cnn_errorf(err, "%s: %s (%s): InputLayer is only allowed first", file,
                                   path, layer_label(lcfg));
-            int rc = config_input_shape(lcfg, file, cpath, &m->input, err);
+            int rc = config_input_shape(lcfg, file, cpath, &input, err);
             if (rc < 0) return -1;
             if (rc == 0)
                 return cnn_errorf(err, "%s: %s (%s): InputLayer without batch_input_shape or "
@@ -230,7 +272,7 @@ int cnn_keras_import(const cJSON *root, const char *file, cnn_model *m, cnn_erro
             continue;
         }
         if (!have_input) {
-            int rc = config_input_shape(lcfg, file, cpath, &m->input, err);
+            int rc = config_input_shape(lcfg, file, cpath, &input, err);
             if (rc < 0) return -1;
             if (rc == 0) {
                 /* Keras 3 records the shape a layer was built with. */
@@ -242,7 +284,7 @@ int cnn_keras_import(const cJSON *root, const char *file, cnn_model *m, cnn_erro
                     return cnn_errorf(err, "%s: %s (%s): no input shape (expected an InputLayer "
                                            "or batch_input_shape in the first layer)", file, path,
                                       layer_label(lcfg));
-                if (read_batch_shape(is, file, bpath, &m->input, err)) return -1;
+                if (read_batch_shape(is, file, bpath, &input, err)) return -1;
             }
             have_input = 1;
         }
@@ -252,22 +294,39 @@ int cnn_keras_import(const cJSON *root, const char *file, cnn_model *m, cnn_erro
                                    "build the Keras model with data_format=\"channels_last\" "
                                    "(the default)", file, cpath, layer_label(lcfg));
         const char *act = NULL;
-        for (size_t k = 0; k < sizeof activation_classes / sizeof *activation_classes; k++)
-            if (strcmp(kind, activation_classes[k].cls) == 0) act = activation_classes[k].activation;
+        for (size_t c = 0; c < sizeof activation_classes / sizeof *activation_classes; c++)
+            if (strcmp(kind, activation_classes[c].cls) == 0) act = activation_classes[c].activation;
+        cJSON *layer;
         if (act) {
-            if (add_activation_class(m, kind, act, lcfg, file, cpath, err)) return -1;
+            layer = activation_class(kind, act, lcfg, file, cpath, err);
         } else {
-            if (strcmp(kind, "InputLayer") == 0 || !cnn_layer_kind(kind))
+            const cnn_layer_ops *ops = cnn_layer_kind(kind);
+            if (!ops)
                 return cnn_errorf(err, "%s: %s (%s): Keras layer class %.60s is not supported "
                                        "(supported: %s)", file, path, layer_label(lcfg), kind,
                                   supported());
-            cnn_cfg c = {.obj = lcfg, .file = file};
-            snprintf(c.path, sizeof c.path, "%s", cpath);
-            if (cnn_model_add_layer(m, kind, &c, err)) return -1;
+            layer = kind_layer(ops, lcfg, file, err);
         }
+        if (!layer) return -1;
+        snprintf(k->paths[cJSON_GetArraySize(ours)], sizeof *k->paths, "%s", cpath);
+        cJSON_AddItemToArray(ours, layer);
         i++;
     }
     if (!have_input)
         return cnn_errorf(err, "%s: %s: the model has no layers", file, prefix);
+    int shape[3] = {input.h, input.w, input.c};
+    if (!cJSON_AddItemToObject(k->ours, "input_shape", cJSON_CreateIntArray(shape, 3)))
+        return cnn_errorf(err, "%s: out of memory", file);
     return 0;
+}
+
+int cnn_keras_translate(const cJSON *root, const char *file, cnn_keras_model *k,
+                        cnn_error *err)
+{
+    *k = (cnn_keras_model){0};
+    k->ours = cJSON_CreateObject();
+    if (!k->ours) return cnn_errorf(err, "%s: out of memory", file);
+    if (translate(root, file, k, err) == 0) return 0;
+    cnn_keras_free(k);
+    return -1;
 }

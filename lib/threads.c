@@ -12,8 +12,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "net.h"
-
 static int threads; /* 0: not set yet, use the number of cores */
 
 static int default_threads(void)

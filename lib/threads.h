@@ -1,5 +1,5 @@
-/* Internal: the thread count libcnn's own loops use, and a persistent pool of
- * worker threads behind a parallel-for for the layer kernels.
+/* Internal: a persistent pool of worker threads behind a parallel-for for the
+ * layer kernels, sized by the thread count (thread_count.h).
  *
  * libcnn splits the work itself (by images, mostly) and calls OpenBLAS from
  * each of its threads with OpenBLAS held to one thread: coarse pieces need one
@@ -10,12 +10,11 @@
 
 #include <stddef.h>
 
+#include "thread_count.h"
+
 /* The most threads libcnn uses; cnn_set_threads clamps to it.  Kernels that
  * keep per-thread partial results size them for min(max_batch, this). */
 #define CNN_MAX_THREADS 64
-
-/* The thread count (declared in net.h too, for users). */
-int cnn_get_threads(void);
 
 /* Calls fn(arg, lo, hi) over disjoint ranges covering [0, n), on up to
  * cnn_get_threads() threads (the calling thread takes the first range).  With

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test program ($BUILD/tests/test_*) and every CLI test script
-# (tests/cli/*.sh), sums their closing "N passed, N failed" lines, and ends
-# with the total.  Exit status 1 if any test failed or any program crashed.
+# Runs every test program ($BUILD/tests/test_*), every CLI test script
+# (tests/cli/*.sh) and the module-cycle check (tests/modules.sh), sums their
+# closing "N passed, N failed" lines, and ends with the total.  Exit status 1
+# if any test failed or any program crashed.
 set -u
 BIN=${BIN:-bin}; BUILD=${BUILD:-build}
 export BIN BUILD
@@ -39,5 +40,6 @@ for s in tests/cli/*.sh; do
     case $(basename "$s") in lib.sh) continue ;; esac
     run_one "cli-$(basename "$s" .sh)" bash "$s"
 done
+run_one modules bash tests/modules.sh
 echo "$total_pass passed, $total_fail failed"
 exit $status

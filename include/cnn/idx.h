@@ -20,6 +20,7 @@
 
 #include "error.h"
 #include "api.h"
+#include "load_limits.h"
 
 CNN_BEGIN_DECLS
 
@@ -36,7 +37,7 @@ enum {
 #define CNN_IDX_MAX_RANK 8
 
 /* A sensible default for max_bytes: 1 GiB of decoded element data. */
-#define CNN_IDX_MAX_BYTES ((size_t)1 << 30)
+#define CNN_IDX_MAX_BYTES CNN_DEFAULT_MAX_FILE_BYTES
 
 typedef struct cnn_idx {
     char *name;                     /* file name used in messages */

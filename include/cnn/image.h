@@ -30,6 +30,7 @@
 
 #include "error.h"
 #include "api.h"
+#include "load_limits.h"
 
 CNN_BEGIN_DECLS
 
@@ -40,9 +41,9 @@ typedef struct cnn_image {
 
 /* Default decoding limits.  16384 x 16384 is allowed per side, but not more than
  * 64 Mi pixels in total (a 64 Mi-pixel RGB image is 768 MiB of floats). */
-#define CNN_PNG_MAX_WIDTH  16384u
-#define CNN_PNG_MAX_HEIGHT 16384u
-#define CNN_PNG_MAX_PIXELS (64ull * 1024 * 1024)
+#define CNN_PNG_MAX_WIDTH  CNN_DEFAULT_MAX_SIDE
+#define CNN_PNG_MAX_HEIGHT CNN_DEFAULT_MAX_SIDE
+#define CNN_PNG_MAX_PIXELS CNN_DEFAULT_MAX_PIXELS
 
 /* Size limits for decoding.  A field left at 0 means its default above; a NULL
  * limits pointer means all defaults.  Values above what PNG allows (2^31 - 1 per

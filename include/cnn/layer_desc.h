@@ -17,6 +17,9 @@ CNN_BEGIN_DECLS
 
 #define CNN_NAME_MAX 128
 
+/* The largest output a layer may have: floats per image. */
+#define CNN_MODEL_MAX_ACTIVATION ((size_t)1 << 28)
+
 typedef struct cnn_shape {
     int c, h, w; /* per image; flat shapes have h = w = 1 */
     int flat;    /* 1: a vector (Keras prints (None, C)); 0: (None, H, W, C) */

@@ -12,6 +12,14 @@
 
 CNN_BEGIN_DECLS
 
+/* The default limits: the one place they are set (each loader's own name for
+ * its limit, CNN_IDX_MAX_BYTES and the like, is defined as one of these). */
+#define CNN_DEFAULT_MAX_PARAMS ((size_t)1 << 30)        /* floats */
+#define CNN_DEFAULT_MAX_FILE_BYTES ((size_t)1 << 30)    /* IDX decoded data */
+#define CNN_DEFAULT_MAX_WEIGHTS_BYTES ((size_t)4 << 30) /* weights, checkpoints */
+#define CNN_DEFAULT_MAX_PIXELS (64ull * 1024 * 1024)    /* a PNG's width x height */
+#define CNN_DEFAULT_MAX_SIDE 16384u                     /* a PNG's width or height */
+
 typedef struct cnn_limits {
     size_t max_params;        /* parameters of a model: 2^30 floats */
     size_t max_file_bytes;    /* an IDX file's decoded data: 1 GiB */

@@ -12,14 +12,14 @@
 #include "error.h"
 #include "layer_desc.h"
 #include "api.h"
+#include "load_limits.h"
 
 CNN_BEGIN_DECLS
 
 /* Largest model description file and model the loader accepts. */
 #define CNN_MODEL_MAX_FILE (16u << 20)
 #define CNN_MODEL_MAX_LAYERS 1000
-#define CNN_MODEL_MAX_PARAMS ((size_t)1 << 30) /* floats */
-#define CNN_MODEL_MAX_ACTIVATION ((size_t)1 << 28) /* floats per image per layer */
+#define CNN_MODEL_MAX_PARAMS CNN_DEFAULT_MAX_PARAMS /* floats */
 
 enum cnn_optimizer { CNN_OPT_SGD, CNN_OPT_ADAM };
 extern CNN_API const char *const cnn_optimizer_names[]; /* "sgd", "adam", NULL */

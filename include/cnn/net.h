@@ -18,6 +18,7 @@
 #include "error.h"
 #include "model.h"
 #include "rng.h"
+#include "thread_count.h"
 #include "api.h"
 
 CNN_BEGIN_DECLS
@@ -30,12 +31,6 @@ CNN_API void cnn_net_free(cnn_net *net);
 
 CNN_API const cnn_model *cnn_net_model(const cnn_net *net);
 CNN_API int cnn_net_max_batch(const cnn_net *net);
-
-/* Threads used by the math (OpenBLAS and libcnn's own loops); n >= 1, default
- * the number of online cores.  With one thread and a fixed seed every run gives
- * bit-identical results.  Process-wide (OpenBLAS' setting is global). */
-CNN_API void cnn_set_threads(int n);
-CNN_API int cnn_get_threads(void);
 
 /* ---- parameters ------------------------------------------------------------ */
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "load_limits.h"
 #include "model.h"
 #include "api.h"
 
@@ -20,7 +21,7 @@ CNN_BEGIN_DECLS
 typedef struct cnn_st_file cnn_st_file; /* internal (lib/safetensors.h) */
 
 /* Largest weights file read by default. */
-#define CNN_WEIGHTS_MAX_FILE ((size_t)4 << 30)
+#define CNN_WEIGHTS_MAX_FILE CNN_DEFAULT_MAX_WEIGHTS_BYTES
 
 typedef struct cnn_weights {
     char *path;
