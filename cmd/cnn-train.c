@@ -324,24 +324,10 @@ int main(int argc, char **argv)
         goto fail;
 
     /* Indices: the whole training set, or a seeded split of it. */
-    size_t n = train->count, ntrain = n, nval = 0;
-    idx = malloc(sizeof *idx * n);
-    if (!idx) {
-        cnn_errorf(&err, "out of memory");
+    size_t ntrain, nval;
+    if (cnn_train_split(train->count, val_split, t->seed, &idx, &ntrain, &nval, &err)) {
+        cnn_error_prefix(&err, "%s: --val-split", train_images);
         goto fail;
-    }
-    for (size_t i = 0; i < n; i++) idx[i] = (uint32_t)i;
-    if (val_split > 0) {
-        cnn_rng split;
-        cnn_rng_seed(&split, t->seed ^ 0x53504c4954ull); /* "SPLIT" */
-        cnn_rng_shuffle(&split, idx, n);
-        nval = (size_t)floor(val_split * (double)n);
-        ntrain = n - nval;
-        if (nval == 0 || ntrain == 0) {
-            cnn_errorf(&err, "%s: --val-split %g of %zu images leaves an empty set", train_images,
-                       val_split, n);
-            goto fail;
-        }
     }
     const cnn_dataset *val = test ? test : (nval ? train : NULL);
     if (test) {

@@ -314,6 +314,35 @@ static int save_output(const char *path, const cnn_model *m, const float *params
     return cnn_weights_save(path, m, &set, 1, keys, vals, 2, err);
 }
 
+int cnn_train_split(size_t n, double fraction, uint64_t seed, uint32_t **idx, size_t *ntrain,
+                    size_t *nval, cnn_error *err)
+{
+    *idx = NULL;
+    *ntrain = *nval = 0;
+    if (!(fraction >= 0 && fraction < 1))
+        return cnn_errorf(err, "validation split %g: expected a fraction in [0, 1)", fraction);
+    if (n > UINT32_MAX) return cnn_errorf(err, "%zu records: too many to index", n);
+    uint32_t *x = malloc(sizeof *x * (n ? n : 1));
+    if (!x) return cnn_errorf(err, "out of memory");
+    for (size_t i = 0; i < n; i++) x[i] = (uint32_t)i;
+    size_t v = 0;
+    if (fraction > 0) {
+        cnn_rng split;
+        cnn_rng_seed(&split, seed ^ 0x53504c4954ull); /* "SPLIT" */
+        cnn_rng_shuffle(&split, x, n);
+        v = (size_t)floor(fraction * (double)n);
+        if (v == 0 || v == n) {
+            free(x);
+            return cnn_errorf(err, "a validation split of %g of %zu images leaves an empty set",
+                              fraction, n);
+        }
+    }
+    *idx = x;
+    *ntrain = n - v;
+    *nval = v;
+    return 0;
+}
+
 int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *tidx,
               size_t ntrain, const cnn_dataset *val, const uint32_t *vidx, size_t nval,
               const cnn_train_opts *o, cnn_train_result *res, cnn_error *err)

@@ -71,6 +71,15 @@ CNN_API int cnn_train(const cnn_model *m, const cnn_dataset *train, const uint32
               const cnn_dataset *val, const uint32_t *vidx, size_t nval, const cnn_train_opts *o,
               cnn_train_result *res, cnn_error *err);
 
+/* The indices of a training set of n records, optionally with a seeded
+ * validation split: *idx (malloc'd, n entries, the caller frees it) holds the
+ * *ntrain training indices followed by the *nval = floor(fraction * n)
+ * validation ones.  fraction 0: every record for training, in order, *nval 0.
+ * Otherwise a shuffle drawn from seed alone (the same seed, the same split);
+ * a fraction that leaves either part empty is an error. */
+CNN_API int cnn_train_split(size_t n, double fraction, uint64_t seed, uint32_t **idx,
+                            size_t *ntrain, size_t *nval, cnn_error *err);
+
 /* Mean loss and accuracy of net (inference mode) on d[idx[0..n)]; batches of up
  * to the net's max batch.  If pred is non-NULL it receives each argmax class. */
 CNN_API int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t n, int loss,
