@@ -243,8 +243,20 @@ static int check_input_len(const cnn_net *net, const char *what, size_t len, int
                       what, len, s.c, s.h, s.w, per);
 }
 
+static int forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
+                   cnn_error *err);
+
 int cnn_net_forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
                     cnn_error *err)
+{
+    int host = cnn_blas_enter();
+    int rc = forward(net, x, x_len, n, training, rng, err);
+    cnn_blas_leave(host);
+    return rc;
+}
+
+static int forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
+                   cnn_error *err)
 {
     if (!net || !x)
         return cnn_errorf(err, "forward: %s is NULL", net ? "the input" : "the network");
@@ -312,8 +324,20 @@ static void activation_back(cnn_net *net, int i, int n)
                             L->out.h * L->out.w);
 }
 
+static int backward(cnn_net *net, int n, int from, int pre, float *input_grad, size_t grad_len,
+                    cnn_error *err);
+
 int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, size_t grad_len,
                      cnn_error *err)
+{
+    int host = cnn_blas_enter();
+    int rc = backward(net, n, from, pre, input_grad, grad_len, err);
+    cnn_blas_leave(host);
+    return rc;
+}
+
+static int backward(cnn_net *net, int n, int from, int pre, float *input_grad, size_t grad_len,
+                    cnn_error *err)
 {
     if (!net) return cnn_errorf(err, "backward: the network is NULL");
     const cnn_model *m = net->m;

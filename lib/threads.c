@@ -5,7 +5,14 @@
  * publishes the task and bumps a generation number, each worker i < t runs its
  * share and counts itself done, and the caller waits for the count.  A run that
  * finds the pool busy (a nested or concurrent call) does its work serially in
- * the caller instead, so results never depend on who got the pool. */
+ * the caller instead, so results never depend on who got the pool.
+ * cnn_threads_shutdown joins the workers (and runs at exit), so no thread of
+ * libcnn outlives the process's use of it.
+ *
+ * OpenBLAS: libcnn's threads each call it with one thread of its own.  Its
+ * setting is process-wide, so libcnn sets it only for the duration of a
+ * forward or backward pass (cnn_blas_enter / cnn_blas_leave) and gives the
+ * host's value back afterwards. */
 #include "threads.h"
 
 #include <cblas.h>
@@ -25,8 +32,18 @@ void cnn_set_threads(int n)
     if (n < 1) n = 1;
     if (n > CNN_MAX_THREADS) n = CNN_MAX_THREADS;
     threads = n;
-    /* libcnn splits the work; each of its threads calls OpenBLAS serially */
-    openblas_set_num_threads(1);
+}
+
+int cnn_blas_enter(void)
+{
+    int host = openblas_get_num_threads();
+    if (host != 1) openblas_set_num_threads(1);
+    return host;
+}
+
+void cnn_blas_leave(int host)
+{
+    if (host != 1 && host > 0) openblas_set_num_threads(host);
 }
 
 int cnn_get_threads(void)
@@ -41,6 +58,8 @@ static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER; /* held by the running 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* guards the fields below */
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER, done_cond = PTHREAD_COND_INITIALIZER;
 static int nworkers;           /* workers started (worker w runs share w + 1) */
+static pthread_t tids[CNN_MAX_THREADS];
+static int quit;               /* set by cnn_threads_shutdown: workers return */
 static unsigned long gen;      /* bumped once per run */
 static int run_t;              /* shares in the current run */
 static int pending;            /* worker shares of the current run not yet done */
@@ -53,7 +72,8 @@ static void *worker(void *p)
     unsigned long seen = 0;
     pthread_mutex_lock(&lock);
     for (;;) {
-        while (gen == seen) pthread_cond_wait(&wake, &lock);
+        while (gen == seen && !quit) pthread_cond_wait(&wake, &lock);
+        if (quit) break;
         seen = gen;
         if (me >= run_t) continue;
         void (*fn)(void *, int, int) = run_fn;
@@ -64,6 +84,7 @@ static void *worker(void *p)
         pthread_mutex_lock(&lock);
         if (--pending == 0) pthread_cond_signal(&done_cond);
     }
+    pthread_mutex_unlock(&lock);
     return NULL;
 }
 
@@ -71,13 +92,7 @@ static void *worker(void *p)
 static int grow(int t)
 {
     while (nworkers < t - 1) {
-        pthread_t tid;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int bad = pthread_create(&tid, &attr, worker, (void *)(size_t)(nworkers + 1));
-        pthread_attr_destroy(&attr);
-        if (bad) break;
+        if (pthread_create(&tids[nworkers], NULL, worker, (void *)(size_t)(nworkers + 1))) break;
         nworkers++;
     }
     return nworkers + 1 < t ? nworkers + 1 : t;
@@ -131,4 +146,38 @@ void cnn_parallel_for(size_t n, void (*fn)(void *arg, size_t lo, size_t hi), voi
     }
     for_job j = {fn, arg, n};
     cnn_parallel_run(n < CNN_MAX_THREADS ? (int)n : CNN_MAX_THREADS, for_share, &j);
+}
+
+/* ---- shutdown -------------------------------------------------------------- */
+
+/* Stops and joins the workers; with wait 0 it gives up when a run is going on. */
+static void shutdown_pool(int wait)
+{
+    if (wait)
+        pthread_mutex_lock(&busy);
+    else if (pthread_mutex_trylock(&busy) != 0)
+        return;
+    pthread_mutex_lock(&lock);
+    int n = nworkers;
+    quit = 1;
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
+    pthread_mutex_lock(&lock);
+    nworkers = 0;
+    quit = 0;
+    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&busy);
+}
+
+void cnn_threads_shutdown(void)
+{
+    shutdown_pool(1);
+}
+
+/* At exit (or when libcnn.so is unloaded) the workers are joined, so nothing of
+ * theirs is left for a leak checker; skipped if another thread is mid-run. */
+__attribute__((destructor)) static void shutdown_at_exit(void)
+{
+    shutdown_pool(0);
 }
