@@ -33,6 +33,17 @@ __attribute__((format(printf, 1, 2), noreturn)) static inline void cli_misuse(co
     exit(2);
 }
 
+/* The exit status after --help or --version: 0 once what was printed reached
+ * standard output, else 1 with the reason (stdout on a full disk, /dev/full,
+ * a closed pipe). */
+static inline int cli_stdout_status(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    fprintf(stderr, "%s: error: writing to standard output: %s\n", cli_prog,
+            strerror(errno ? errno : EIO));
+    return 1;
+}
+
 /* An integer flag value in [lo, hi]. */
 static inline long cli_long(const char *flag, const char *s, long lo, long hi)
 {

@@ -11,9 +11,10 @@
 
 #include "cli.h"
 #include "cnn.h"
+#include "threads.h"
 #include "infer.h"
 
-#define MAX_THREADS 256
+#define MAX_THREADS CNN_MAX_THREADS /* the library's one limit (threads.h) */
 #define DEFAULT_BATCH 128
 #define MAX_STDIN_PNG ((size_t)256 << 20)
 
@@ -365,8 +366,8 @@ int main(int argc, char **argv)
         case OPT_BATCH: batch = cli_long("--batch-size", optarg, 1, 65536); break;
         case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
         case 'q': quiet = 1; break;
-        case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
-        case 'V': printf("cnn-infer %s\n", CNN_VERSION); return 0;
+        case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
+        case 'V': printf("cnn-infer %s\n", CNN_VERSION); return cli_stdout_status();
         default: cli_other_option(c, argv);
         }
     }

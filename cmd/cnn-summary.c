@@ -72,8 +72,8 @@ int main(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case OPT_FLOPS: opts.flops = 1; break;
         case OPT_DENSE: opts.compare_dense = 1; break;
-        case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
-        case OPT_VERSION: printf("cnn-summary %s\n", CNN_VERSION); return 0;
+        case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
+        case OPT_VERSION: printf("cnn-summary %s\n", CNN_VERSION); return cli_stdout_status();
         case CLI_OPT_MAX_PARAMS: cli_limit_option(c, optarg); break;
         default: {
             char why[256];

@@ -1,5 +1,6 @@
 /* cnn-train: trains a model described in JSON on IDX image and label files. */
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -9,18 +10,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "cnn.h"
+#include "threads.h"
 #include "dataset.h"
 #include "train.h"
 #include "weights.h"
 
-#define MAX_THREADS 256
+#define MAX_THREADS CNN_MAX_THREADS /* the library's one limit (threads.h) */
 
 static const char usage[] =
     "usage: cnn-train MODEL.json --train-images F --train-labels F\n"
     "                 [--test-images F --test-labels F | --val-split FRACTION]\n"
-    "                 -o WEIGHTS.safetensors [options]\n";
+    "                 -o WEIGHTS.safetensors [options]\n"
+    "       cnn-train --resume CHECKPOINT [options]\n";
 
 static const char help[] =
     "Trains the model on IDX images and labels (plain or gzip) and writes its weights\n"
@@ -49,10 +53,14 @@ static const char help[] =
     "      --patience N          stop after N epochs without a better validation loss\n"
     "      --threads N           threads for the math (default: all cores)\n"
     "      --checkpoint FILE     per-epoch checkpoint (default: OUTPUT.ckpt)\n"
-    "      --resume FILE         continue from a checkpoint\n"
+    "      --resume FILE         continue from a checkpoint; its model, data, outputs and\n"
+    "                            settings are used unless given (only --epochs,\n"
+    "                            --patience, --log, -o, --checkpoint, the data paths\n"
+    "                            and --threads may differ)\n"
     "      --log FILE            per-epoch figures as CSV, or JSON lines for .jsonl\n"
     "      --json                print the final metrics as one JSON object on stdout\n"
     "      --check-finite        stop at the first layer that produces NaN or infinity\n"
+
     "  -q, --quiet               no per-epoch lines or progress bar\n"
     CLI_LIMIT_HELP
     "  -h, --help                this help\n"
@@ -140,7 +148,10 @@ static void write_log(ui *u, const char *history)
 {
     size_t n = strlen(history);
     int jsonl = strlen(u->log) > 6 && strcmp(u->log + strlen(u->log) - 6, ".jsonl") == 0;
-    char *out = malloc(2 * n + 512 + 200 * (n / 40 + 1));
+    /* Each row becomes at most itself plus the eight keys and "null"s. */
+    size_t rows = 1;
+    for (const char *p = history; *p; p++) rows += *p == '\n';
+    char *out = malloc(2 * n + 512 + 200 * rows);
     if (!out) return;
     size_t k = 0;
     if (!jsonl) {
@@ -198,6 +209,33 @@ static void on_signal(int sig)
     signal(sig, SIG_DFL); /* a second signal ends the process at once */
 }
 
+/* ---- resuming ------------------------------------------------------------ */
+
+/* An absolute form of a path as given (the checkpoint records it, and a resume
+ * may start in another folder); NULL stays NULL, "-" is not recorded. */
+static char *absolute(const char *p)
+{
+    if (!p || strcmp(p, "-") == 0) return NULL;
+    char cwd[4096];
+    if (p[0] == '/' || !getcwd(cwd, sizeof cwd)) return strdup(p);
+    size_t n = strlen(cwd) + strlen(p) + 2;
+    char *a = malloc(n);
+    if (a) snprintf(a, n, "%s/%s", cwd, p);
+    return a;
+}
+
+/* Refusal of a resume that cannot go on (exit 2): the message says why and how. */
+__attribute__((format(printf, 1, 2), noreturn)) static void resume_refused(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("cnn-train: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -214,6 +252,8 @@ int main(int argc, char **argv)
     struct { int set; long v; } epochs = {0}, batch = {0}, seed = {0}, step_epochs = {0};
     struct { int set; double v; } lr = {0}, momentum = {0}, step_gamma = {0};
     int optimizer = -1, schedule = -1, loss = -1, nesterov = 0;
+    int init_set = 0, shift_set = 0, patience_set = 0, val_split_set = 0, bn_images_set = 0;
+    long bn_images = 0;
     static const char *const init_names[] = {"glorot", "he", NULL};
 
     int c;
@@ -224,7 +264,7 @@ int main(int argc, char **argv)
         case OPT_TRAIN_LABELS: train_labels = optarg; break;
         case OPT_TEST_IMAGES: test_images = optarg; break;
         case OPT_TEST_LABELS: test_labels = optarg; break;
-        case OPT_VAL_SPLIT: val_split = cli_double("--val-split", optarg, 0, 0.9, 1); break;
+        case OPT_VAL_SPLIT: val_split_set = 1, val_split = cli_double("--val-split", optarg, 0, 0.9, 1); break;
         case OPT_EPOCHS: epochs.set = 1, epochs.v = cli_long("--epochs", optarg, 1, CNN_EPOCHS_MAX); break;
         case OPT_BATCH: batch.set = 1, batch.v = cli_long("--batch-size", optarg, 1, CNN_BATCH_MAX); break;
         case OPT_OPTIMIZER: optimizer = cli_name("--optimizer", optarg, cnn_optimizer_names); break;
@@ -236,9 +276,9 @@ int main(int argc, char **argv)
         case OPT_STEP_GAMMA: step_gamma.set = 1, step_gamma.v = cli_double("--step-gamma", optarg, CNN_STEP_GAMMA_MIN, CNN_STEP_GAMMA_MAX, 0); break;
         case OPT_LOSS: loss = cli_name("--loss", optarg, cnn_loss_names); break;
         case OPT_SEED: seed.set = 1, seed.v = cli_long("--seed", optarg, 0, CNN_SEED_MAX); break;
-        case OPT_INIT: o.init = cli_name("--init", optarg, init_names); break;
-        case OPT_SHIFT: o.shift = (int)cli_long("--shift", optarg, 0, 64); break;
-        case OPT_PATIENCE: o.patience = (int)cli_long("--patience", optarg, 1, 1000000); break;
+        case OPT_INIT: init_set = 1, o.init = cli_name("--init", optarg, init_names); break;
+        case OPT_SHIFT: shift_set = 1, o.shift = (int)cli_long("--shift", optarg, 0, CNN_CKPT_MAX_SHIFT); break;
+        case OPT_PATIENCE: patience_set = 1, o.patience = (int)cli_long("--patience", optarg, 0, CNN_CKPT_MAX_EPOCHS); break;
         case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
         case OPT_CHECKPOINT: checkpoint = optarg; break;
         case OPT_RESUME: resume = optarg; break;
@@ -246,18 +286,51 @@ int main(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case OPT_CHECK_FINITE: o.check_finite = 1; break;
         case 'q': u.quiet = 1; break;
-        case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
-        case 'V': printf("cnn-train %s\n", CNN_VERSION); return 0;
+        case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
+        case 'V': printf("cnn-train %s\n", CNN_VERSION); return cli_stdout_status();
         default: cli_other_option(c, argv);
         }
     }
-    if (optind >= argc) cli_misuse("missing the model file");
-    if (optind != argc - 1) cli_misuse("one model file expected, also got \"%s\"", argv[optind + 1]);
+    /* --resume: the checkpoint's model, data, outputs and settings, unless given. */
+    cnn_weights *ckw = NULL;
+    cnn_checkpoint ck = {0};
+    cnn_error err;
+    if (resume) {
+        if (cnn_weights_open(resume, &ckw, &err) || cnn_checkpoint_read(ckw, &ck, &err)) {
+            fprintf(stderr, "cnn-train: error: %s\n", err.msg);
+            return 1;
+        }
+        if (!train_images && !train_labels)
+            train_images = ck.train_images, train_labels = ck.train_labels;
+        if (!test_images && !test_labels && !val_split_set)
+            test_images = ck.test_images, test_labels = ck.test_labels;
+        if (!val_split_set && !test_images) val_split = ck.val_split;
+        if (!out) out = ck.output;
+        if (!u.log) u.log = ck.log;
+        if (!patience_set) o.patience = ck.patience;
+        if (!shift_set) o.shift = ck.shift;
+        if (!init_set) o.init = ck.init;
+        if (ck.bn_images >= 0 && !bn_images_set) bn_images = ck.bn_images;
+    }
+    if (optind >= argc && !resume) cli_misuse("missing the model file");
+    if (optind < argc - 1) cli_misuse("one model file expected, also got \"%s\"", argv[optind + 1]);
     if (!train_images || !train_labels) cli_misuse("--train-images and --train-labels are required");
     if (!out) cli_misuse("-o WEIGHTS.safetensors is required");
     if (!test_images != !test_labels) cli_misuse("--test-images and --test-labels go together");
     if (test_images && val_split > 0) cli_misuse("use either --test-images/--test-labels or --val-split");
     if (o.patience && !test_images && val_split <= 0) cli_misuse("--patience needs --test-images or --val-split");
+    if (resume && (shift_set && o.shift != ck.shift))
+        resume_refused("%s: the run used --shift %d; --shift cannot change on resume", resume,
+                       ck.shift);
+    if (resume && init_set && o.init != ck.init)
+        resume_refused("%s: the run used --init %s; --init cannot change on resume", resume,
+                       init_names[ck.init]);
+    if (resume && fabs(val_split - ck.val_split) > 1e-12)
+        resume_refused("%s: the run used --val-split %g; the split cannot change on resume "
+                       "(the training images would differ)", resume, ck.val_split);
+    if (resume && ck.bn_images >= 0 && bn_images != ck.bn_images)
+        resume_refused("%s: the run used --bn-images %ld; it cannot change on resume", resume,
+                       ck.bn_images);
 
     int out_stdout = strcmp(out, "-") == 0;
     if (out_stdout && json) cli_misuse("-o - and --json would both write to standard output");
@@ -268,12 +341,11 @@ int main(int argc, char **argv)
         cli_misuse("--log -: the log is rewritten every epoch; standard output cannot be "
                    "(name a file)");
 
-    const char *model_path = argv[optind];
-    cnn_error err;
+    const char *model_path = optind < argc ? argv[optind] : NULL;
     cnn_model *m = NULL;
     cnn_dataset *train = NULL, *test = NULL;
     uint32_t *idx = NULL, *vidx = NULL;
-    char *ckpt = NULL;
+    char *ckpt = NULL, *abs_paths[6] = {NULL};
     int status = 1;
     /* The checkpoint defaults to OUTPUT.ckpt; with -o - there is none unless named. */
     if (!checkpoint && !out_stdout) {
@@ -286,7 +358,7 @@ int main(int argc, char **argv)
         checkpoint = ckpt;
     }
     const cnn_file_role ins[] = {
-        {"MODEL", model_path, NULL},          {"--train-images", train_images, NULL},
+        {"MODEL", model_path, NULL},            {"--train-images", train_images, NULL},
         {"--train-labels", train_labels, NULL}, {"--test-images", test_images, NULL},
         {"--test-labels", test_labels, NULL},   {"--resume", resume, "--checkpoint"},
     };
@@ -294,16 +366,14 @@ int main(int argc, char **argv)
         {"-o", out, NULL}, {"--checkpoint", checkpoint, NULL}, {"--log", u.log, NULL}};
     cli_check_files(ins, sizeof ins / sizeof *ins, outs, sizeof outs / sizeof *outs);
 
-    if (cnn_model_load(model_path, &m, &err)) goto fail;
-
-    /* On resume, the run's settings come from the checkpoint; flags may still
-     * override them (e.g. more --epochs). */
-    if (resume) {
-        cnn_weights *w;
-        if (cnn_weights_open(resume, &w, &err)) goto fail;
-        if (w->model) m->training = w->model->training;
-        cnn_weights_free(w);
+    if (model_path) {
+        if (cnn_model_load(model_path, &m, &err)) goto fail;
+    } else {
+        m = ckw->model; /* --resume alone: the checkpoint's model */
+        ckw->model = NULL;
     }
+    /* On resume, the run's settings come from the checkpoint. */
+    if (resume) m->training = ck.training;
     cnn_training *t = &m->training;
     if (epochs.set) t->epochs = (int)epochs.v;
     if (batch.set) t->batch_size = (int)batch.v;
@@ -317,6 +387,24 @@ int main(int argc, char **argv)
     if (loss >= 0) t->loss = loss;
     if (nesterov) t->nesterov = 1;
     o.t = *t;
+    if (resume) {
+        /* Only --epochs and --patience may change; the position, optimizer state and
+         * generators depend on the rest. */
+        const char *fixed = cnn_checkpoint_fixed_setting_differs(&ck.training, t);
+        if (fixed)
+            resume_refused("%s: %s differs from the run's; it cannot change on resume (the "
+                           "saved position and optimizer state depend on it); only --epochs, "
+                           "--patience, --log, -o, --checkpoint and the data paths may",
+                           resume, fixed);
+        if (ck.s.epoch >= t->epochs)
+            resume_refused("%s: the run already finished (%d of %d epochs done); to train on, "
+                           "resume with a larger --epochs (e.g. --epochs %d)", resume, ck.s.epoch,
+                           t->epochs, ck.s.epoch + 10);
+        if (o.patience && ck.s.batch == 0 && ck.s.bad_epochs >= o.patience)
+            resume_refused("%s: the run stopped early after epoch %d (%d epochs without a "
+                           "better validation loss, --patience %d); to train on, resume with a "
+                           "larger --patience", resume, ck.s.epoch, ck.s.bad_epochs, o.patience);
+    }
 
     if (cnn_dataset_load(train_images, train_labels, m, cnn_limits_get()->max_file_bytes, &train, &err)) goto fail;
     if (test_images &&
@@ -350,6 +438,22 @@ int main(int argc, char **argv)
     o.output = out;
     o.checkpoint = checkpoint;
     o.resume = resume;
+    o.val_split = val_split;
+    o.bn_images = bn_images;
+    if (!(abs_paths[0] = absolute(train_images)) || !(abs_paths[1] = absolute(train_labels)) ||
+        (test_images && (!(abs_paths[2] = absolute(test_images)) ||
+                         !(abs_paths[3] = absolute(test_labels)))) ||
+        (!out_stdout && !(abs_paths[4] = absolute(out))) ||
+        (u.log && !(abs_paths[5] = absolute(u.log)))) {
+        cnn_errorf(&err, "out of memory");
+        goto fail;
+    }
+    o.train_images = abs_paths[0];
+    o.train_labels = abs_paths[1];
+    o.test_images = abs_paths[2];
+    o.test_labels = abs_paths[3];
+    o.log = abs_paths[5];
+    o.record_output = abs_paths[4];
     o.stop = &stop_flag;
     o.on_batch = on_batch;
     o.on_epoch = on_epoch;
@@ -407,6 +511,9 @@ int main(int argc, char **argv)
 fail:
     fprintf(stderr, "cnn-train: error: %s\n", err.msg);
 done:
+    for (int i = 0; i < 6; i++) free(abs_paths[i]);
+    cnn_checkpoint_clear(&ck);
+    cnn_weights_free(ckw);
     free(ckpt);
     free(vidx);
     free(idx);

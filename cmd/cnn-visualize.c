@@ -12,12 +12,13 @@
 
 #include "cli.h"
 #include "cnn.h"
+#include "threads.h"
 #include "image.h"
 #include "infer.h"
 #include "visualize.h"
 #include "weights.h"
 
-#define MAX_THREADS 256
+#define MAX_THREADS CNN_MAX_THREADS /* the library's one limit (threads.h) */
 #define MAX_BATCH 64
 
 static const char usage[] =
@@ -323,8 +324,8 @@ int main(int argc, char **argv)
         case OPT_MARGIN: margin = (int)cli_long("--margin", optarg, 0, 1000); break;
         case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
         case 'q': quiet = 1; break;
-        case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
-        case 'V': printf("cnn-visualize %s\n", CNN_VERSION); return 0;
+        case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
+        case 'V': printf("cnn-visualize %s\n", CNN_VERSION); return cli_stdout_status();
         default: cli_other_option(c, argv);
         }
     }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "fileio.h"
 #include "weights.h"
 #include "safetensors.h"
@@ -100,126 +101,74 @@ int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t
 /* Training state and checkpoints                                           */
 /* ======================================================================== */
 
-typedef struct train_state {
-    int epoch;           /* 0-based epoch in progress */
-    long batch;          /* batches done in it */
-    long step;           /* updates done in the whole run */
-    cnn_rng epoch_rng;   /* shuffle generator before drawing this epoch's order */
-    cnn_rng work_rng;    /* dropout and augmentation */
-    double sum_loss;     /* over this epoch's batches so far (loss * images) */
-    long sum_correct, seen;
-    double best_val;
-    int best_epoch;      /* 1-based; 0 = none yet */
-    int bad_epochs;
-    double elapsed;      /* seconds in earlier parts of a resumed run */
-    char *history;       /* CSV rows, one per finished epoch */
-} train_state;
-
-static void rng_str(const cnn_rng *r, char *buf, size_t n)
-{
-    snprintf(buf, n, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64, r->s[0],
-             r->s[1], r->s[2], r->s[3]);
-}
-
-static int rng_parse(const char *s, cnn_rng *r)
-{
-    return s && sscanf(s, "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &r->s[0], &r->s[1],
-                       &r->s[2], &r->s[3]) == 4;
-}
-
-/* Keys and values for the checkpoint's metadata. */
-enum { NMETA = 18, METAV = 96 }; /* a generator state takes 67 characters */
+/* The position a resume starts from (checkpoint.h). */
+typedef cnn_ckpt_state train_state;
 
 static int save_checkpoint(const char *path, const cnn_model *m, const cnn_train_opts *o,
                            cnn_net *net, const float *best, size_t ntrain,
                            const train_state *s, cnn_error *err)
 {
-    static const char *const keys[NMETA] = {
-        "cnn.kind",  "cnn.epoch",       "cnn.batch",      "cnn.step",       "cnn.rng_epoch",
-        "cnn.rng_work", "cnn.sum_loss", "cnn.sum_correct", "cnn.seen",      "cnn.best_val_loss",
-        "cnn.best_epoch", "cnn.bad_epochs", "cnn.elapsed", "cnn.ntrain",    "cnn.shift",
-        "cnn.patience", "cnn.init",      "cnn.history"};
-    char v[NMETA - 1][METAV];
-    snprintf(v[0], METAV, "checkpoint");
-    snprintf(v[1], METAV, "%d", s->epoch);
-    snprintf(v[2], METAV, "%ld", s->batch);
-    snprintf(v[3], METAV, "%ld", s->step);
-    rng_str(&s->epoch_rng, v[4], METAV);
-    rng_str(&s->work_rng, v[5], METAV);
-    snprintf(v[6], METAV, "%.17g", s->sum_loss);
-    snprintf(v[7], METAV, "%ld", s->sum_correct);
-    snprintf(v[8], METAV, "%ld", s->seen);
-    snprintf(v[9], METAV, "%.17g", s->best_val);
-    snprintf(v[10], METAV, "%d", s->best_epoch);
-    snprintf(v[11], METAV, "%d", s->bad_epochs);
-    snprintf(v[12], METAV, "%.3f", s->elapsed);
-    snprintf(v[13], METAV, "%zu", ntrain);
-    snprintf(v[14], METAV, "%d", o->shift);
-    snprintf(v[15], METAV, "%d", o->patience);
-    snprintf(v[16], METAV, "%d", o->init);
-    const char *vals[NMETA];
-    for (int i = 0; i < NMETA - 1; i++) vals[i] = v[i];
-    vals[NMETA - 1] = s->history ? s->history : "";
-
+    cnn_checkpoint c = {.s = *s, .ntrain = ntrain, .shift = o->shift, .patience = o->patience,
+                        .init = o->init, .bn_images = o->bn_images, .val_split = o->val_split};
+    c.train_images = (char *)o->train_images;
+    c.train_labels = (char *)o->train_labels;
+    c.test_images = (char *)o->test_images;
+    c.test_labels = (char *)o->test_labels;
+    c.output = (char *)o->record_output;
+    c.log = (char *)o->log;
     cnn_param_set sets[4];
     int n = 0;
     sets[n++] = (cnn_param_set){"", cnn_net_params(net)};
     sets[n++] = (cnn_param_set){"optimizer.m.", cnn_net_opt_state(net, 0)};
     if (cnn_net_opt_state(net, 1)) sets[n++] = (cnn_param_set){"optimizer.v.", cnn_net_opt_state(net, 1)};
     if (best && s->best_epoch) sets[n++] = (cnn_param_set){"best.", best};
-    return cnn_weights_save(path, m, sets, n, keys, vals, NMETA, err);
+    return cnn_checkpoint_save(path, m, sets, n, &c, err);
 }
 
-static int meta_num(const cnn_weights *w, const char *key, double *out, cnn_error *err)
-{
-    const char *v = cnn_st_meta(w->st, key);
-    char *end;
-    if (!v || !*v) return cnn_errorf(err, "%s: not a checkpoint: metadata %s is missing", w->path, key);
-    *out = strtod(v, &end);
-    if (*end) return cnn_errorf(err, "%s: metadata %s is not a number: \"%s\"", w->path, key, v);
-    return 0;
-}
-
+/* Reads the checkpoint into net, best and s after checking every field of it
+ * (checkpoint.c) and that this run may continue it: the same model, training
+ * images and fixed settings, and epochs left to train. */
 static int load_checkpoint(const char *path, const cnn_model *m, const cnn_train_opts *o,
-                           cnn_net *net, float *best, size_t ntrain, train_state *s,
+                           cnn_net *net, float *best, size_t ntrain, int bs, train_state *s,
                            cnn_error *err)
 {
     cnn_weights *w;
     if (cnn_weights_open(path, &w, err)) return -1;
     int rc = -1;
     char why[512];
-    double v[13];
-    static const char *const nums[13] = {"cnn.epoch",      "cnn.batch",      "cnn.step",
-                                         "cnn.sum_loss",   "cnn.sum_correct", "cnn.seen",
-                                         "cnn.best_val_loss", "cnn.best_epoch", "cnn.bad_epochs",
-                                         "cnn.elapsed",    "cnn.ntrain",     "cnn.shift",
-                                         "cnn.patience"};
-    const char *kind = cnn_st_meta(w->st, "cnn.kind");
-    if (!kind || strcmp(kind, "checkpoint") != 0) {
-        cnn_errorf(err, "%s: not a checkpoint (a weights file without training state); use "
-                        "the checkpoint written during training", path);
+    cnn_checkpoint c;
+    if (cnn_checkpoint_read(w, &c, err)) goto done;
+    if (!cnn_model_same(m, w->model, why, sizeof why)) {
+        cnn_errorf(err, "%s: the checkpoint is for a different model: %s", path, why);
         goto done;
     }
-    if (!w->model || !cnn_model_same(m, w->model, why, sizeof why)) {
-        cnn_errorf(err, "%s: the checkpoint is for a different model: %s", path,
-                   w->model ? why : "it has no model description");
+    if (cnn_checkpoint_check_run(&c, path, ntrain, bs, err)) goto done;
+    const char *fixed = cnn_checkpoint_fixed_setting_differs(&c.training, &o->t);
+    if (fixed) {
+        cnn_errorf(err, "%s: the checkpoint was made with other %s; it cannot change on resume",
+                   path, fixed + 2);
         goto done;
     }
-    for (int i = 0; i < 13; i++)
-        if (meta_num(w, nums[i], &v[i], err)) goto done;
-    if ((size_t)v[10] != ntrain) {
-        cnn_errorf(err, "%s: the checkpoint was made with %zu training images, this run has "
-                        "%zu", path, (size_t)v[10], ntrain);
+    if (c.shift != o->shift || (c.bn_images >= 0 && c.bn_images != o->bn_images)) {
+        cnn_errorf(err, "%s: the checkpoint was made with --shift %d --bn-images %ld; these "
+                        "cannot change on resume", path, c.shift,
+                   c.bn_images >= 0 ? c.bn_images : o->bn_images);
         goto done;
     }
-    if ((int)v[11] != o->shift || (int)v[12] != o->patience) {
-        cnn_errorf(err, "%s: the checkpoint was made with --shift %d --patience %d; resume "
-                        "with the same settings", path, (int)v[11], (int)v[12]);
+    if (o->patience && !c.patience && c.s.best_epoch) {
+        cnn_errorf(err, "%s: the checkpoint was made without --patience and holds no best "
+                        "weights; --patience cannot be turned on when resuming", path);
         goto done;
     }
-    if (!rng_parse(cnn_st_meta(w->st, "cnn.rng_epoch"), &s->epoch_rng) ||
-        !rng_parse(cnn_st_meta(w->st, "cnn.rng_work"), &s->work_rng)) {
-        cnn_errorf(err, "%s: metadata cnn.rng_epoch / cnn.rng_work is missing or malformed", path);
+    if (c.s.epoch >= o->t.epochs) {
+        cnn_errorf(err, "%s: the run already finished (%d of %d epochs done); to train on, "
+                        "resume with a larger --epochs", path, c.s.epoch, o->t.epochs);
+        goto done;
+    }
+    if (o->patience && c.s.batch == 0 && c.s.bad_epochs >= o->patience) {
+        cnn_errorf(err, "%s: the run stopped early after epoch %d (%d epochs without a better "
+                        "validation loss, --patience %d); to train on, resume with a larger "
+                        "--patience", path, c.s.epoch, c.s.bad_epochs, o->patience);
         goto done;
     }
     if (cnn_weights_read_params(w, "", m, cnn_net_params(net), err) ||
@@ -227,26 +176,13 @@ static int load_checkpoint(const char *path, const cnn_model *m, const cnn_train
         (cnn_net_opt_state(net, 1) &&
          cnn_weights_read_params(w, "optimizer.v.", m, cnn_net_opt_state(net, 1), err)))
         goto done;
-    s->epoch = (int)v[0];
-    s->batch = (long)v[1];
-    s->step = (long)v[2];
-    s->sum_loss = v[3];
-    s->sum_correct = (long)v[4];
-    s->seen = (long)v[5];
-    s->best_val = v[6];
-    s->best_epoch = (int)v[7];
-    s->bad_epochs = (int)v[8];
-    s->elapsed = v[9];
-    if (best && s->best_epoch && cnn_weights_read_params(w, "best.", m, best, err)) goto done;
-    const char *h = cnn_st_meta(w->st, "cnn.history");
+    if (best && c.s.best_epoch && cnn_weights_read_params(w, "best.", m, best, err)) goto done;
     free(s->history);
-    s->history = strdup(h ? h : "");
-    if (!s->history) {
-        cnn_errorf(err, "out of memory");
-        goto done;
-    }
+    *s = c.s;
+    c.s.history = NULL; /* now s's */
     rc = 0;
 done:
+    cnn_checkpoint_clear(&c);
     cnn_weights_free(w);
     return rc;
 }
@@ -392,7 +328,7 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
     cnn_optim opt;
     cnn_optim_from_training(&opt, t);
     if (o->resume) {
-        if (load_checkpoint(o->resume, &m, o, net, best, ntrain, &s, err)) goto done;
+        if (load_checkpoint(o->resume, &m, o, net, best, ntrain, bs, &s, err)) goto done;
     } else {
         cnn_rng init_rng;
         cnn_rng_seed(&init_rng, t->seed);

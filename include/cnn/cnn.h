@@ -23,6 +23,7 @@
 #include "api.h"
 #include "version.h"
 
+#include "checkpoint.h"
 #include "dataset.h"
 #include "error.h"
 #include "idx.h"

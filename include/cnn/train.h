@@ -40,6 +40,9 @@ typedef struct cnn_batch_progress {
     double epoch_elapsed;
 } cnn_batch_progress;
 
+/* Default of cnn_train_opts.bn_images (cnn-train --bn-images). */
+#define CNN_BN_IMAGES_DEFAULT 4096
+
 typedef struct cnn_train_opts {
     cnn_training t;        /* hyperparameters (the model's, overridden by flags) */
     int init;              /* enum cnn_init */
@@ -49,6 +52,14 @@ typedef struct cnn_train_opts {
     const char *output;    /* final weights (the best ones with patience) */
     const char *checkpoint;/* written after every epoch and on interruption */
     const char *resume;    /* checkpoint to continue from, or NULL */
+    /* The run as given, recorded in the checkpoint so that a resume can find it
+     * again (checkpoint.h); any may be NULL. */
+    const char *train_images, *train_labels, *test_images, *test_labels, *log;
+    const char *record_output; /* the output as recorded (absolute); NULL: none */
+    double val_split;      /* the fraction held out of the training images, or 0 */
+    long bn_images;        /* BatchNormalization statistics recomputed from this many
+                              training images before each evaluation and the final
+                              weights; 0 = off (Keras' moving averages) */
     volatile sig_atomic_t *stop; /* when set, finish the batch, checkpoint, return */
     void (*on_batch)(void *ctx, const cnn_batch_progress *p);
     void (*on_epoch)(void *ctx, const cnn_epoch_stats *s, const char *history_csv);

@@ -214,6 +214,44 @@ test_check_finite_names_the_layer() {
     [ -e "$TMP/nan2.safetensors" ] && fail "weights written after a NaN"
 }
 
+# --resume CKPT alone (issue 10): the checkpoint records the model, the data,
+# the test set, the outputs and the settings; run from another folder it
+# continues the run to the same weights as one that was never stopped, still
+# evaluating on the test set and writing the log.
+test_resume_alone_continues_the_run() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" "${TEST[@]}" --threads 1 -q --epochs 2 -o "$TMP/ra-full.safetensors"
+    expect_rc 0
+    mkdir -p "$TMP/ra" && (cd "$TMP/ra" && "$BIN/cnn-train" "$ROOT/$TINY" "${TRAIN[@]}" "${TEST[@]}" --threads 1 -q \
+        --epochs 1 --log h.csv -o part.safetensors) >"$TMP/out" 2>"$TMP/err" || fail "first part: $(cat "$TMP/err")"
+    (cd / && "$BIN/cnn-train" --resume "$TMP/ra/part.safetensors.ckpt" --epochs 2 --threads 1 --json) \
+        >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    expect_rc 0
+    expect_out_contains '"val_images": 2000'
+    expect_err_contains "test accuracy"
+    cmp -s <(tensor_bytes "$TMP/ra-full.safetensors") <(tensor_bytes "$TMP/ra/part.safetensors") ||
+        fail "weights of --resume alone differ from the uninterrupted run"
+    [ "$(wc -l <"$TMP/ra/h.csv")" = 3 ] || fail "the log has $(wc -l <"$TMP/ra/h.csv") lines, expected a header and 2 rows"
+}
+
+# Settings that may change on resume: --epochs (above), --patience, -o and the
+# data paths (given, they override the recorded ones).
+test_resume_overrides_outputs_and_patience() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" "${TEST[@]}" --threads 1 -q --epochs 1 --patience 1 -o "$TMP/ro.safetensors"
+    expect_rc 0
+    run "$BIN/cnn-train" --resume "$TMP/ro.safetensors.ckpt" --epochs 2 --patience 5 --threads 1 -q \
+        -o "$TMP/ro2.safetensors"
+    expect_rc 0
+    [ -s "$TMP/ro2.safetensors" ] || fail "the output named on resume was not written"
+    # A missing recorded file is named.
+    run "$BIN/cnn-train" --resume "$TMP/ro.safetensors.ckpt" --epochs 2 --threads 1 -q \
+        --train-images "$TMP/none.gz" --train-labels "$D-train-labels-idx1-ubyte.gz" -o "$TMP/ro3.safetensors"
+    expect_rc 1
+    expect_err_contains "$TMP/none.gz"
+}
+
 run_test test_check_finite_names_the_layer
 run_test test_help_and_version
+run_test test_resume_alone_continues_the_run
+run_test test_resume_overrides_outputs_and_patience
 finish

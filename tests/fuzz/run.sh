@@ -23,6 +23,7 @@ max_len() {
     fuzz_png) echo 32768 ;;
     fuzz_safetensors) echo 65536 ;;
     fuzz_import) echo 65536 ;;
+    fuzz_checkpoint) echo 65536 ;;
     *) echo 4096 ;;
     esac
 }
