@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -373,6 +374,13 @@ int main(int argc, char **argv)
         ckw->model = NULL;
     }
     /* On resume, the run's settings come from the checkpoint. */
+    if (resume && model_path) {
+        char why[512];
+        if (!cnn_model_same(m, ckw->model, why, sizeof why)) {
+            cnn_errorf(&err, "%s: the checkpoint is for a different model: %s", resume, why);
+            goto fail;
+        }
+    }
     if (resume) m->training = ck.training;
     cnn_training *t = &m->training;
     if (epochs.set) t->epochs = (int)epochs.v;
@@ -396,14 +404,21 @@ int main(int argc, char **argv)
                            "saved position and optimizer state depend on it); only --epochs, "
                            "--patience, --log, -o, --checkpoint and the data paths may",
                            resume, fixed);
-        if (ck.s.epoch >= t->epochs)
-            resume_refused("%s: the run already finished (%d of %d epochs done); to train on, "
-                           "resume with a larger --epochs (e.g. --epochs %d)", resume, ck.s.epoch,
-                           t->epochs, ck.s.epoch + 10);
-        if (o.patience && ck.s.batch == 0 && ck.s.bad_epochs >= o.patience)
+        /* A finished run whose output exists has nothing left to do; without the
+         * output (killed between the last checkpoint and the weights) the
+         * resume writes it. */
+        struct stat st;
+        if (cnn_checkpoint_finished(&ck, t->epochs, o.patience) &&
+            (out_stdout || stat(out, &st) == 0)) {
+            if (ck.s.epoch >= t->epochs)
+                resume_refused("%s: the run already finished (%d of %d epochs done) and wrote "
+                               "%s; to train on, resume with a larger --epochs (e.g. --epochs "
+                               "%d)", resume, ck.s.epoch, t->epochs, out, ck.s.epoch + 10);
             resume_refused("%s: the run stopped early after epoch %d (%d epochs without a "
-                           "better validation loss, --patience %d); to train on, resume with a "
-                           "larger --patience", resume, ck.s.epoch, ck.s.bad_epochs, o.patience);
+                           "better validation loss, --patience %d) and wrote %s; to train on, "
+                           "resume with a larger --patience", resume, ck.s.epoch,
+                           ck.s.bad_epochs, o.patience, out);
+        }
     }
 
     if (cnn_dataset_load(train_images, train_labels, m, cnn_limits_get()->max_file_bytes, &train, &err)) goto fail;

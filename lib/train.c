@@ -160,17 +160,6 @@ static int load_checkpoint(const char *path, const cnn_model *m, const cnn_train
                         "weights; --patience cannot be turned on when resuming", path);
         goto done;
     }
-    if (c.s.epoch >= o->t.epochs) {
-        cnn_errorf(err, "%s: the run already finished (%d of %d epochs done); to train on, "
-                        "resume with a larger --epochs", path, c.s.epoch, o->t.epochs);
-        goto done;
-    }
-    if (o->patience && c.s.batch == 0 && c.s.bad_epochs >= o->patience) {
-        cnn_errorf(err, "%s: the run stopped early after epoch %d (%d epochs without a better "
-                        "validation loss, --patience %d); to train on, resume with a larger "
-                        "--patience", path, c.s.epoch, c.s.bad_epochs, o->patience);
-        goto done;
-    }
     if (cnn_weights_read_params(w, "", m, cnn_net_params(net), err) ||
         cnn_weights_read_params(w, "optimizer.m.", m, cnn_net_opt_state(net, 0), err) ||
         (cnn_net_opt_state(net, 1) &&
@@ -329,6 +318,14 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
     cnn_optim_from_training(&opt, t);
     if (o->resume) {
         if (load_checkpoint(o->resume, &m, o, net, best, ntrain, bs, &s, err)) goto done;
+        /* The figures of the epochs before the resume, for the output's metrics. */
+        if (s.epoch > 0) {
+            cnn_checkpoint_history_row(s.history, s.epoch, &res->last);
+            if (s.best_epoch) cnn_checkpoint_history_row(s.history, s.best_epoch, &res->best);
+            res->last.epochs = res->best.epochs = t->epochs;
+            res->epochs_done = s.epoch;
+            res->best_epoch = s.best_epoch;
+        }
     } else {
         cnn_rng init_rng;
         cnn_rng_seed(&init_rng, t->seed);
@@ -340,7 +337,12 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
     long nb = (long)((ntrain + (size_t)bs - 1) / (size_t)bs);
     double t0 = now_seconds();
 
-    for (; s.epoch < t->epochs; s.epoch++) {
+    /* A finished run (all epochs done, or stopped by its patience) only writes
+     * its output: a run killed between its last checkpoint and its output. */
+    int finished = o->resume && s.batch == 0 &&
+                   (s.epoch >= t->epochs || (o->patience && s.bad_epochs >= o->patience));
+    if (finished) res->stopped_early = s.epoch < t->epochs;
+    for (; !finished && s.epoch < t->epochs; s.epoch++) {
         /* This epoch's order: drawn from the generator state saved before it. */
         cnn_rng shuffle = s.epoch_rng;
         memcpy(perm, tidx, sizeof *perm * ntrain);
@@ -443,7 +445,8 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
             res->stopped_early = 1;
             break;
         }
-        if (o->stop && *o->stop) {
+        /* A stop after the last epoch is no interruption: the output follows. */
+        if (o->stop && *o->stop && s.epoch + 1 < t->epochs) {
             res->interrupted = 1;
             break;
         }

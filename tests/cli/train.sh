@@ -148,8 +148,8 @@ test_bad_inputs() {
     expect_rc 2; expect_err_contains "--batch-size: expected an integer from 1"
     run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --learning-rate -0.1 -o "$TMP/x"
     expect_rc 2; expect_err_contains "--learning-rate: expected a number >= 1e-12"
-    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1000 -o "$TMP/x"
-    expect_rc 2; expect_err_contains "--threads: expected an integer from 1 to 256"
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 65 -o "$TMP/x"
+    expect_rc 2; expect_err_contains "--threads: expected an integer from 1 to 64"
     run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --frobnicate -o "$TMP/x"
     expect_rc 2
     run "$BIN/cnn-train" $TINY "${TRAIN[@]}"
@@ -250,8 +250,29 @@ test_resume_overrides_outputs_and_patience() {
     expect_err_contains "$TMP/none.gz"
 }
 
+# A run killed between its last checkpoint and its weights: the resume writes
+# the weights, with the figures of the last epoch (not zeros), and trains no
+# more; once they exist, a resume is refused (exit 2).
+test_resume_of_finished_run_writes_missing_output() {
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" "${TEST[@]}" --threads 1 -q --epochs 1 -o "$TMP/fin.safetensors"
+    expect_rc 0
+    mv "$TMP/fin.safetensors" "$TMP/fin-ref.safetensors"
+    run "$BIN/cnn-train" --resume "$TMP/fin.safetensors.ckpt" --threads 1 -q
+    expect_rc 0
+    cmp -s <(tensor_bytes "$TMP/fin-ref.safetensors") <(tensor_bytes "$TMP/fin.safetensors") ||
+        fail "the weights written on resume are not the run's"
+    local a b
+    a=$(grep -ao '"cnn.metrics":"[^"]*\(\\"[^"]*\)*"' "$TMP/fin-ref.safetensors" | head -n 1)
+    b=$(grep -ao '"cnn.metrics":"[^"]*\(\\"[^"]*\)*"' "$TMP/fin.safetensors" | head -n 1)
+    [ -n "$a" ] && [ "$a" = "$b" ] || fail "metrics differ: \"$a\" vs \"$b\""
+    run "$BIN/cnn-train" --resume "$TMP/fin.safetensors.ckpt" --threads 1 -q
+    expect_rc 2
+    expect_err_contains "the run already finished (1 of 1 epochs done)"
+}
+
 run_test test_check_finite_names_the_layer
 run_test test_help_and_version
 run_test test_resume_alone_continues_the_run
 run_test test_resume_overrides_outputs_and_patience
+run_test test_resume_of_finished_run_writes_missing_output
 finish
