@@ -92,7 +92,7 @@ CNN_API void cnn_checkpoint_clear(cnn_checkpoint *c);
  * position, optimizer state and generators depend on them).  Returns the
  * name of the first one that differs between a and b, as a cnn-train flag
  * ("--batch-size", ...), or NULL when they agree. */
-const char *cnn_checkpoint_fixed_setting_differs(const cnn_training *a, const cnn_training *b);
+CNN_API const char *cnn_checkpoint_fixed_setting_differs(const cnn_training *a, const cnn_training *b);
 
 CNN_END_DECLS
 
