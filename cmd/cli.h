@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "load_limits.h"
@@ -138,6 +139,12 @@ static inline void cli_check_files(const cnn_file_role *in, size_t nin,
                                    const cnn_file_role *out, size_t nout)
 {
     cnn_error err;
+    for (size_t i = 0; i < nout; i++)
+        if (out[i].path && strcmp(out[i].path, "-") == 0 && isatty(STDOUT_FILENO)) {
+            fprintf(stderr, "%s: error: %s -: standard output is a terminal; redirect it to a "
+                            "file or a pipe\n", cli_prog, out[i].what);
+            exit(2);
+        }
     if (cnn_check_outputs(in, nin, out, nout, &err) == 0) return;
     fprintf(stderr, "%s: error: %s\n", cli_prog, err.msg);
     exit(2);

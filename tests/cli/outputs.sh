@@ -53,6 +53,16 @@ visualize_output_dash_is_stdout() {
     [ "$(head -c 8 "$TMP/v.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "stdout is not a PNG"
 }
 
+# -o - when standard output is a terminal: refused, nothing written to it
+# (script(1) gives the tool a terminal).
+dash_output_to_a_terminal_is_refused() {
+    train_to -o "$TMP/t.st"
+    script -qec "\"$BIN/cnn-visualize\" -w \"$TMP/t.st\" --weights -o -" /dev/null >"$TMP/tty" 2>&1
+    [ $? = 2 ] || fail "expected exit status 2 on a terminal"
+    grep -q "standard output is a terminal" "$TMP/tty" || fail "no message: $(head -c 200 "$TMP/tty")"
+    grep -q PNG "$TMP/tty" && fail "PNG bytes went to the terminal"
+}
+
 resume_may_rewrite_its_checkpoint() {
     train_to -o "$TMP/r.st"
     cp "$TMP/r.st.ckpt" "$TMP/c.ckpt"
@@ -65,5 +75,6 @@ run_test symlink_output_is_written_through
 run_test existing_output_keeps_permission_bits
 run_test train_output_dash_is_stdout
 run_test visualize_output_dash_is_stdout
+run_test dash_output_to_a_terminal_is_refused
 run_test resume_may_rewrite_its_checkpoint
 finish
