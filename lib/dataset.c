@@ -1,8 +1,111 @@
-/* Labelled image sets from IDX files (see dataset.h). */
+/* Labelled image sets, built in memory or from IDX files (see dataset.h). */
 #include "dataset.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- sets in memory ---------------------------------------------------- */
+
+int cnn_dataset_new(size_t count, int h, int w, int c, int labelled, size_t max_bytes,
+                    cnn_dataset **out, cnn_error *err)
+{
+    *out = NULL;
+    if (h < 1 || w < 1 || c < 1)
+        return cnn_errorf(err, "a dataset's images need a positive size, got %dx%dx%d", h, w, c);
+    if (!max_bytes) max_bytes = CNN_IDX_MAX_BYTES;
+    size_t rec = (size_t)h * (size_t)w;
+    if (rec > SIZE_MAX / (size_t)c) return cnn_errorf(err, "a dataset's image size overflows");
+    rec *= (size_t)c;
+    if (count && rec > max_bytes / count)
+        return cnn_errorf(err, "%zu images of %dx%dx%d are more than the limit of %zu bytes",
+                          count, h, w, c, max_bytes);
+    cnn_dataset *d = calloc(1, sizeof *d);
+    cnn_idx *x = d ? calloc(1, sizeof *x) : NULL;
+    if (d) d->images = x;
+    if (!x || !(x->name = strdup("<memory>")) ||
+        !(x->data = calloc(count ? count * rec : 1, 1)) ||
+        !(d->staging = malloc(sizeof *d->staging * rec)) ||
+        (labelled && !(d->labels = calloc(count ? count : 1, sizeof *d->labels)))) {
+        cnn_dataset_free(d);
+        return cnn_errorf(err, "out of memory for %zu images of %dx%dx%d", count, h, w, c);
+    }
+    x->type = CNN_IDX_U8;
+    x->rank = 4;
+    x->dims[0] = count, x->dims[1] = (size_t)h, x->dims[2] = (size_t)w, x->dims[3] = (size_t)c;
+    x->count = count;
+    x->record = rec;
+    x->elem_size = 1;
+    d->count = count;
+    d->h = h, d->w = w, d->c = c;
+    *out = d;
+    return 0;
+}
+
+uint8_t *cnn_dataset_pixels(cnn_dataset *d)
+{
+    return d && d->images && d->images->type == CNN_IDX_U8 ? d->images->data : NULL;
+}
+
+static void free_names(char **names)
+{
+    if (!names) return;
+    for (char **p = names; *p; p++) free(*p);
+    free(names);
+}
+
+int cnn_dataset_set_classes(cnn_dataset *d, int n, const char *const *names, cnn_error *err)
+{
+    if (n < 1) return cnn_errorf(err, "a dataset needs at least one class, got %d", n);
+    for (int i = 0; i < n; i++) {
+        if (!names[i] || !names[i][0]) return cnn_errorf(err, "class %d has an empty name", i);
+        for (int j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0)
+                return cnn_errorf(err, "class name \"%s\" is given twice (classes %d and %d)",
+                                  names[i], j, i);
+    }
+    if (d->labels)
+        for (size_t i = 0; i < d->count; i++)
+            if (d->labels[i] < 0 || d->labels[i] >= n)
+                return cnn_errorf(err, "label %d of image %zu is not one of the %d classes",
+                                  d->labels[i], i, n);
+    char **v = calloc((size_t)n + 1, sizeof *v);
+    if (!v) return cnn_errorf(err, "out of memory");
+    for (int i = 0; i < n; i++)
+        if (!(v[i] = strdup(names[i]))) {
+            free_names(v);
+            return cnn_errorf(err, "out of memory");
+        }
+    free_names(d->class_names);
+    d->class_names = v;
+    d->nclasses = n;
+    return 0;
+}
+
+int cnn_dataset_check(cnn_dataset *d, const char *name, const cnn_model *m, cnn_error *err)
+{
+    const cnn_shape in = m->input;
+    if (d->h != in.h || d->w != in.w || d->c != in.c)
+        return cnn_errorf(err, "%s: images are %dx%dx%d but the model takes %dx%dx%d", name,
+                          d->h, d->w, d->c, in.h, in.w, in.c);
+    int mc = cnn_model_classes(m);
+    if (d->labels) {
+        if (mc < 1)
+            return cnn_errorf(err, "%s: the model's last layer is not a flat class vector, so "
+                                   "it cannot be trained or evaluated on class labels", name);
+        if (d->class_names && d->nclasses > mc)
+            return cnn_errorf(err, "%s: %d classes but the model has %d outputs", name,
+                              d->nclasses, mc);
+        for (size_t i = 0; i < d->count; i++)
+            if (d->labels[i] < 0 || d->labels[i] >= mc)
+                return cnn_errorf(err, "%s: label %d at index %zu is out of range: the model "
+                                       "has %d classes (0 to %d)", name, d->labels[i], i, mc,
+                                  mc - 1);
+    }
+    if (!d->class_names) d->nclasses = mc;
+    return 0;
+}
+
+/* ---- IDX files ----------------------------------------------------------- */
 
 int cnn_model_classes(const cnn_model *m)
 {
@@ -114,6 +217,7 @@ void cnn_dataset_free(cnn_dataset *d)
     if (!d) return;
     cnn_idx_free(d->images);
     free(d->labels);
+    free_names(d->class_names);
     free(d->staging);
     free(d);
 }

@@ -1,11 +1,16 @@
-/* Labelled image sets from IDX files, checked against a model.
+/* Labelled image sets: built in memory, or loaded from IDX files.
  *
- * Images stay in their stored type (u8 MNIST stays one byte per pixel) and are
- * converted to float (n, C, H, W) per batch.  Image files are N x H x W (one
- * channel) or N x H x W x C; label files hold N integers.
+ * A set holds its images as an IDX-shaped array (images->data, N x H x W x C,
+ * channels last) in their stored type: sets built in memory and u8 IDX files
+ * keep one byte per pixel, converted to float (n, C, H, W) per batch as v / 255.
+ * An IDX file is therefore just one way to fill a set; cnn_dataset_new gives an
+ * empty one that any loader (or a program) fills byte by byte, and cnn_train,
+ * cnn_evaluate and the predictor take either alike.  Training on a u8 set built
+ * in memory gives bit-identical weights to training on the IDX file with the
+ * same bytes (same seed, same thread count).
  *
- * Ownership: cnn_dataset_load returns a set the caller frees with
- * cnn_dataset_free (NULL is fine). */
+ * Ownership: cnn_dataset_new and cnn_dataset_load return a set the caller frees
+ * with cnn_dataset_free (NULL is fine); everything it points to belongs to it. */
 #ifndef CNN_DATASET_H
 #define CNN_DATASET_H
 
@@ -24,9 +29,35 @@ typedef struct cnn_dataset {
     int *labels;    /* count labels, each in [0, nclasses); NULL without a label file */
     size_t count;
     int h, w, c;
-    int nclasses;   /* the model's output size */
+    int nclasses;   /* the model's output size (IDX), or the number of classes set */
+    char **class_names; /* nclasses names, NULL-terminated, or NULL when unnamed */
     float *staging; /* one record, for channels-last to NCHW conversion */
 } cnn_dataset;
+
+/* A new set of `count` images of h x w pixels with c channels, all bytes 0,
+ * with room for labels when `labelled` (all 0) and without class names.  Fill
+ * it through cnn_dataset_pixels and d->labels.  count may be 0.  Fails on sizes
+ * that are not positive, overflow, or exceed max_bytes of pixels (0 = no limit
+ * beyond CNN_IDX_MAX_BYTES). */
+CNN_API int cnn_dataset_new(size_t count, int h, int w, int c, int labelled, size_t max_bytes,
+                            cnn_dataset **out, cnn_error *err);
+
+/* The pixel bytes of a set made by cnn_dataset_new (or a u8 IDX file):
+ * (count, h, w, c), channels last, 0 = black, 255 = white.  NULL for an IDX
+ * set of another element type. */
+CNN_API uint8_t *cnn_dataset_pixels(cnn_dataset *d);
+
+/* Gives d the class names names[0..n) (copied) and sets d->nclasses = n.
+ * Fails when a name is empty or repeated, or a label is >= n. */
+CNN_API int cnn_dataset_set_classes(cnn_dataset *d, int n, const char *const *names,
+                                    cnn_error *err);
+
+/* Checks a set against model m before training or evaluating on it: the image
+ * shape must be the model's input and every label below the model's number of
+ * classes.  `name` (the set's path) starts the messages.  Sets without class
+ * names get the model's class count as nclasses. */
+CNN_API int cnn_dataset_check(cnn_dataset *d, const char *name, const cnn_model *m,
+                              cnn_error *err);
 
 /* Loads images (and labels, when labels_path is non-NULL) for model m.  Fails,
  * naming the file and the numbers, when the image shape is not the model's
