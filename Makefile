@@ -7,7 +7,7 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-format-truncation
 # (messages are cut at CNN_ERROR_MAX on purpose; truncation is not a bug there)
-PKGS    := openblas libcjson libpng zlib
+PKGS    := openblas libcjson libpng zlib libjpeg
 # Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
@@ -40,7 +40,8 @@ LIBCNN_SO := $(BUILD)/libcnn.so.$(VERSION)
 PUBLIC_H := $(wildcard include/cnn/*.h)
 
 # Debian packages the build needs: header or tool -> package.
-DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libhdf5-dev libzip-dev time
+DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libhdf5-dev libzip-dev time \
+            libjpeg62-turbo-dev libjpeg-turbo-progs
 
 .PHONY: all deps data run test check run-tests asan valgrind bench bench-smoke clean fuzz \
         fuzz-build shared install uninstall

@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "cnn.h"
+#include "data_cli.h"
 #include "threads.h"
 #include "dataset.h"
 #include "train.h"
@@ -22,15 +23,22 @@
 #define MAX_THREADS CNN_MAX_THREADS /* the library's one limit (threads.h) */
 
 static const char usage[] =
-    "usage: cnn-train MODEL.json --train-images F --train-labels F\n"
-    "                 [--test-images F --test-labels F | --val-split FRACTION]\n"
+    "usage: cnn-train MODEL.json (--train SET | --train-images F --train-labels F)\n"
+    "                 [--test SET | --test-images F --test-labels F | --val-split FRACTION]\n"
     "                 -o WEIGHTS.safetensors [options]\n"
     "       cnn-train --resume CHECKPOINT [options]\n";
 
 static const char help[] =
-    "Trains the model on IDX images and labels (plain or gzip) and writes its weights\n"
-    "as safetensors.  Defaults come from the model's \"training\" object.\n"
+    "Trains the model on a labelled set and writes its weights as safetensors.\n"
+    "Defaults come from the model's \"training\" object.  A SET is class folders\n"
+    "(ROOT/CLASS/*.png|jpg|jpeg), a list file (PATH<TAB>LABEL lines), a CSV\n"
+    "(label,pixel0,...) or an IDX images file with its labels file beside it.\n"
     "\n"
+    "      --train SET           the training set\n"
+    "      --test SET            a held-out set evaluated after every epoch\n"
+    "      --resize              resize images of another size (bilinear)\n"
+    "      --invert              invert images (dark-on-light drawings)\n"
+    "      --skip-bad            skip unreadable images with a warning each\n"
     "  -o, --output FILE         final weights (the best ones with --patience); - for\n"
     "                            standard output (then no checkpoint unless named)\n"
     "      --train-images FILE   training images, N x H x W or N x H x W x C\n"
@@ -75,6 +83,7 @@ enum {
     OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_SCHEDULE,
     OPT_STEP_EPOCHS, OPT_STEP_GAMMA, OPT_LOSS, OPT_SEED, OPT_INIT, OPT_SHIFT, OPT_PATIENCE,
     OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_LOG, OPT_JSON, OPT_CHECK_FINITE,
+    OPT_TRAIN, OPT_TEST, OPT_RESIZE, OPT_INVERT, OPT_SKIP_BAD,
 };
 
 static const struct option options[] = {
@@ -84,6 +93,11 @@ static const struct option options[] = {
     {"test-images", required_argument, NULL, OPT_TEST_IMAGES},
     {"test-labels", required_argument, NULL, OPT_TEST_LABELS},
     {"val-split", required_argument, NULL, OPT_VAL_SPLIT},
+    {"train", required_argument, NULL, OPT_TRAIN},
+    {"test", required_argument, NULL, OPT_TEST},
+    {"resize", no_argument, NULL, OPT_RESIZE},
+    {"invert", no_argument, NULL, OPT_INVERT},
+    {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},
     {"epochs", required_argument, NULL, OPT_EPOCHS},
     {"batch-size", required_argument, NULL, OPT_BATCH},
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
@@ -244,7 +258,9 @@ int main(int argc, char **argv)
     cli_prog = "cnn-train";
     cli_usage = usage;
     const char *out = NULL, *train_images = NULL, *train_labels = NULL, *test_images = NULL,
-               *test_labels = NULL, *checkpoint = NULL, *resume = NULL;
+               *test_labels = NULL, *checkpoint = NULL, *resume = NULL, *train_set = NULL,
+               *test_set = NULL;
+    data_cli dc = {0};
     double val_split = 0;
     int json = 0, threads = 0;
     ui u = {0};
@@ -265,6 +281,11 @@ int main(int argc, char **argv)
         case OPT_TRAIN_LABELS: train_labels = optarg; break;
         case OPT_TEST_IMAGES: test_images = optarg; break;
         case OPT_TEST_LABELS: test_labels = optarg; break;
+        case OPT_TRAIN: train_set = optarg; break;
+        case OPT_TEST: test_set = optarg; break;
+        case OPT_RESIZE: dc.resize = 1; break;
+        case OPT_INVERT: dc.invert = 1; break;
+        case OPT_SKIP_BAD: dc.skip_bad = 1; break;
         case OPT_VAL_SPLIT: val_split_set = 1, val_split = cli_double("--val-split", optarg, 0, 0.9, 1); break;
         case OPT_EPOCHS: epochs.set = 1, epochs.v = cli_long("--epochs", optarg, 1, CNN_EPOCHS_MAX); break;
         case OPT_BATCH: batch.set = 1, batch.v = cli_long("--batch-size", optarg, 1, CNN_BATCH_MAX); break;
@@ -301,11 +322,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "cnn-train: error: %s\n", err.msg);
             return 1;
         }
-        if (!train_images && !train_labels)
-            train_images = ck.train_images, train_labels = ck.train_labels;
-        if (!test_images && !test_labels && !val_split_set)
-            test_images = ck.test_images, test_labels = ck.test_labels;
-        if (!val_split_set && !test_images) val_split = ck.val_split;
+        /* A set given by one path (--train/--test) is recorded without labels. */
+        if (!train_set && !train_images && !train_labels) {
+            if (ck.train_labels) train_images = ck.train_images, train_labels = ck.train_labels;
+            else train_set = ck.train_images;
+        }
+        if (!test_set && !test_images && !test_labels && !val_split_set) {
+            if (ck.test_labels) test_images = ck.test_images, test_labels = ck.test_labels;
+            else test_set = ck.test_images;
+        }
+        if (!val_split_set && !test_images && !test_set) val_split = ck.val_split;
         if (!out) out = ck.output;
         if (!u.log) u.log = ck.log;
         if (!patience_set) o.patience = ck.patience;
@@ -315,11 +341,18 @@ int main(int argc, char **argv)
     }
     if (optind >= argc && !resume) cli_misuse("missing the model file");
     if (optind < argc - 1) cli_misuse("one model file expected, also got \"%s\"", argv[optind + 1]);
-    if (!train_images || !train_labels) cli_misuse("--train-images and --train-labels are required");
+    if (train_set && (train_images || train_labels))
+        cli_misuse("use either --train or --train-images/--train-labels");
+    if (test_set && (test_images || test_labels))
+        cli_misuse("use either --test or --test-images/--test-labels");
+    if (!train_set && (!train_images || !train_labels))
+        cli_misuse("--train SET (or --train-images and --train-labels) is required");
     if (!out) cli_misuse("-o WEIGHTS.safetensors is required");
     if (!test_images != !test_labels) cli_misuse("--test-images and --test-labels go together");
-    if (test_images && val_split > 0) cli_misuse("use either --test-images/--test-labels or --val-split");
-    if (o.patience && !test_images && val_split <= 0) cli_misuse("--patience needs --test-images or --val-split");
+    if ((test_images || test_set) && val_split > 0)
+        cli_misuse("use either --test (or --test-images/--test-labels) or --val-split");
+    if (o.patience && !test_images && !test_set && val_split <= 0)
+        cli_misuse("--patience needs --test, --test-images or --val-split");
     if (resume && (shift_set && o.shift != ck.shift))
         resume_refused("%s: the run used --shift %d; --shift cannot change on resume", resume,
                        ck.shift);
@@ -362,6 +395,7 @@ int main(int argc, char **argv)
         {"MODEL", model_path, NULL},            {"--train-images", train_images, NULL},
         {"--train-labels", train_labels, NULL}, {"--test-images", test_images, NULL},
         {"--test-labels", test_labels, NULL},   {"--resume", resume, "--checkpoint"},
+        {"--train", train_set, NULL},           {"--test", test_set, NULL},
     };
     const cnn_file_role outs[] = {
         {"-o", out, NULL}, {"--checkpoint", checkpoint, NULL}, {"--log", u.log, NULL}};
@@ -421,10 +455,26 @@ int main(int argc, char **argv)
         }
     }
 
-    if (cnn_dataset_load(train_images, train_labels, m, cnn_limits_get()->max_file_bytes, &train, &err)) goto fail;
-    if (test_images &&
-        cnn_dataset_load(test_images, test_labels, m, cnn_limits_get()->max_file_bytes, &test, &err))
+    dc.quiet = u.quiet;
+    if (train_set) {
+        if (data_cli_open(&dc, train_set, m, 1, 0, &train, &err) ||
+            cnn_dataset_check(train, train_set, m, &err))
+            goto fail;
+        if (!u.quiet) data_cli_describe(train_set, train);
+        train_images = train_set;
+    } else if (cnn_dataset_load(train_images, train_labels, m, cnn_limits_get()->max_file_bytes,
+                                &train, &err)) {
         goto fail;
+    }
+    if (test_set) {
+        if (data_cli_open(&dc, test_set, m, 1, 0, &test, &err) ||
+            cnn_dataset_check(test, test_set, m, &err))
+            goto fail;
+        if (!u.quiet) data_cli_describe(test_set, test);
+    } else if (test_images && cnn_dataset_load(test_images, test_labels, m,
+                                               cnn_limits_get()->max_file_bytes, &test, &err)) {
+        goto fail;
+    }
 
     /* Indices: the whole training set, or a seeded split of it. */
     size_t ntrain, nval;
@@ -455,9 +505,13 @@ int main(int argc, char **argv)
     o.resume = resume;
     o.val_split = val_split;
     o.bn_images = bn_images;
-    if (!(abs_paths[0] = absolute(train_images)) || !(abs_paths[1] = absolute(train_labels)) ||
-        (test_images && (!(abs_paths[2] = absolute(test_images)) ||
-                         !(abs_paths[3] = absolute(test_labels)))) ||
+    /* The checkpoint records a set given by one path (--train, --test) as its
+     * images without labels. */
+    const char *test_path = test_set ? test_set : test_images;
+    if (!(abs_paths[0] = absolute(train_images)) ||
+        (train_labels && !(abs_paths[1] = absolute(train_labels))) ||
+        (test_path && !(abs_paths[2] = absolute(test_path))) ||
+        (test_labels && !(abs_paths[3] = absolute(test_labels))) ||
         (!out_stdout && !(abs_paths[4] = absolute(out))) ||
         (u.log && !(abs_paths[5] = absolute(u.log)))) {
         cnn_errorf(&err, "out of memory");

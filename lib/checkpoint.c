@@ -346,11 +346,12 @@ int cnn_checkpoint_read(const cnn_weights *w, cnn_checkpoint *c, cnn_error *err)
         get_path(w, "cnn.test_labels", &c->test_labels, err) ||
         get_path(w, "cnn.output", &c->output, err) || get_path(w, "cnn.log", &c->log, err))
         return -1;
-    if (!c->train_images != !c->train_labels || !c->test_images != !c->test_labels)
-        return cnn_errorf(err, "%s: checkpoint fields cnn.%s_images and cnn.%s_labels: one "
-                               "without the other", path,
-                          !c->train_images != !c->train_labels ? "train" : "test",
-                          !c->train_images != !c->train_labels ? "train" : "test");
+    /* Images without labels: a set given by one path (class folders, a list, a
+     * CSV, IDX found by name); labels without images mean nothing. */
+    if ((c->train_labels && !c->train_images) || (c->test_labels && !c->test_images))
+        return cnn_errorf(err, "%s: checkpoint field cnn.%s_labels without cnn.%s_images", path,
+                          c->train_labels && !c->train_images ? "train" : "test",
+                          c->train_labels && !c->train_images ? "train" : "test");
     if (c->test_images && c->val_split > 0)
         return cnn_errorf(err, "%s: checkpoint fields cnn.test_images and cnn.val_split: both "
                                "given", path);

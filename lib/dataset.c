@@ -218,6 +218,9 @@ void cnn_dataset_free(cnn_dataset *d)
     cnn_idx_free(d->images);
     free(d->labels);
     free_names(d->class_names);
+    if (d->files)
+        for (size_t i = 0; i < d->count; i++) free(d->files[i]);
+    free(d->files);
     free(d->staging);
     free(d);
 }

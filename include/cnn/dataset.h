@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "idx.h"
+#include "image.h"
 #include "model.h"
 #include "api.h"
 
@@ -31,6 +32,7 @@ typedef struct cnn_dataset {
     int h, w, c;
     int nclasses;   /* the model's output size (IDX), or the number of classes set */
     char **class_names; /* nclasses names, NULL-terminated, or NULL when unnamed */
+    char **files;   /* count image paths (sets read from image files with keep_paths), or NULL */
     float *staging; /* one record, for channels-last to NCHW conversion */
 } cnn_dataset;
 
@@ -58,6 +60,41 @@ CNN_API int cnn_dataset_set_classes(cnn_dataset *d, int n, const char *const *na
  * names get the model's class count as nclasses. */
 CNN_API int cnn_dataset_check(cnn_dataset *d, const char *name, const cnn_model *m,
                               cnn_error *err);
+
+/* How cnn_dataset_open reads a set. */
+typedef struct cnn_dataset_opts {
+    int h, w, c;        /* the images' size and channels (the model's input; c is 1 or 3);
+                           h = w = 0: the first image's size (a CSV's: square) */
+    int labelled;       /* 1: a labelled set (class folders, labels needed); 0: images only */
+    int resize;         /* images of another size are resized bilinearly (else an error) */
+    int invert;         /* v -> 255 - v (dark-on-light drawings) */
+    int skip_bad;       /* unreadable images and non-image files are skipped, via on_skip */
+    int keep_paths;     /* fill d->files with each image's path */
+    size_t max_bytes;   /* the set's pixel bytes (and an IDX file's data); 0 = CNN_IDX_MAX_BYTES */
+    const cnn_png_limits *lim; /* per-image size limits; NULL for the defaults */
+    void (*on_progress)(void *ctx, size_t done, size_t total); /* images decoded so far */
+    void (*on_skip)(void *ctx, const char *message);            /* one per skipped file */
+    void *ctx;
+} cnn_dataset_opts;
+
+/* Reads the set at `path`, recognised by what it is:
+ *   - a folder: with o->labelled, class folders ROOT/CLASS/.../NAME.png|jpg|jpeg,
+ *     classes sorted by name (bytewise), files sorted by path; without, every
+ *     image under it, sorted;
+ *   - a file starting with an IDX header (or gzip): IDX images, with the labels
+ *     file whose name has "labels" (and idx1) for the last "images" (and idx3);
+ *   - a file named *.csv: the Kaggle layout, a header, then label,pixel0,...
+ *     (or pixel0,... without the label column), H*W*C values 0-255 each;
+ *   - a text file with tabs: a list file, lines PATH<TAB>LABEL, LABEL a class
+ *     name or (when every label is) an index; paths relative to the list
+ *     file's folder and never outside it; '#' comments and blank lines;
+ *   - anything else is an error naming the path and these forms.
+ * Images (PNG or JPEG by their bytes, converted as image.h says) are decoded
+ * once, over libcnn's threads, to one byte per pixel; the set's size is checked
+ * against o->max_bytes before any image is decoded.  The result is not checked
+ * against a model: call cnn_dataset_check. */
+CNN_API int cnn_dataset_open(const char *path, const cnn_dataset_opts *o, cnn_dataset **out,
+                             cnn_error *err);
 
 /* Loads images (and labels, when labels_path is non-NULL) for model m.  Fails,
  * naming the file and the numbers, when the image shape is not the model's

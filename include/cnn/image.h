@@ -124,6 +124,32 @@ CNN_API int cnn_png_write(const char *path, int width, int height, int channels,
 CNN_API int cnn_png_encode_mem(int width, int height, int channels, const unsigned char *pixels,
                        unsigned char **buf, size_t *len, cnn_error *err);
 
+/* ------------------------------------------------------------------------ */
+/* JPEG decoding, and loading by content                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Decodes a baseline or progressive JPEG (libjpeg-turbo, the accurate integer
+ * IDCT, as djpeg by default) to `want_channels` channels, values v / 255:
+ *   - colour (YCbCr) to 3 channels: libjpeg's YCbCr -> RGB (JFIF, full range);
+ *   - colour to 1 channel: the luma Y as stored, which is JFIF's
+ *     0.299 R + 0.587 G + 0.114 B (the PNG rule above), without a round trip
+ *     through RGB;
+ *   - grayscale to 3 channels: the gray value in R, G and B;
+ *   - CMYK and YCCK JPEGs are refused.
+ * The size is checked against lim (as for PNG) from the header, before the body
+ * is decoded.  A truncated or corrupt body is an error ("NAME: corrupt JPEG: ..."),
+ * never a grey-padded image. */
+CNN_API int cnn_jpeg_load_mem(const void *buf, size_t len, const char *name, int want_channels,
+                              const cnn_png_limits *lim, cnn_image **out, cnn_error *err);
+
+/* Loads a PNG or a JPEG, recognised by its first bytes, to want_channels
+ * channels by the rules above; anything else is "NAME: not a PNG or JPEG image
+ * (by its first bytes)". */
+CNN_API int cnn_image_load_mem(const void *buf, size_t len, const char *name, int want_channels,
+                               const cnn_png_limits *lim, cnn_image **out, cnn_error *err);
+CNN_API int cnn_image_load(const char *path, int want_channels, const cnn_png_limits *lim,
+                           cnn_image **out, cnn_error *err);
+
 CNN_END_DECLS
 
 #endif
