@@ -129,6 +129,8 @@ run: deps
 	  -o $(OUT)/lee-mnist.safetensors
 	$(BIN)/cnn-visualize -w $(OUT)/lee-mnist.safetensors --layer conv2d_1 --threads 2 -o $(OUT)/conv2d_1-filters.png
 	$(BIN)/cnn-visualize -w $(OUT)/lee-mnist.safetensors --layer dense_1 --l1 0.05 --threads 2 -o $(OUT)/digit-classes.png
+	rm -rf $(OUT)/digits && $(BIN)/cnn-data export -q --count 12 $(DATA)-test-images-idx3-ubyte.gz $(OUT)/digits
+	$(BIN)/cnn-infer -w $(OUT)/lee-mnist.safetensors $(OUT)/digits
 	@echo "wrote $(OUT)/conv2d_1-filters.png (what each second-layer filter detects) and $(OUT)/digit-classes.png (an image per digit class)"
 
 test: deps

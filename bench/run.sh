@@ -21,6 +21,8 @@ printf '  inference:           %8s images/s  %6s GFLOP/s  %s of sgemm\n' \
     "$(get "$ours" infer_fraction_of_sgemm)"
 echo "  (FLOPs = 2 x multiply-adds; a training step counts 3 x the forward pass)"
 
+BIN=${BIN:-bin} BUILD=${BUILD:-build} bash bench/dataset.sh
+
 # The smoke pass (bench/smoke.sh) stops here.
 [ -z "${BENCH_SMOKE:-}" ] || [ "$BENCH_SMOKE" = 0 ] || exit 0
 

@@ -33,6 +33,7 @@ static const char help[] =
     "                   replaced by \"labels\", idx3 by idx1); gzip when OUT ends in .gz\n"
     "\n"
     "      --json       info as one JSON object\n"
+    "      --count N    only the first N images\n"
     "      --list       export also writes DIR/list.tsv, the images in the set's order\n"
     "      --channels N 1 (grayscale, the default) or 3 (RGB) for images read from files\n"
     "      --size HxW   images of this size (default: the first image's size)\n"
@@ -45,12 +46,13 @@ static const char help[] =
     "  -h, --help       this help\n"
     "  -V, --version    the version\n";
 
-enum { OPT_JSON = 256, OPT_LIST, OPT_CHANNELS, OPT_SIZE, OPT_RESIZE, OPT_INVERT, OPT_SKIP_BAD,
+enum { OPT_JSON = 256, OPT_COUNT, OPT_LIST, OPT_CHANNELS, OPT_SIZE, OPT_RESIZE, OPT_INVERT, OPT_SKIP_BAD,
        OPT_THREADS };
 
 static const struct option options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"list", no_argument, NULL, OPT_LIST},
+    {"count", required_argument, NULL, OPT_COUNT},
     {"channels", required_argument, NULL, OPT_CHANNELS},
     {"size", required_argument, NULL, OPT_SIZE},
     {"resize", no_argument, NULL, OPT_RESIZE},
@@ -245,6 +247,7 @@ int main(int argc, char **argv)
 {
     cli_prog = "cnn-data";
     cli_usage = usage;
+    long count = 0;
     int json = 0, list = 0, channels = 1, h = 0, w = 0, threads = 0;
     data_cli dc = {0};
     int c;
@@ -252,6 +255,7 @@ int main(int argc, char **argv)
         switch (c) {
         case OPT_JSON: json = 1; break;
         case OPT_LIST: list = 1; break;
+        case OPT_COUNT: count = cli_long("--count", optarg, 1, 2000000000L); break;
         case OPT_CHANNELS:
             channels = (int)cli_long("--channels", optarg, 1, 3);
             if (channels == 2) cli_misuse("--channels 2: 1 (grayscale) or 3 (RGB)");
@@ -302,6 +306,11 @@ int main(int argc, char **argv)
     if (rc) {
         cnn_error e2;
         if (data_cli_open(&dc, path, &shape, 0, 0, &d, &e2) == 0) rc = 0;
+    }
+    if (!rc && count && (size_t)count < d->count) {
+        if (d->files)
+            for (size_t i = (size_t)count; i < d->count; i++) free(d->files[i]);
+        d->count = d->images->count = d->images->dims[0] = (size_t)count;
     }
     if (!rc) {
         if (cmd[0] == 'i') rc = info(path, d, json);

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cnn.h"
+#include "data_cli.h"
 #include "threads.h"
 #include "infer.h"
 
@@ -21,7 +23,8 @@
 static const char usage[] =
     "usage: cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] FILE.png... | -\n"
     "       cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] --png-stdin\n"
-    "       cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] --images F [--labels F]\n";
+    "       cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] --images F [--labels F]\n"
+    "       cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] --eval SET\n";
 
 static const char help[] =
     "Prints one prediction per input on stdout, in input order: the source (file name\n"
@@ -30,11 +33,14 @@ static const char help[] =
     "  -w, --weights FILE      weights (safetensors with the model in its metadata)\n"
     "  -m, --model FILE        model JSON; must agree with the weights (a first\n"
     "                          argument ending in .json is taken as this too)\n"
+    "  FOLDER                  every PNG and JPEG under it, in sorted order\n"
     "  -                       read PNG file names from stdin, one per line\n"
     "      --png-stdin         read one PNG image from stdin\n"
     "      --images FILE       an IDX image set (plain or gzip), run in batches\n"
     "      --labels FILE       its labels: evaluate (table on stderr; JSON with --json)\n"
-    "      --predictions       with --labels, also print each prediction and its label\n"
+    "      --eval SET          evaluate on a labelled set: class folders, a list\n"
+    "                          file, a CSV or IDX (see cnn-data(1))\n"
+    "      --predictions       with --labels or --eval, also print each prediction and its label\n"
     "      --top K             also the next K-1 classes and their probabilities\n"
     "      --probs             also every class probability, in class order\n"
     "      --json              JSON lines instead of TSV\n"
@@ -53,7 +59,7 @@ static const char help[] =
 
 enum {
     OPT_PNG_STDIN = 256, OPT_IMAGES, OPT_LABELS, OPT_PREDICTIONS, OPT_TOP, OPT_PROBS, OPT_JSON,
-    OPT_CLASS_NAMES, OPT_INVERT, OPT_RESIZE, OPT_BATCH, OPT_THREADS,
+    OPT_CLASS_NAMES, OPT_INVERT, OPT_RESIZE, OPT_BATCH, OPT_THREADS, OPT_EVAL,
 };
 
 static const struct option options[] = {
@@ -62,6 +68,7 @@ static const struct option options[] = {
     {"png-stdin", no_argument, NULL, OPT_PNG_STDIN},
     {"images", required_argument, NULL, OPT_IMAGES},
     {"labels", required_argument, NULL, OPT_LABELS},
+    {"eval", required_argument, NULL, OPT_EVAL},
     {"predictions", no_argument, NULL, OPT_PREDICTIONS},
     {"top", required_argument, NULL, OPT_TOP},
     {"probs", no_argument, NULL, OPT_PROBS},
@@ -269,16 +276,17 @@ static int png_from_stdin(run *r)
     return flush_batch(r);
 }
 
-/* A whole IDX set in batches; with labels, the evaluation. */
-static int idx_set(run *r, const char *images, const char *labels, int predictions, int quiet)
+/* A whole set in batches, sources named by file (d->files) or index; with
+ * labels, the evaluation.  invert: 1 - v at conversion (sets read from image
+ * files are inverted while decoding). */
+static int run_set(run *r, const cnn_dataset *d, int labels, int predictions, int quiet,
+                   int invert)
 {
     cnn_error err;
-    cnn_dataset *d = NULL;
     cnn_eval *ev = NULL;
     uint32_t *idx = NULL;
     int rc = -1, nb = cnn_predictor_max_batch(r->p);
-    if (cnn_dataset_load(images, labels, cnn_predictor_model(r->p), cnn_limits_get()->max_file_bytes, &d, &err) ||
-        (labels && cnn_eval_new(r->classes, &ev, &err))) {
+    if (labels && cnn_eval_new(r->classes, &ev, &err)) {
         report(&err);
         goto done;
     }
@@ -291,7 +299,7 @@ static int idx_set(run *r, const char *images, const char *labels, int predictio
     for (size_t at = 0; at < d->count; at += (size_t)nb) {
         int n = d->count - at < (size_t)nb ? (int)(d->count - at) : nb;
         for (int i = 0; i < n; i++) idx[i] = (uint32_t)(at + (size_t)i);
-        cnn_predictor_fill(r->p, d, idx, n, r->in_opts.invert);
+        cnn_predictor_fill(r->p, d, idx, n, invert);
         if (cnn_predictor_run(r->p, n, &err)) {
             report(&err);
             goto done;
@@ -304,8 +312,9 @@ static int idx_set(run *r, const char *images, const char *labels, int predictio
                 cnn_top_k(pi, r->classes, 1, &top1);
                 cnn_eval_add(ev, label, top1);
             }
-            if (print) cnn_format_prediction(&r->out, &r->fmt, NULL, at + (size_t)i, pi,
-                                             r->classes, label);
+            if (print)
+                cnn_format_prediction(&r->out, &r->fmt, d->files ? d->files[at + (size_t)i] : NULL,
+                                      at + (size_t)i, pi, r->classes, label);
         }
         if (print && write_out(r)) goto done;
     }
@@ -332,8 +341,50 @@ oom:
 done:
     free(idx);
     cnn_eval_free(ev);
+    return rc;
+}
+
+/* An IDX set (images, and labels to evaluate). */
+static int idx_set(run *r, const char *images, const char *labels, int predictions, int quiet)
+{
+    cnn_error err;
+    cnn_dataset *d = NULL;
+    if (cnn_dataset_load(images, labels, cnn_predictor_model(r->p),
+                         cnn_limits_get()->max_file_bytes, &d, &err)) {
+        report(&err);
+        return -1;
+    }
+    int rc = run_set(r, d, labels != NULL, predictions, quiet, r->in_opts.invert);
     cnn_dataset_free(d);
     return rc;
+}
+
+/* Any set cnn_dataset_open reads: a folder of images to predict (labelled 0),
+ * or a labelled set to evaluate (--eval). */
+static int path_set(run *r, const char *path, int labelled, int predictions, int quiet)
+{
+    cnn_error err;
+    cnn_dataset *d = NULL;
+    data_cli dc = {.resize = r->in_opts.resize, .invert = r->in_opts.invert, .quiet = quiet};
+    const cnn_model *m = cnn_predictor_model(r->p);
+    if (data_cli_open(&dc, path, m, labelled, 1, &d, &err) ||
+        (labelled && cnn_dataset_check(d, path, m, &err))) {
+        report(&err);
+        cnn_dataset_free(d);
+        return -1;
+    }
+    /* The set's class names, when the weights have none and none were given. */
+    if (labelled && d->class_names && !r->fmt.names) r->fmt.names = (const char *const *)d->class_names;
+    int rc = run_set(r, d, labelled, predictions, quiet, 0);
+    if (r->fmt.names == (const char *const *)d->class_names) r->fmt.names = NULL;
+    cnn_dataset_free(d);
+    return rc;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -343,7 +394,7 @@ int main(int argc, char **argv)
     cli_prog = "cnn-infer";
     cli_usage = usage;
     const char *weights = NULL, *model = NULL, *images = NULL, *labels = NULL,
-               *class_names = NULL;
+               *class_names = NULL, *eval = NULL;
     int png_stdin = 0, predictions = 0, quiet = 0, threads = 0;
     long batch = DEFAULT_BATCH, top = 1;
     run r = {0};
@@ -356,6 +407,7 @@ int main(int argc, char **argv)
         case OPT_PNG_STDIN: png_stdin = 1; break;
         case OPT_IMAGES: images = optarg; break;
         case OPT_LABELS: labels = optarg; break;
+        case OPT_EVAL: eval = optarg; break;
         case OPT_PREDICTIONS: predictions = 1; break;
         case OPT_TOP: top = cli_long("--top", optarg, 1, 1000000); break;
         case OPT_PROBS: r.fmt.probs = 1; break;
@@ -376,12 +428,12 @@ int main(int argc, char **argv)
     if (!model && first < argc && ends_with_json(argv[first])) model = argv[first++];
     int nfiles = argc - first, dashes = 0;
     for (int i = first; i < argc; i++) dashes += strcmp(argv[i], "-") == 0;
-    int kinds = (nfiles > 0) + png_stdin + (images != NULL);
-    if (kinds == 0) cli_misuse("no input: give PNG files, - (names on stdin), --png-stdin or --images");
-    if (kinds > 1) cli_misuse("give only one kind of input: PNG files or -, --png-stdin, or --images");
+    int kinds = (nfiles > 0) + png_stdin + (images != NULL) + (eval != NULL);
+    if (kinds == 0) cli_misuse("no input: give images or folders, - (names on stdin), --png-stdin, --images or --eval");
+    if (kinds > 1) cli_misuse("give only one kind of input: images, folders or -, --png-stdin, --images, or --eval");
     if (dashes > 1) cli_misuse("- (file names from stdin) can be given only once");
     if (labels && !images) cli_misuse("--labels needs --images");
-    if (predictions && !labels) cli_misuse("--predictions goes with --labels");
+    if (predictions && !labels && !eval) cli_misuse("--predictions goes with --labels");
     if (images && r.in_opts.resize) cli_misuse("--resize applies to PNG input, not to --images");
 
     cnn_error err;
@@ -395,7 +447,11 @@ int main(int argc, char **argv)
     /* No bigger a batch than there are inputs: a single image does not pay for
      * arenas sized for 128. */
     if (png_stdin) batch = 1;
-    else if (nfiles > 0 && !dashes && nfiles < batch) batch = nfiles;
+    else if (nfiles > 0 && !dashes && nfiles < batch) {
+        int dirs = 0;
+        for (int i = first; i < argc; i++) dirs += is_dir(argv[i]);
+        if (!dirs) batch = nfiles;
+    }
     if (images) { /* the set's size from its header alone; a bad file is reported below */
         cnn_idx *h = NULL;
         if (cnn_idx_read_header(images, cnn_limits_get()->max_file_bytes, &h, &err) == 0 &&
@@ -414,8 +470,14 @@ int main(int argc, char **argv)
     r.fmt.top = (int)top;
     if (class_names) {
         if (cnn_class_names_load(class_names, r.classes, &names, &err)) goto fail;
-        r.fmt.names = (const char *const *)names;
+    } else { /* the names stored with the weights, if any */
+        cnn_weights *w = NULL;
+        int bad = cnn_weights_open(weights, &w, &err) ||
+                  cnn_weights_class_names(w, r.classes, &names, &err);
+        cnn_weights_free(w);
+        if (bad) goto fail;
     }
+    r.fmt.names = (const char *const *)names;
     if (!images && cnn_input_check(r.in, &err)) {
         cnn_error_prefix(&err, "%s", model ? model : weights);
         goto fail;
@@ -428,11 +490,15 @@ int main(int argc, char **argv)
     int rc = 0;
     if (images) {
         rc = idx_set(&r, images, labels, predictions, quiet);
+    } else if (eval) {
+        rc = path_set(&r, eval, 1, predictions, quiet);
     } else if (png_stdin) {
         rc = png_from_stdin(&r);
     } else {
         for (int i = first; i < argc && rc == 0; i++)
-            rc = strcmp(argv[i], "-") == 0 ? names_from_stdin(&r) : add_png(&r, argv[i]);
+            rc = strcmp(argv[i], "-") == 0 ? names_from_stdin(&r)
+                 : is_dir(argv[i]) ? (flush_batch(&r) ? -1 : path_set(&r, argv[i], 0, 0, quiet))
+                                   : add_png(&r, argv[i]);
         if (rc == 0) rc = flush_batch(&r);
     }
     status = rc || r.failed ? 1 : 0;

@@ -59,6 +59,9 @@ static const char help[] =
     "      --seed N              seed for initialization, shuffling, dropout, shifts\n"
     "      --init NAME           glorot (Keras' default) or he\n"
     "      --shift N             augment by random shifts of up to N pixels\n"
+    "      --rotate DEG          augment by random rotations within +-DEG degrees\n"
+    "      --flip                augment by random horizontal flips\n"
+    "      --zoom F              augment by random zoom in [1-F, 1+F] (F < 0.9)\n"
     "      --patience N          stop after N epochs without a better validation loss\n"
     "      --threads N           threads for the math (default: all cores)\n"
     "      --checkpoint FILE     per-epoch checkpoint (default: OUTPUT.ckpt)\n"
@@ -83,7 +86,7 @@ enum {
     OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_SCHEDULE,
     OPT_STEP_EPOCHS, OPT_STEP_GAMMA, OPT_LOSS, OPT_SEED, OPT_INIT, OPT_SHIFT, OPT_PATIENCE,
     OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_LOG, OPT_JSON, OPT_CHECK_FINITE,
-    OPT_TRAIN, OPT_TEST, OPT_RESIZE, OPT_INVERT, OPT_SKIP_BAD,
+    OPT_TRAIN, OPT_TEST, OPT_RESIZE, OPT_INVERT, OPT_SKIP_BAD, OPT_ROTATE, OPT_FLIP, OPT_ZOOM,
 };
 
 static const struct option options[] = {
@@ -98,6 +101,9 @@ static const struct option options[] = {
     {"resize", no_argument, NULL, OPT_RESIZE},
     {"invert", no_argument, NULL, OPT_INVERT},
     {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},
+    {"rotate", required_argument, NULL, OPT_ROTATE},
+    {"flip", no_argument, NULL, OPT_FLIP},
+    {"zoom", required_argument, NULL, OPT_ZOOM},
     {"epochs", required_argument, NULL, OPT_EPOCHS},
     {"batch-size", required_argument, NULL, OPT_BATCH},
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
@@ -286,6 +292,9 @@ int main(int argc, char **argv)
         case OPT_RESIZE: dc.resize = 1; break;
         case OPT_INVERT: dc.invert = 1; break;
         case OPT_SKIP_BAD: dc.skip_bad = 1; break;
+        case OPT_ROTATE: o.rotate = (float)cli_double("--rotate", optarg, 0, 180, 0); break;
+        case OPT_FLIP: o.flip = 1; break;
+        case OPT_ZOOM: o.zoom = (float)cli_double("--zoom", optarg, 0, 0.9, 0); break;
         case OPT_VAL_SPLIT: val_split_set = 1, val_split = cli_double("--val-split", optarg, 0, 0.9, 1); break;
         case OPT_EPOCHS: epochs.set = 1, epochs.v = cli_long("--epochs", optarg, 1, CNN_EPOCHS_MAX); break;
         case OPT_BATCH: batch.set = 1, batch.v = cli_long("--batch-size", optarg, 1, CNN_BATCH_MAX); break;

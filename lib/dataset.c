@@ -58,6 +58,10 @@ int cnn_dataset_set_classes(cnn_dataset *d, int n, const char *const *names, cnn
     if (n < 1) return cnn_errorf(err, "a dataset needs at least one class, got %d", n);
     for (int i = 0; i < n; i++) {
         if (!names[i] || !names[i][0]) return cnn_errorf(err, "class %d has an empty name", i);
+        for (const char *p = names[i]; *p; p++)
+            if ((unsigned char)*p < 0x20)
+                return cnn_errorf(err, "class name \"%s\" holds a control character (a tab or "
+                                       "a line break)", names[i]);
         for (int j = 0; j < i; j++)
             if (strcmp(names[i], names[j]) == 0)
                 return cnn_errorf(err, "class name \"%s\" is given twice (classes %d and %d)",

@@ -1,4 +1,5 @@
 /* Training loop, evaluation, checkpoints and resuming (see train.h). */
+#include "augment.h"
 #include "train.h"
 
 #include <inttypes.h>
@@ -222,7 +223,7 @@ static int append_history(train_state *s, const cnn_epoch_stats *e)
 
 /* Writes the final weights with the metrics of the epoch they come from. */
 static int save_output(const char *path, const cnn_model *m, const float *params,
-                       const cnn_epoch_stats *e, cnn_error *err)
+                       const cnn_epoch_stats *e, const cnn_dataset *train, cnn_error *err)
 {
     char metrics[512];
     snprintf(metrics, sizeof metrics,
@@ -233,10 +234,17 @@ static int save_output(const char *path, const cnn_model *m, const float *params
         snprintf(metrics + k, sizeof metrics - k, ", \"val_loss\": %.6f, \"val_accuracy\": %.6f}",
                  e->val_loss, e->val_acc);
     }
-    static const char *const keys[] = {"cnn.kind", "cnn.metrics"};
-    const char *vals[] = {"weights", metrics};
+    /* The training set's class names travel with the weights (classes.c). */
+    static const char *const keys[] = {"cnn.kind", "cnn.metrics", "cnn.class_names"};
+    char *names = NULL;
+    if (train->class_names &&
+        !(names = cnn_class_names_join((const char *const *)train->class_names, train->nclasses)))
+        return cnn_errorf(err, "%s: out of memory", path);
+    const char *vals[] = {"weights", metrics, names};
     cnn_param_set set = {"", params};
-    return cnn_weights_save(path, m, &set, 1, keys, vals, 2, err);
+    int rc = cnn_weights_save(path, m, &set, 1, keys, vals, names ? 3 : 2, err);
+    free(names);
+    return rc;
 }
 
 int cnn_train_split(size_t n, double fraction, uint64_t seed, uint32_t **idx, size_t *ntrain,
@@ -356,6 +364,9 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
             cnn_dataset_batch(train, perm + at, n, x);
             for (int i = 0; i < n; i++) y[i] = train->labels[perm[at + (size_t)i]];
             if (o->shift) augment_shift(x, n, m.input, o->shift, &s.work_rng, tmp);
+            if (o->rotate > 0 || o->flip || o->zoom > 0)
+                cnn_augment_batch(x, n, m.input.c, m.input.h, m.input.w, o->rotate, o->flip,
+                                  o->zoom, &s.work_rng, tmp);
             if (cnn_net_forward(net, x, (size_t)n * cnn_net_input_size(net), n, 1, &s.work_rng,
                                 err)) {
                 cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
@@ -456,7 +467,8 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
          * best epoch was before a resume, when the last epoch's are given. */
         int use_best = best && s.best_epoch;
         const cnn_epoch_stats *fe = use_best && res->best.epoch ? &res->best : &res->last;
-        if (save_output(o->output, &m, use_best ? best : cnn_net_params(net), fe, err)) goto done;
+        if (save_output(o->output, &m, use_best ? best : cnn_net_params(net), fe, train, err))
+            goto done;
     }
     rc = 0;
 done:

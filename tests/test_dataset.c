@@ -10,6 +10,8 @@
 #include "model.h"
 #include "net.h"
 #include "train.h"
+#include "augment.h"
+#include "rng.h"
 
 #define IMAGES "data/mnist-train-images-idx3-ubyte.gz"
 #define LABELS "data/mnist-train-labels-idx1-ubyte.gz"
@@ -147,8 +149,70 @@ static void sizes_over_the_limit_are_refused_before_allocating(void)
     CHECK(d == NULL);
 }
 
+/* ---- augmentation on hand-made images ---- */
+
+static void flip_mirrors_each_row(void)
+{
+    const float src[6] = {1, 2, 3, 4, 5, 6}; /* 2 rows of 3 */
+    float dst[6];
+    cnn_augment_affine(dst, src, 1, 2, 3, 0, 1, 1);
+    const float want[6] = {3, 2, 1, 6, 5, 4};
+    for (int i = 0; i < 6; i++) CHECK(fabsf(dst[i] - want[i]) < 1e-6f);
+}
+
+static void rotate_90_turns_counter_clockwise(void)
+{
+    const float src[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float dst[9];
+    cnn_augment_affine(dst, src, 1, 3, 3, 90, 0, 1);
+    /* The right column comes to the top, read top to bottom as left to right. */
+    const float want[9] = {3, 6, 9, 2, 5, 8, 1, 4, 7};
+    for (int i = 0; i < 9; i++)
+        if (fabsf(dst[i] - want[i]) > 1e-5f) CHECK_FAIL_("pixel %d: %g, want %g", i, dst[i], want[i]);
+}
+
+static void zoom_2_samples_half_way_between_pixels(void)
+{
+    /* 4x4, value 10 x column in every row; centre 1.5: output column x samples
+     * 1.5 + (x - 1.5) / 2 = 0.75, 1.25, 1.75, 2.25 -> 7.5, 12.5, 17.5, 22.5. */
+    float src[16], dst[16];
+    for (int i = 0; i < 16; i++) src[i] = 10.0f * (float)(i % 4);
+    cnn_augment_affine(dst, src, 1, 4, 4, 0, 0, 2);
+    const float want[4] = {7.5f, 12.5f, 17.5f, 22.5f};
+    for (int i = 0; i < 16; i++)
+        if (fabsf(dst[i] - want[i % 4]) > 1e-5f) CHECK_FAIL_("pixel %d: %g", i, dst[i]);
+    /* Zooming out leaves zeros outside.  Row 1 samples row 1.5 - 0.5 * 2 = 0.5
+     * (rows are alike); its column 0 samples -1.5 (outside), column 1 0.5 -> 5.
+     * Row 0 samples row -1.5: all zero. */
+    cnn_augment_affine(dst, src, 1, 4, 4, 0, 0, 0.5f);
+    CHECK(dst[4] == 0.0f);
+    CHECK(fabsf(dst[5] - 5.0f) < 1e-5f);
+    CHECK(dst[1] == 0.0f && dst[2] == 0.0f);
+}
+
+static void random_transforms_follow_the_seed(void)
+{
+    float a[2 * 16], b[2 * 16], tmp[16];
+    for (int i = 0; i < 32; i++) a[i] = b[i] = (float)(i * 7 % 13);
+    cnn_rng r1, r2;
+    cnn_rng_seed(&r1, 5);
+    cnn_rng_seed(&r2, 5);
+    cnn_augment_batch(a, 2, 1, 4, 4, 30, 1, 0.2f, &r1, tmp);
+    cnn_augment_batch(b, 2, 1, 4, 4, 30, 1, 0.2f, &r2, tmp);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(cnn_rng_u64(&r1) == cnn_rng_u64(&r2));
+    cnn_rng_seed(&r2, 6);
+    for (int i = 0; i < 32; i++) b[i] = (float)(i * 7 % 13);
+    cnn_augment_batch(b, 2, 1, 4, 4, 30, 1, 0.2f, &r2, tmp);
+    CHECK(memcmp(a, b, sizeof a) != 0);
+}
+
 int main(void)
 {
+    RUN(flip_mirrors_each_row);
+    RUN(rotate_90_turns_counter_clockwise);
+    RUN(zoom_2_samples_half_way_between_pixels);
+    RUN(random_transforms_follow_the_seed);
     RUN(memory_set_batches_equal_idx_batches_bit_for_bit);
     RUN(training_from_memory_gives_the_idx_weights_bit_for_bit);
     RUN(class_names_are_checked_and_copied);

@@ -54,6 +54,10 @@ CNN_API uint8_t *cnn_dataset_pixels(cnn_dataset *d);
 CNN_API int cnn_dataset_set_classes(cnn_dataset *d, int n, const char *const *names,
                                     cnn_error *err);
 
+/* names[0..n) joined by newlines (the "cnn.class_names" metadata value), a
+ * malloc'd string, or NULL when out of memory. */
+CNN_API char *cnn_class_names_join(const char *const *names, int n);
+
 /* Checks a set against model m before training or evaluating on it: the image
  * shape must be the model's input and every label below the model's number of
  * classes.  `name` (the set's path) starts the messages.  Sets without class

@@ -47,6 +47,9 @@ typedef struct cnn_train_opts {
     cnn_training t;        /* hyperparameters (the model's, overridden by flags) */
     int init;              /* enum cnn_init */
     int shift;             /* augmentation: random shifts of up to this many pixels */
+    float rotate;          /* augmentation: random rotations within +-rotate degrees */
+    int flip;              /* augmentation: random horizontal flips */
+    float zoom;            /* augmentation: random zoom in [1 - zoom, 1 + zoom] */
     int patience;          /* stop after this many epochs without a better val loss; 0 = off */
     int check_finite;      /* NaN/infinity checks in every layer */
     const char *output;    /* final weights (the best ones with patience) */

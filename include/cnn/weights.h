@@ -59,6 +59,13 @@ CNN_API int cnn_weights_save(const char *path, const cnn_model *m, const cnn_par
                      const char *const *meta_keys, const char *const *meta_values, int nmeta,
                      cnn_error *err);
 
+/* The class names stored in w (metadata "cnn.class_names", one name per line,
+ * written by cnn_train when the training set has names): *names is NULL when
+ * there are none, else nclasses names the caller frees with
+ * cnn_class_names_free (infer.h).  A count that is not nclasses is an error. */
+CNN_API int cnn_weights_class_names(const cnn_weights *w, int nclasses, char ***names,
+                                    cnn_error *err);
+
 CNN_END_DECLS
 
 #endif

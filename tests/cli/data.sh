@@ -96,6 +96,72 @@ test_skip_bad_counts() {
     expect_err_contains "cnn-data: warning: $TMP/s: skipped 2 unreadable files"
 }
 
+# Class names from folder names go into the weights and come out in TSV, JSON,
+# and the evaluation table; cnn-infer FOLDER predicts every image, sorted.
+test_class_names_round_trip() {
+    mkdir -p "$TMP/cn/cat" "$TMP/cn/dog"
+    local png=tests/bad-inputs/fixtures/digit28.png
+    for i in 1 2 3; do cp $png "$TMP/cn/cat/$i.png"; cp $png "$TMP/cn/dog/$i.png"; done
+    cat > "$TMP/two.json" <<'J'
+{"name": "two", "input_shape": [28, 28, 1],
+ "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2, "activation": "softmax"}],
+ "training": {"optimizer": "sgd", "learning_rate": 0.01, "batch_size": 2, "epochs": 1, "seed": 1}}
+J
+    run "$BIN/cnn-train" "$TMP/two.json" --train "$TMP/cn" -o "$TMP/cn.safetensors"
+    expect_rc 0
+    expect_err_contains "$TMP/cn: 6 images, 2 classes (cat 3, dog 3)"
+    grep -qa '"cnn.class_names":"cat\\ndog"' "$TMP/cn.safetensors" || fail "no class names in the metadata"
+    run "$BIN/cnn-infer" -w "$TMP/cn.safetensors" "$TMP/cn"
+    expect_rc 0
+    [ "$(cut -f1 "$TMP/out" | tr '\n' ' ')" = "$TMP/cn/cat/1.png $TMP/cn/cat/2.png $TMP/cn/cat/3.png $TMP/cn/dog/1.png $TMP/cn/dog/2.png $TMP/cn/dog/3.png " ] ||
+        fail "sources: $(cut -f1 "$TMP/out" | tr '\n' ' ')"
+    [ "$(cut -f2 "$TMP/out" | sort -u | grep -cvE '^(cat|dog)$')" = 0 ] || fail "classes not named: $(cat "$TMP/out")"
+    run "$BIN/cnn-infer" -w "$TMP/cn.safetensors" --json "$TMP/cn/dog/1.png"
+    grep -qE '"class": "(cat|dog)"' "$TMP/out" || fail "JSON class not named: $(cat "$TMP/out")"
+    run "$BIN/cnn-infer" -w "$TMP/cn.safetensors" --eval "$TMP/cn"
+    expect_rc 0
+    expect_err_contains "accuracy 0.5000 (3 of 6)"
+    grep -qE '^cat +' "$TMP/err" || fail "table without names: $(cat "$TMP/err")"
+}
+
+# The man page's examples, run in order as written.
+test_man_page_examples_run() {
+    local dir=$TMP/man
+    mkdir -p "$dir" && ln -s "$PWD/data" "$dir/data" && ln -s "$PWD/models" "$dir/models"
+    sed -n '/^\.SH EXAMPLES/,/^\.SH EXIT/p' man/cnn-data.1 | grep '^cnn-' >"$TMP/examples"
+    [ "$(wc -l <"$TMP/examples")" -ge 7 ] || fail "expected 7 examples, found $(wc -l <"$TMP/examples")"
+    while read -r line; do
+        (cd "$dir" && PATH=$BIN:$PATH eval "$line --threads 1") >"$TMP/out" 2>"$TMP/err" ||
+            fail "example failed: $line: $(tail -n 3 "$TMP/err")"
+    done <"$TMP/examples"
+    cmp -s <(gzip -dc "$dir/again-images-idx3-ubyte.gz") <(gzip -dc "$D-test-images-idx3-ubyte.gz") ||
+        fail "convert did not give the images back"
+    [ "$(wc -l <"$TMP/out")" = 214 ] || fail "digits/7 has 214 images, got $(wc -l <"$TMP/out") lines"
+}
+
+# Augmentation: the same seed gives the same weights; a run stopped after one
+# epoch and resumed reaches the uninterrupted run's weights (the checkpoint
+# keeps the generator the transforms draw from); another seed differs.
+test_augmentation_is_seeded_and_resumable() {
+    local aug=(--rotate 15 --flip --zoom 0.1 --shift 2 --threads 1 -q)
+    local tr=(--train-images "$D-test-images-idx3-ubyte.gz" --train-labels "$D-test-labels-idx1-ubyte.gz")
+    run "$BIN/cnn-train" tests/train/tiny.json "${tr[@]}" "${aug[@]}" --epochs 2 -o "$TMP/g1.safetensors"
+    expect_rc 0
+    run "$BIN/cnn-train" tests/train/tiny.json "${tr[@]}" "${aug[@]}" --epochs 2 -o "$TMP/g2.safetensors"
+    cmp -s "$TMP/g1.safetensors" "$TMP/g2.safetensors" || fail "same seed, different weights"
+    run "$BIN/cnn-train" tests/train/tiny.json "${tr[@]}" "${aug[@]}" --epochs 1 -o "$TMP/g3.safetensors"
+    run "$BIN/cnn-train" tests/train/tiny.json "${tr[@]}" "${aug[@]}" --epochs 2 \
+        --resume "$TMP/g3.safetensors.ckpt" -o "$TMP/g3.safetensors"
+    expect_rc 0
+    cmp -s "$TMP/g1.safetensors" "$TMP/g3.safetensors" || fail "resumed run differs"
+    run "$BIN/cnn-train" tests/train/tiny.json "${tr[@]}" "${aug[@]}" --epochs 2 --seed 99 -o "$TMP/g4.safetensors"
+    cmp -s "$TMP/g1.safetensors" "$TMP/g4.safetensors" && fail "another seed, same weights"
+    return 0
+}
+
+run_test test_augmentation_is_seeded_and_resumable
+run_test test_man_page_examples_run
+run_test test_class_names_round_trip
 run_test test_list_file_training_is_bit_identical_to_idx
 run_test test_class_folders_train_and_test
 run_test test_info_json_and_tsv
