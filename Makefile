@@ -7,10 +7,21 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-format-truncation
 # (messages are cut at CNN_ERROR_MAX on purpose; truncation is not a bug there)
-PKGS    := openblas libcjson libpng zlib libjpeg
+PKGS    := libcjson libpng zlib libjpeg
+# BLAS: Debian's serial OpenBLAS, linked by path with an rpath, because libcnn
+# runs its own thread pool and the default (pthread) build starts a pool of its
+# own when it loads, about 6 ms of every process's start-up (bench/README.md).
+# The system's libopenblas alternative is left alone; without the serial
+# package the build falls back to whichever `pkg-config openblas` names.
+BLAS_SERIAL := /usr/lib/x86_64-linux-gnu/openblas-serial
+BLAS_PC      = $(if $(wildcard $(BLAS_SERIAL)/pkgconfig/openblas.pc),$(BLAS_SERIAL)/pkgconfig/openblas.pc,openblas)
+BLAS_CFLAGS  = $(shell pkg-config --cflags $(BLAS_PC))
+BLAS_LIBS    = $(shell pkg-config --libs $(BLAS_PC)) \
+               $(if $(wildcard $(BLAS_SERIAL)/libopenblas.so),-Wl$(comma)-rpath$(comma)$(BLAS_SERIAL))
+comma := ,
 # Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+PKG_CFLAGS = $(BLAS_CFLAGS) $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(BLAS_LIBS) $(shell pkg-config --libs $(PKGS))
 # Every object is position-independent (the same objects go into libcnn.a and
 # libcnn.so); library objects export only what include/cnn/ declares CNN_API.
 OBJFLAGS := -fPIC
@@ -40,8 +51,8 @@ LIBCNN_SO := $(BUILD)/libcnn.so.$(VERSION)
 PUBLIC_H := $(wildcard include/cnn/*.h)
 
 # Debian packages the build needs: header or tool -> package.
-DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libhdf5-dev libzip-dev time \
-            libjpeg62-turbo-dev libjpeg-turbo-progs
+DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libopenblas-serial-dev \
+            libhdf5-dev libzip-dev time libjpeg62-turbo-dev libjpeg-turbo-progs
 
 .PHONY: all deps data run test check run-tests asan valgrind bench bench-smoke clean fuzz \
         fuzz-build shared install uninstall
@@ -74,7 +85,7 @@ $(BUILD)/cnn.pc: cnn.pc.in include/cnn/version.h FORCE
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' cnn.pc.in > $@
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|openblas $(PKGS)|' cnn.pc.in > $@
 
 $(BIN)/%: $(BUILD)/cmd/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
@@ -154,18 +165,28 @@ valgrind: deps
 	@$(MAKE) --no-print-directory $(CMDS) $(TESTS)
 	@BIN=$(BIN) BUILD=$(BUILD) bash tests/valgrind.sh
 
+# The benchmark's own tools: PyTorch to compare against, hyperfine for
+# start-up times, GNU time for peak memory, Fashion-MNIST to train on.
+BENCH_DEB_PKGS := python3-torch hyperfine time dataset-fashion-mnist
 bench: deps
-	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench
+	$(call install_missing,$(BENCH_DEB_PKGS))
+	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench $(BUILD)/bench/empty
 	@BIN=$(BIN) BUILD=$(BUILD) bash bench/run.sh
 
-# A second or two of the same (CI runs it so the benchmark cannot silently break).
+# A few seconds of the same (CI runs it so the benchmark cannot silently break);
+# without PyTorch and with 2,000 embedded digits instead of Fashion-MNIST.
 bench-smoke: deps
-	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench
-	@BUILD=$(BUILD) bash bench/smoke.sh
+	$(call install_missing,hyperfine time)
+	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench $(BUILD)/bench/empty
+	@BIN=$(BIN) BUILD=$(BUILD) bash bench/smoke.sh
 
 $(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(LIBCNN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
+
+$(BUILD)/bench/empty: bench/empty.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@
 
 # libFuzzer harnesses (tests/fuzz/README.md): lib/*.c and tests/fuzz/fuzz_*.c built with
 # clang, ASan and UBSan into build-fuzz/; `make fuzz FUZZ_SECONDS=N` runs each

@@ -1,6 +1,7 @@
 /* Benchmark: the machine's cblas_sgemm rate on a 1024^3 product, then a
  * training step (forward, backward, Adam update) and inference of the
- * lecture's model at batch 64.  Prints medians of several repetitions as
+ * lecture's model at batch 64 (or MODEL BATCH [THREADS] from the command
+ * line; BENCH_REPS=N repetitions, default 7).  Prints medians of several repetitions as
  * "key value" lines (bench/run.sh reads them); sgemm is timed between the
  * repetitions too, so its median covers the same stretch of time.
  * With BENCH_SMOKE=1 in the environment it does one repetition of one step
@@ -57,8 +58,9 @@ int main(int argc, char **argv)
     int batch = argc > 2 ? atoi(argv[2]) : 64;
     if (argc > 3) cnn_set_threads(atoi(argv[3]));
     int threads = cnn_get_threads();
-    const char *smoke = getenv("BENCH_SMOKE");
+    const char *smoke = getenv("BENCH_SMOKE"), *reps = getenv("BENCH_REPS");
     int steps = 20;
+    if (reps && atoi(reps) >= 1 && atoi(reps) <= MAX_REPS) REPS = atoi(reps);
     if (smoke && strcmp(smoke, "0") != 0) REPS = 1, steps = 1, N = 256;
 
     /* ---- sgemm N^3, OpenBLAS on as many threads as libcnn uses ---- */
@@ -101,6 +103,20 @@ int main(int argc, char **argv)
     cnn_optim o;
     cnn_optim_from_training(&o, &m->training);
     long step = 0;
+    /* Steps per repetition: as many as fill about 0.15 s (at least 1, at most
+     * 20), from one timed step, so that batch 256 or the AlphaGo network take
+     * seconds, not minutes, and batch 1 still times many steps. */
+    if (steps > 1) {
+        double t0 = now();
+        cnn_net_forward(net, x, (size_t)batch * cnn_net_input_size(net), batch, 1, &r, &err);
+        cnn_net_loss(net, labels, batch, CNN_LOSS_CROSSENTROPY, NULL);
+        cnn_net_zero_grads(net);
+        cnn_net_backward(net, batch, m->nlayers - 1, 0, NULL, 0, &err);
+        cnn_net_step(net, &o, 1e-3f, ++step);
+        double one = now() - t0;
+        steps = one > 0.15 / 20 ? (int)(0.15 / one) : 20;
+        if (steps < 1) steps = 1;
+    }
     /* Each repetition times a sgemm right before its steps: on a machine
      * shared with other jobs the load drifts, and the sgemm rate is the
      * median over the whole run (per-repetition ratios were noisier still:
@@ -121,13 +137,16 @@ int main(int argc, char **argv)
         }
     }
     double train_step = median(t, REPS);
+    /* inference is about a third of a step: three times the steps */
+    int isteps = steps * 3 > 60 ? 60 : steps * 3;
+    if (smoke && strcmp(smoke, "0") != 0) isteps = 1;
     for (int k = -1; k < REPS; k++) {
         double rate = sgemm_rate(threads);
         double t0 = now();
-        for (int s = 0; s < steps; s++)
+        for (int s = 0; s < isteps; s++)
             cnn_net_forward(net, x, (size_t)batch * cnn_net_input_size(net), batch, 0, NULL, &err);
         if (k >= 0) {
-            t[k] = (now() - t0) / steps;
+            t[k] = (now() - t0) / isteps;
             sg[2 * REPS + k] = rate;
         }
     }

@@ -54,6 +54,7 @@ done
 
 # One PNG: a 28x28 digit, process start to printed line.
 echo "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAABAElEQVQokc3QwSvDYRzH8Y+1hhIpS8xOFO1/4MbUDiulVmrLTW6KnNSujjRx2MXNHzA5r+zkoOTCYblQZOFgB3p/c3hMv3mes3xO33o9357P80j/ILFs5sQyYRs8BtgL2sgmAFNBrAJwPhCyLeP9Ee7HfZo4+7T26sw6ZD1buISrkjQLVW/vDsgpirGOpWppqXQarKlt4KBHbvOiu+6GmR26cc7sYzRqyVuoD7nZu3NlUu21N0lS77L0El0cbkLte16EVjqKY0BRkpTIP8CSfuORJE1X4Hm/0zX+c6Bw/SQV8nqtlLsfGd/BxajPe1+QvHHYyPV7JvWVAXYTAfrbfAHjl3zRX3qFZgAAAABJRU5ErkJggg==" | base64 -d >"$TMP/digit.png"
+[ "$PNG_RUNS" -gt 0 ] || exit 0 # bench/run.sh times the PNG with hyperfine instead
 for threads in 1 "$cores"; do
     for i in $(seq "$PNG_RUNS"); do
         t0=$(now_ns)

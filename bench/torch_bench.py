@@ -4,8 +4,10 @@
 Same architecture as models/lee-mnist.json (Conv 25 3x3 relu, max-pool 2,
 Conv 50 3x3 relu, max-pool 2, Flatten, Dense 100 relu, Dense 10), the same
 step (forward, softmax cross-entropy, backward, Adam with Keras' epsilon) on a
-fixed random batch, with PyTorch's default threads.  Prints medians of several
-repetitions as "key value" lines.
+fixed random batch.  PyTorch in its best configuration on this machine:
+--threads 2 (torch.set_num_threads) with OPENBLAS_NUM_THREADS=1 in the
+environment (bench/run.sh sets it); its default threads collapse under load.
+Prints medians of several repetitions as "key value" lines.
 """
 import argparse
 import statistics
@@ -24,6 +26,11 @@ def model():
 
 def timed(fn, steps, reps):
     fn()  # warm-up
+    # as many steps as fill about 0.15 s, at most `steps` (as bench/bench.c)
+    t0 = time.perf_counter()
+    fn()
+    one = time.perf_counter() - t0
+    steps = max(1, min(steps, int(0.15 / one) if one > 0 else steps))
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -38,7 +45,10 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
     a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     net = model()
     params = sum(p.numel() for p in net.parameters())
