@@ -33,7 +33,8 @@ BUILD   ?= build
 BIN     ?= bin
 
 LIB_SRC  := $(wildcard lib/*.c lib/layers/*.c)
-CMD_SRC  := $(wildcard cmd/*.c)
+# cnn-train-mpi links Open MPI: built by `make mpi`, not by the default `make`.
+CMD_SRC  := $(filter-out cmd/cnn-train-mpi.c,$(wildcard cmd/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMDS     := $(CMD_SRC:cmd/%.c=$(BIN)/%)
@@ -101,6 +102,34 @@ $(BIN)/cnn-import: $(BUILD)/cmd/cnn-import.o $(IMPORT_OBJ) $(LIBCNN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(IMPORT_LIBS) $(PKG_LIBS) $(LDLIBS) -o $@
 
+# cnn-train-mpi (man/cnn-train-mpi.1): cnn-train's program (cmd/cnn-train.c built
+# without its main) on every rank, with the Open MPI communicator of lib/mpi/.
+MPI_DEB_PKGS := libopenmpi-dev openmpi-bin
+MPI_CFLAGS = $(shell pkg-config --cflags ompi-c)
+MPI_LIBS   = $(shell pkg-config --libs ompi-c)
+.PHONY: deps-mpi mpi
+deps-mpi:
+	$(call install_missing,$(MPI_DEB_PKGS))
+
+mpi: deps deps-mpi
+	@$(MAKE) --no-print-directory $(BIN)/cnn-train-mpi
+
+$(BUILD)/mpi/comm_mpi.o $(BUILD)/mpi/cnn-train-mpi.o: CPPFLAGS += -Ilib/mpi $(MPI_CFLAGS)
+$(BUILD)/mpi/%.o: lib/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/mpi/cnn-train-mpi.o: cmd/cnn-train-mpi.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/mpi/cnn-train-cli.o: cmd/cnn-train.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -DCNN_TRAIN_NO_MAIN -MMD -MP -c $< -o $@
+
+$(BIN)/cnn-train-mpi: $(BUILD)/mpi/cnn-train-mpi.o $(BUILD)/mpi/cnn-train-cli.o \
+                      $(BUILD)/mpi/comm_mpi.o $(LIBCNN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(MPI_LIBS) $(PKG_LIBS) $(LDLIBS) -o $@
+
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
@@ -149,7 +178,9 @@ test: deps
 
 check: test
 
-run-tests: $(CMDS) $(TESTS) $(LIBCNN_SO)
+# With Open MPI installed (`make deps-mpi`), the tests include cnn-train-mpi's.
+MPI_BIN = $(if $(shell pkg-config --exists ompi-c 2>/dev/null && echo y),$(BIN)/cnn-train-mpi)
+run-tests: $(CMDS) $(TESTS) $(LIBCNN_SO) $(MPI_BIN)
 	@BIN=$(BIN) BUILD=$(BUILD) bash tests/run.sh
 
 asan: deps

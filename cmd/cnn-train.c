@@ -1,5 +1,9 @@
-/* cnn-train: trains a model described in JSON on IDX image and label files. */
+/* cnn-train: trains a model described in JSON on IDX image and label files.
+ * cnn-train-mpi (cnn-train-mpi.c) runs the same program on every rank of an
+ * MPI job: built with CNN_TRAIN_NO_MAIN, it calls cnn_train_cli with its
+ * communicator. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <getopt.h>
 #include <math.h>
@@ -14,10 +18,12 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "cnn.h"
+#include "comm.h"
 #include "data_cli.h"
 #include "threads.h"
 #include "dataset.h"
 #include "train.h"
+#include "train_cli.h"
 #include "weights.h"
 
 #define MAX_THREADS CNN_MAX_THREADS /* the library's one limit (threads.h) */
@@ -202,7 +208,7 @@ static void write_log(ui *u, const char *history)
     }
     cnn_error err;
     if (cnn_write_file_atomic(u->log, out, k, &err) != 0 && !u->log_failed) {
-        fprintf(stderr, "cnn-train: warning: %s\n", err.msg);
+        fprintf(stderr, "%s: warning: %s\n", cli_prog, err.msg);
         u->log_failed = 1;
     }
     free(out);
@@ -259,9 +265,27 @@ __attribute__((format(printf, 1, 2), noreturn)) static void resume_refused(const
 
 /* ---- main ---------------------------------------------------------------- */
 
+#ifndef CNN_TRAIN_NO_MAIN
 int main(int argc, char **argv)
 {
-    cli_prog = "cnn-train";
+    return cnn_train_cli(argc, argv, NULL);
+}
+#endif
+
+int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
+{
+    /* Ranks other than 0 run quietly: one rank prints and writes files. */
+    int rank = comm ? comm->rank : 0, pre_train = 1;
+    cnn_train_result r = {0};
+    /* Misuse is the same on every rank: only rank 0 says so. */
+    int saved_stderr = -1;
+    if (rank) {
+        fflush(stderr);
+        saved_stderr = dup(STDERR_FILENO);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) dup2(devnull, STDERR_FILENO), close(devnull);
+    }
+    cli_prog = comm ? "cnn-train-mpi" : "cnn-train";
     cli_usage = usage;
     const char *out = NULL, *train_images = NULL, *train_labels = NULL, *test_images = NULL,
                *test_labels = NULL, *checkpoint = NULL, *resume = NULL, *train_set = NULL,
@@ -317,8 +341,8 @@ int main(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case OPT_CHECK_FINITE: o.check_finite = 1; break;
         case 'q': u.quiet = 1; break;
-        case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
-        case 'V': printf("cnn-train %s\n", CNN_VERSION); return cli_stdout_status();
+        case 'h': if (!rank) fputs(usage, stdout), fputs(help, stdout); return cli_stdout_status();
+        case 'V': if (!rank) printf("%s %s\n", cli_prog, CNN_VERSION); return cli_stdout_status();
         default: cli_other_option(c, argv);
         }
     }
@@ -384,6 +408,8 @@ int main(int argc, char **argv)
         cli_misuse("--log -: the log is rewritten every epoch; standard output cannot be "
                    "(name a file)");
 
+    if (saved_stderr >= 0) dup2(saved_stderr, STDERR_FILENO), close(saved_stderr);
+
     const char *model_path = optind < argc ? argv[optind] : NULL;
     cnn_model *m = NULL;
     cnn_dataset *train = NULL, *test = NULL;
@@ -394,8 +420,8 @@ int main(int argc, char **argv)
     if (!checkpoint && !out_stdout) {
         size_t len = strlen(out) + 6;
         if (!(ckpt = malloc(len))) {
-            fputs("cnn-train: error: out of memory\n", stderr);
-            return 1;
+            cnn_errorf(&err, "out of memory");
+            goto fail;
         }
         snprintf(ckpt, len, "%s.ckpt", out);
         checkpoint = ckpt;
@@ -502,13 +528,14 @@ int main(int argc, char **argv)
         nval = test->count;
     }
 
-    if (u.log) { /* a log that cannot be written is found out now, not after training */
+    if (u.log && !rank) { /* a log that cannot be written is found out now, not after training */
         cnn_atomic_file af;
         if (cnn_atomic_open(&af, u.log, &err)) goto fail;
         cnn_atomic_abort(&af);
     }
     cnn_set_threads(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     u.tty = isatty(STDERR_FILENO);
+    if (rank) u.quiet = 1, json = 0;
     o.output = out;
     o.checkpoint = checkpoint;
     o.resume = resume;
@@ -536,21 +563,24 @@ int main(int argc, char **argv)
     o.on_batch = on_batch;
     o.on_epoch = on_epoch;
     o.ctx = &u;
+    o.comm = comm;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     /* A file-size limit must fail the write (EFBIG), not kill the process. */
     signal(SIGXFSZ, SIG_IGN);
 
-    cnn_train_result r;
+    pre_train = 0; /* from here on, cnn_train has joined the ranks' agreements */
     int rc = cnn_train(m, train, idx, ntrain, val, test ? vidx : idx + ntrain, nval, &o, &r, &err);
     if (rc) goto fail;
     if (r.interrupted) {
-        if (checkpoint)
-            fprintf(stderr, "cnn-train: interrupted; checkpoint written to %s (continue with "
-                            "--resume %s)\n", checkpoint, checkpoint);
+        if (rank)
+            ;
+        else if (checkpoint)
+            fprintf(stderr, "%s: interrupted; checkpoint written to %s (continue with "
+                            "--resume %s)\n", cli_prog, checkpoint, checkpoint);
         else
-            fputs("cnn-train: interrupted; no checkpoint (name one with --checkpoint)\n",
-                  stderr);
+            fprintf(stderr, "%s: interrupted; no checkpoint (name one with --checkpoint)\n",
+                    cli_prog);
         status = 130;
         goto done;
     }
@@ -581,13 +611,19 @@ int main(int argc, char **argv)
     }
     status = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "cnn-train: error: writing the results to standard output: %s\n",
+        fprintf(stderr, "%s: error: writing the results to standard output: %s\n", cli_prog,
                 strerror(errno));
         status = 1;
     }
     goto done;
 fail:
-    fprintf(stderr, "cnn-train: error: %s\n", err.msg);
+    /* A rank failing before training tells the others at the agreement that
+     * cnn_train's setup ends with; a rank stopped by another stays quiet. */
+    if (comm && pre_train) (void)comm->any(comm->ctx, 1);
+    if (!comm)
+        fprintf(stderr, "%s: error: %s\n", cli_prog, err.msg);
+    else if (pre_train || !r.peer_failed)
+        fprintf(stderr, "%s: error: rank %d of %d: %s\n", cli_prog, rank, comm->size, err.msg);
 done:
     for (int i = 0; i < 6; i++) free(abs_paths[i]);
     cnn_checkpoint_clear(&ck);

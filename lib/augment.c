@@ -39,10 +39,12 @@ void cnn_augment_affine(float *dst, const float *src, int c, int h, int w, float
 }
 
 void cnn_augment_batch(float *x, int n, int c, int h, int w, float rotate, int flip, float zoom,
-                       cnn_rng *rng, float *tmp)
+                       uint64_t key, int first, float *tmp)
 {
     size_t rec = (size_t)c * (size_t)h * (size_t)w;
     for (int i = 0; i < n; i++) {
+        cnn_rng r, *rng = &r;
+        cnn_rng_seed_at(rng, key, (uint64_t)(first + i));
         float a = rotate > 0 ? (2 * cnn_rng_uniform(rng) - 1) * rotate : 0;
         int f = flip ? (int)cnn_rng_below(rng, 2) : 0;
         float z = zoom > 0 ? 1 + (2 * cnn_rng_uniform(rng) - 1) * zoom : 1;

@@ -15,10 +15,11 @@ void cnn_augment_affine(float *dst, const float *src, int c, int h, int w, float
 
 /* Applies a random transform to each of the n images of x (n, c, h, w): an
  * angle uniform in [-rotate, rotate] degrees, a flip with probability 1/2 when
- * flip, a zoom uniform in [1 - zoom, 1 + zoom]; drawn from rng in that order,
- * only for the transforms asked for (so runs without them keep their stream).
- * tmp holds one image. */
+ * flip, a zoom uniform in [1 - zoom, 1 + zoom]; drawn in that order, only for
+ * the transforms asked for, from a generator seeded by (key, first + i) for
+ * image i: an image's transform depends on its place in the whole batch, not
+ * on how the batch is split (cnn-train-mpi's ranks).  tmp holds one image. */
 void cnn_augment_batch(float *x, int n, int c, int h, int w, float rotate, int flip, float zoom,
-                       cnn_rng *rng, float *tmp);
+                       uint64_t key, int first, float *tmp);
 
 #endif

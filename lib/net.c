@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm.h"
 #include "threads.h"
 #include "layer.h"
 
@@ -41,6 +42,11 @@ struct cnn_net {
     int last_training; /* its mode, which backward must match */
     int loss_seed;     /* 0, or where cnn_net_loss put the last layer's gradient:
                         * SEED_PRE (dpre) or SEED_POST (dpost) */
+
+    /* Data-parallel training (cnn_net_set_comm, cnn_net_set_slice). */
+    const cnn_comm *comm; /* NULL: one process */
+    int first, total;     /* this slice's first image in the global batch, and
+                           * that batch's size (0: the slice is the batch) */
 };
 
 enum { SEED_NONE, SEED_PRE, SEED_POST };
@@ -224,8 +230,9 @@ static int check_buf(const cnn_net *net, int i, const char *what, const float *x
 
 static cnn_layer_ctx layer_ctx(const cnn_net *net, int i, int n, int training, cnn_rng *rng)
 {
+    const cnn_comm *c = net->comm && net->comm->size > 1 ? net->comm : NULL;
     return (cnn_layer_ctx){.n = n, .training = training, .rng = rng, .scratch = net->scratch,
-                           .state = net->state[i]};
+                           .state = net->state[i], .comm = c, .first = net->first};
 }
 
 size_t cnn_net_input_size(const cnn_net *net)
@@ -329,6 +336,22 @@ static void activation_back(cnn_net *net, int i, int n)
                             L->out.h * L->out.w);
 }
 
+static int start_sum(const cnn_comm *c, float *buf, size_t n)
+{
+    return c->start_sum ? c->start_sum(c->ctx, buf, n) : c->sum_float(c->ctx, buf, n);
+}
+
+void cnn_net_set_comm(cnn_net *net, const cnn_comm *comm)
+{
+    net->comm = comm;
+}
+
+void cnn_net_set_slice(cnn_net *net, int first, int total)
+{
+    net->first = first;
+    net->total = total;
+}
+
 static int backward(cnn_net *net, int n, int from, int pre, float *input_grad, size_t grad_len,
                     cnn_error *err);
 
@@ -364,6 +387,12 @@ static int backward(cnn_net *net, int n, int from, int pre, float *input_grad, s
         cnn_layer_ctx ctx = layer_ctx(net, i, n, net->last_training, NULL);
         L->ops->backward(L, din, net->grads + L->param_offset, net->dpre[i], in, net->pre[i],
                          net->params + L->param_offset, &ctx);
+        /* Data-parallel: this layer's gradients are final; their sum over the
+         * ranks runs while the layers below are back-propagated. */
+        if (ctx.comm && L->nparams && net->last_training &&
+            start_sum(ctx.comm, net->grads + L->param_offset, L->nparams))
+            return cnn_errorf(err, "summing the gradients of layer %s over the ranks failed",
+                              L->name);
         if (net->check && din &&
             check_buf(net, i, "input gradient", din, n, cnn_shape_size(L->in), err))
             return -1;
@@ -398,6 +427,8 @@ float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int *correc
         }
 
     double total = 0.0;
+    /* The gradient is of the mean over the global batch (cnn_net_set_slice). */
+    int gn = net->total > 0 ? net->total : n;
     if (loss == CNN_LOSS_MSE) {
         /* mean over the K outputs, then over the batch (Keras' "mse") */
         float *g = net->dpost[last];
@@ -406,7 +437,7 @@ float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int *correc
                 size_t i = (size_t)b * K + k;
                 float d = y[i] - (k == labels[b] ? 1.0f : 0.0f);
                 total += (double)d * d / K;
-                g[i] = 2.0f * d / ((float)K * n);
+                g[i] = 2.0f * d / ((float)K * gn);
             }
         net->loss_seed = SEED_POST;
         return (float)(total / n);
@@ -429,7 +460,7 @@ float cnn_net_loss(cnn_net *net, const int *labels, int n, int loss, int *correc
         double lse = mx + log(s);
         total += lse - zb[labels[b]];
         for (int k = 0; k < K; k++)
-            gb[k] = (float)((exp((double)zb[k] - lse) - (k == labels[b])) / n);
+            gb[k] = (float)((exp((double)zb[k] - lse) - (k == labels[b])) / gn);
     }
     net->loss_seed = fused ? SEED_PRE : SEED_POST;
     return (float)(total / n);

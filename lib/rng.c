@@ -18,6 +18,14 @@ void cnn_rng_seed(cnn_rng *r, uint64_t seed)
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
+void cnn_rng_seed_at(cnn_rng *r, uint64_t key, uint64_t index)
+{
+    /* index through one splitmix64 finalizer first: seeds key + index would give
+     * neighbouring indices overlapping (shifted) splitmix streams */
+    uint64_t x = index + 1;
+    cnn_rng_seed(r, key ^ splitmix64(&x));
+}
+
 static inline uint64_t rotl(uint64_t x, int k)
 {
     return (x << k) | (x >> (64 - k));

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "comm.h"
 #include "fileio.h"
 #include "weights.h"
 #include "safetensors.h"
@@ -182,13 +183,17 @@ done:
 /* ======================================================================== */
 
 /* Shifts each image of x (n, C, H, W) by up to `shift` pixels in each direction,
- * filling with zeros; tmp holds one image. */
-static void augment_shift(float *x, int n, cnn_shape in, int shift, cnn_rng *rng, float *tmp)
+ * filling with zeros; image i's shift comes from a generator keyed by `key` and
+ * its index first + i in the global batch.  tmp holds one image. */
+static void augment_shift(float *x, int n, cnn_shape in, int shift, uint64_t key, int first,
+                          float *tmp)
 {
     size_t plane = (size_t)in.h * in.w, rec = plane * in.c;
     for (int i = 0; i < n; i++) {
-        int dy = (int)cnn_rng_below(rng, 2 * (uint64_t)shift + 1) - shift;
-        int dx = (int)cnn_rng_below(rng, 2 * (uint64_t)shift + 1) - shift;
+        cnn_rng rng;
+        cnn_rng_seed_at(&rng, key, (uint64_t)(first + i));
+        int dy = (int)cnn_rng_below(&rng, 2 * (uint64_t)shift + 1) - shift;
+        int dx = (int)cnn_rng_below(&rng, 2 * (uint64_t)shift + 1) - shift;
         float *img = x + (size_t)i * rec;
         memcpy(tmp, img, sizeof *tmp * rec);
         for (int c = 0; c < in.c; c++)
@@ -201,6 +206,33 @@ static void augment_shift(float *x, int n, cnn_shape in, int shift, cnn_rng *rng
                             : 0.0f;
                 }
     }
+}
+
+/* ---- data-parallel helpers (comm.h); one process when c is NULL ---------- */
+
+/* The agreement of all ranks: 1 when any passed a non-zero flag.  A transport
+ * failure counts as a failure. */
+static int agree(const cnn_comm *c, int flag)
+{
+    if (!c || c->size < 2) return flag != 0;
+    int r = c->any(c->ctx, flag != 0);
+    return r != 0;
+}
+
+/* After agree() said some rank failed: this rank's own message stands; a rank
+ * that did not fail says so and is marked, so the program stays quiet. */
+static int peer_failed(int self_failed, cnn_train_result *res, cnn_error *err)
+{
+    if (!self_failed) {
+        res->peer_failed = 1;
+        cnn_errorf(err, "another rank failed");
+    }
+    return -1;
+}
+
+static int sum_doubles(const cnn_comm *c, double *v, size_t n)
+{
+    return c && c->size > 1 ? c->sum_double(c->ctx, v, n) : 0;
 }
 
 static int append_history(train_state *s, const cnn_epoch_stats *e)
@@ -276,6 +308,47 @@ int cnn_train_split(size_t n, double fraction, uint64_t seed, uint32_t **idx, si
     return 0;
 }
 
+/* 1 when every rank trains the same thing: a fingerprint of the data sizes and
+ * the settings, compared through two agreements (its maximum and minimum). */
+static int same_run(const cnn_comm *c, const cnn_model *m, size_t ntrain, size_t nval,
+                    const cnn_train_opts *o)
+{
+    const cnn_training *t = &o->t;
+    uint64_t v[] = {ntrain, nval, (uint64_t)t->batch_size, (uint64_t)t->epochs, m->nparams,
+                    t->seed, (uint64_t)t->optimizer, (uint64_t)(t->learning_rate * 1e9),
+                    (uint64_t)o->shift, (uint64_t)o->patience, o->resume != NULL};
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over the words */
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) h = (h ^ v[i]) * 1099511628211ull;
+    int f = (int)(h >> 34); /* 30 bits: -f does not overflow */
+    int hi = c->any(c->ctx, f), lo = c->any(c->ctx, -f); /* both, on every rank */
+    return hi == f && lo == -f;
+}
+
+/* Mean loss and accuracy over the ranks: each evaluates its slice of idx. */
+static int evaluate_split(cnn_net *net, const cnn_comm *comm, const cnn_dataset *d,
+                          const uint32_t *idx, size_t n, int loss, double *mean_loss,
+                          double *acc, cnn_error *err)
+{
+    size_t lo, hi;
+    cnn_comm_slice(comm && comm->size > 1 ? comm : NULL, n, &lo, &hi);
+    double ml = 0, a = 0;
+    int bad = hi > lo && cnn_evaluate(net, d, idx + lo, hi - lo, loss, &ml, &a, NULL, err);
+    if (!comm || comm->size < 2) {
+        *mean_loss = ml;
+        *acc = a;
+        return bad ? -1 : 0;
+    }
+    double v[3] = {ml * (double)(hi - lo), round(a * (double)(hi - lo)), bad};
+    if (sum_doubles(comm, v, 3)) {
+        if (!bad) cnn_errorf(err, "summing the evaluation over the ranks failed");
+        return -1;
+    }
+    if (v[2] != 0) return -1; /* the caller's agreement tells the others */
+    *mean_loss = n ? v[0] / (double)n : 0;
+    *acc = n ? v[1] / (double)n : 0;
+    return 0;
+}
+
 int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *tidx,
               size_t ntrain, const cnn_dataset *val, const uint32_t *vidx, size_t nval,
               const cnn_train_opts *o, cnn_train_result *res, cnn_error *err)
@@ -285,23 +358,10 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
     cnn_model m = *model;
     m.training = o->t;
     const cnn_training *t = &o->t;
+    const cnn_comm *comm = o->comm && o->comm->size > 1 ? o->comm : NULL;
+    int rank0 = !comm || comm->rank == 0, nranks = comm ? comm->size : 1;
     int bs = t->batch_size, last = m.nlayers - 1;
-    if (ntrain == 0) return cnn_errorf(err, "no training images");
-    if (check_set(&m, train, tidx, ntrain, "training", err) ||
-        (val && check_set(&m, val, vidx, nval, "validation", err)))
-        return -1;
     if ((size_t)bs > ntrain) bs = (int)ntrain;
-    if (o->patience && !val)
-        return cnn_errorf(err, "early stopping (patience) needs a validation set");
-
-    /* Find out now, not after an hour of training, that an output cannot be written. */
-    const char *outs[2] = {o->output, o->checkpoint};
-    for (int i = 0; i < 2; i++) {
-        cnn_atomic_file af;
-        if (!outs[i]) continue;
-        if (cnn_atomic_open(&af, outs[i], err)) return -1;
-        cnn_atomic_abort(&af);
-    }
 
     cnn_net *net = NULL;
     size_t rec = cnn_shape_size(m.input);
@@ -309,9 +369,44 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
     int *y = NULL;
     uint32_t *perm = NULL;
     train_state s = {0};
-    int rc = -1;
-    if (cnn_net_new(&m, bs, &net, err)) return -1;
+    int rc = -1, bad = 0;
+    long nb = ntrain ? (long)((ntrain + (size_t)bs - 1) / (size_t)bs) : 0;
+    cnn_optim opt;
+    cnn_optim_from_training(&opt, t);
+
+    /* Setup.  A rank that fails here still joins the agreement below, so that
+     * all stop together. */
+    bad = 1;
+    if (ntrain == 0) {
+        cnn_errorf(err, "no training images");
+        goto setup_done;
+    }
+    if (o->patience && !val) {
+        cnn_errorf(err, "early stopping (patience) needs a validation set");
+        goto setup_done;
+    }
+    if (check_set(&m, train, tidx, ntrain, "training", err) ||
+        (val && check_set(&m, val, vidx, nval, "validation", err)))
+        goto setup_done;
+    /* Every slice of every batch needs an image (the last batch is the smallest). */
+    size_t last_n = ntrain - (size_t)(nb - 1) * (size_t)bs;
+    if (last_n < (size_t)nranks) {
+        cnn_errorf(err, "%d ranks need at least %d images in every batch, but the last batch of "
+                        "each epoch has %zu (%zu images, batch size %d); use fewer ranks or "
+                        "another batch size", nranks, nranks, last_n, ntrain, bs);
+        goto setup_done;
+    }
+    /* Find out now, not after an hour of training, that an output cannot be written. */
+    const char *outs[2] = {o->output, o->checkpoint};
+    for (int i = 0; rank0 && i < 2; i++) {
+        cnn_atomic_file af;
+        if (!outs[i]) continue;
+        if (cnn_atomic_open(&af, outs[i], err)) goto setup_done;
+        cnn_atomic_abort(&af);
+    }
+    if (cnn_net_new(&m, (bs + nranks - 1) / nranks, &net, err)) goto setup_done;
     cnn_net_check_finite(net, o->check_finite);
+    cnn_net_set_comm(net, comm);
     x = malloc(sizeof *x * rec * (size_t)bs);
     tmp = malloc(sizeof *tmp * rec);
     y = malloc(sizeof *y * (size_t)bs);
@@ -319,13 +414,10 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
     if (o->patience) best = malloc(sizeof *best * (m.nparams ? m.nparams : 1));
     if (!x || !tmp || !y || !perm || (o->patience && !best)) {
         cnn_errorf(err, "out of memory");
-        goto done;
+        goto setup_done;
     }
-
-    cnn_optim opt;
-    cnn_optim_from_training(&opt, t);
     if (o->resume) {
-        if (load_checkpoint(o->resume, &m, o, net, best, ntrain, bs, &s, err)) goto done;
+        if (load_checkpoint(o->resume, &m, o, net, best, ntrain, bs, &s, err)) goto setup_done;
         /* The figures of the epochs before the resume, for the output's metrics. */
         if (s.epoch > 0) {
             cnn_checkpoint_history_row(s.history, s.epoch, &res->last);
@@ -342,7 +434,21 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
         cnn_rng_seed(&s.work_rng, t->seed ^ 0x574f524bull);        /* "WORK" */
         s.best_val = INFINITY;
     }
-    long nb = (long)((ntrain + (size_t)bs - 1) / (size_t)bs);
+    bad = 0;
+setup_done:
+    if (agree(comm, bad)) {
+        peer_failed(bad, res, err);
+        goto done;
+    }
+    if (comm && !same_run(comm, &m, ntrain, nval, o)) {
+        if (rank0)
+            cnn_errorf(err, "the ranks were started with different data or settings (here %zu "
+                            "training and %zu validation images, batch size %d); start every "
+                            "rank with the same arguments and files", ntrain, nval, bs);
+        else
+            peer_failed(0, res, err);
+        goto done;
+    }
     double t0 = now_seconds();
 
     /* A finished run (all epochs done, or stopped by its patience) only writes
@@ -359,53 +465,72 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
         long first_batch = s.batch;
         float lr = t->learning_rate;
         for (; s.batch < nb; s.batch++) {
-            size_t at = (size_t)s.batch * (size_t)bs;
+            size_t at = (size_t)s.batch * (size_t)bs, lo, hi;
             int n = ntrain - at < (size_t)bs ? (int)(ntrain - at) : bs;
-            cnn_dataset_batch(train, perm + at, n, x);
-            for (int i = 0; i < n; i++) y[i] = train->labels[perm[at + (size_t)i]];
-            if (o->shift) augment_shift(x, n, m.input, o->shift, &s.work_rng, tmp);
+            /* This rank's slice [lo, hi) of the batch (all of it in one process). */
+            cnn_comm_slice(comm, (size_t)n, &lo, &hi);
+            int ln = (int)(hi - lo);
+            cnn_dataset_batch(train, perm + at + lo, ln, x);
+            for (int i = 0; i < ln; i++) y[i] = train->labels[perm[at + lo + (size_t)i]];
+            /* Each image's draws come from its place in the batch, so a rank draws the
+             * same for an image as one process would. */
+            if (o->shift)
+                augment_shift(x, ln, m.input, o->shift, cnn_rng_u64(&s.work_rng), (int)lo, tmp);
             if (o->rotate > 0 || o->flip || o->zoom > 0)
-                cnn_augment_batch(x, n, m.input.c, m.input.h, m.input.w, o->rotate, o->flip,
-                                  o->zoom, &s.work_rng, tmp);
-            if (cnn_net_forward(net, x, (size_t)n * cnn_net_input_size(net), n, 1, &s.work_rng,
-                                err)) {
-                cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
+                cnn_augment_batch(x, ln, m.input.c, m.input.h, m.input.w, o->rotate, o->flip,
+                                  o->zoom, cnn_rng_u64(&s.work_rng), (int)lo, tmp);
+            cnn_net_set_slice(net, (int)lo, comm ? n : 0);
+            bad = cnn_net_forward(net, x, (size_t)ln * cnn_net_input_size(net), ln, 1, &s.work_rng,
+                                  err);
+            if (bad) cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
+            int correct = 0;
+            float loss = bad ? NAN : cnn_net_loss(net, y, ln, t->loss, &correct);
+            double sums[4] = {(double)loss * ln, correct, bad, o->stop && *o->stop};
+            if (comm && sum_doubles(comm, sums, 4)) {
+                cnn_errorf(err, "the ranks could not exchange the loss at epoch %d, batch %ld",
+                           s.epoch + 1, s.batch + 1);
                 goto done;
             }
-            int correct;
-            float loss = cnn_net_loss(net, y, n, t->loss, &correct);
-            if (!isfinite(loss)) {
+            if (sums[2] != 0) {
+                if (!bad) peer_failed(0, res, err);
+                goto done;
+            }
+            if (!isfinite(sums[0])) {
                 cnn_errorf(err, "the loss became %s at epoch %d, batch %ld; stopping (the last "
                                 "good checkpoint %s is kept; try a lower learning rate)",
-                           isnan(loss) ? "NaN" : "infinite", s.epoch + 1, s.batch + 1,
+                           isnan(sums[0]) ? "NaN" : "infinite", s.epoch + 1, s.batch + 1,
                            o->checkpoint ? o->checkpoint : "(none)");
                 goto done;
             }
             cnn_net_zero_grads(net);
-            if (cnn_net_backward(net, n, last, 1, NULL, 0, err)) {
+            if (cnn_net_backward(net, ln, last, 1, NULL, 0, err) ||
+                (comm && comm->wait_all && comm->wait_all(comm->ctx))) {
                 cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
                 goto done;
             }
             lr = cnn_lr_at(t, s.epoch, s.batch, nb);
             cnn_net_step(net, &opt, lr, ++s.step);
-            s.sum_loss += (double)loss * n;
-            s.sum_correct += correct;
+            s.sum_loss += sums[0];
+            s.sum_correct += (long)sums[1];
             s.seen += n;
-            if (o->on_batch) {
+            if (o->on_batch && rank0) {
                 cnn_batch_progress p = {s.epoch + 1, t->epochs, s.batch + 1, nb,
                                         s.sum_loss / (double)s.seen,
                                         (double)s.sum_correct / (double)s.seen,
                                         now_seconds() - e0};
                 o->on_batch(o->ctx, &p);
             }
-            if (o->stop && *o->stop) {
+            if (sums[3] != 0) { /* a stop signal reached some rank */
                 s.batch++;
                 s.elapsed += now_seconds() - t0;
                 t0 = now_seconds();
                 res->interrupted = 1;
-                if (o->checkpoint &&
-                    save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &s, err))
+                bad = rank0 && o->checkpoint &&
+                      save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &s, err);
+                if (agree(comm, bad)) {
+                    peer_failed(bad, res, err);
                     goto done;
+                }
                 rc = 0;
                 goto done;
             }
@@ -418,8 +543,12 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
         e.images_per_s = train_time > 0 ? (double)(nb - first_batch) * bs / train_time : 0;
         if (val) {
             e.has_val = 1;
-            if (cnn_evaluate(net, val, vidx, nval, t->loss, &e.val_loss, &e.val_acc, NULL, err))
+            bad = evaluate_split(net, comm, val, vidx, nval, t->loss, &e.val_loss, &e.val_acc,
+                                 err);
+            if (agree(comm, bad)) {
+                peer_failed(bad, res, err);
                 goto done;
+            }
             if (e.val_loss < s.best_val) {
                 s.best_val = e.val_loss;
                 s.best_epoch = e.epoch;
@@ -449,15 +578,19 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
         /* The checkpoint holds the position a resume starts from: the next epoch. */
         train_state next = s;
         next.epoch = s.epoch + 1;
-        if (o->checkpoint && save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &next, err))
+        bad = rank0 && o->checkpoint &&
+              save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &next, err);
+        if (agree(comm, bad)) {
+            peer_failed(bad, res, err);
             goto done;
-        if (o->on_epoch) o->on_epoch(o->ctx, &e, s.history);
+        }
+        if (o->on_epoch && rank0) o->on_epoch(o->ctx, &e, s.history);
         if (o->patience && s.bad_epochs >= o->patience) {
             res->stopped_early = 1;
             break;
         }
         /* A stop after the last epoch is no interruption: the output follows. */
-        if (o->stop && *o->stop && s.epoch + 1 < t->epochs) {
+        if (agree(comm, o->stop && *o->stop) && s.epoch + 1 < t->epochs) {
             res->interrupted = 1;
             break;
         }
@@ -467,8 +600,11 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
          * best epoch was before a resume, when the last epoch's are given. */
         int use_best = best && s.best_epoch;
         const cnn_epoch_stats *fe = use_best && res->best.epoch ? &res->best : &res->last;
-        if (save_output(o->output, &m, use_best ? best : cnn_net_params(net), fe, train, err))
+        bad = rank0 && save_output(o->output, &m, use_best ? best : cnn_net_params(net), fe, train, err);
+        if (agree(comm, bad)) {
+            peer_failed(bad, res, err);
             goto done;
+        }
     }
     rc = 0;
 done:

@@ -548,12 +548,17 @@ static void dropout_is_inverted_and_seeded(void)
         CHECK_FAIL_("could not build");
         return;
     }
-    cnn_rng drop;
+    cnn_rng drop, img;
     cnn_rng_seed(&drop, 5); /* the seed one_new used */
+    /* one key per forward; image b's mask from its own generator keyed by it
+     * (so a data-parallel slice draws the same masks as the whole batch) */
+    uint64_t key = cnn_rng_u64(&drop);
+    size_t per = o.nout / 4;
     double *e = zeros(o.nout), *dx = zeros(o.nin);
     size_t kept = 0;
     for (size_t i = 0; i < o.nout; i++) {
-        int keep = cnn_rng_uniform(&drop) >= 0.25f;
+        if (i % per == 0) cnn_rng_seed_at(&img, key, i / per);
+        int keep = cnn_rng_uniform(&img) >= 0.25f;
         kept += keep;
         e[i] = keep ? o.x[i] / 0.75 : 0;
         dx[i] = keep ? o.dout[i] / 0.75 : 0;

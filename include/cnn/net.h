@@ -123,6 +123,24 @@ CNN_API int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *inpu
 
 CNN_API void cnn_net_zero_grads(cnn_net *net);
 
+/* ---- data-parallel training ------------------------------------------------ */
+
+struct cnn_comm;
+
+/* Makes the net one of comm->size ranks training on slices of one global batch
+ * (comm.h; NULL, the default, is one process).  A training forward then uses
+ * BatchNormalization statistics summed over the ranks, and backward starts
+ * summing each layer's parameter gradients over the ranks as soon as they are
+ * ready; the caller completes those sums with comm->wait_all before
+ * cnn_net_step.  The communicator is borrowed. */
+CNN_API void cnn_net_set_comm(cnn_net *net, const struct cnn_comm *comm);
+
+/* The images of the next forwards are images first.. of a global batch of
+ * `total` (0: the whole batch, the default).  Dropout masks are drawn per
+ * global image index, so they do not depend on how the batch is split, and
+ * cnn_net_loss's gradient is that of the mean over the global batch. */
+CNN_API void cnn_net_set_slice(cnn_net *net, int first, int total);
+
 /* ---- optimization ---------------------------------------------------------- */
 
 typedef struct cnn_optim {

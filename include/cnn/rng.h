@@ -15,6 +15,10 @@ typedef struct cnn_rng {
 
 /* Seeds from one integer (expanded with splitmix64). */
 CNN_API void cnn_rng_seed(cnn_rng *r, uint64_t seed);
+/* Seeds the generator of item `index` of a set keyed by `key` (one draw of a
+ * parent generator): each image of a batch gets its own stream, so what it
+ * draws does not depend on which process or in which order it is handled. */
+CNN_API void cnn_rng_seed_at(cnn_rng *r, uint64_t key, uint64_t index);
 CNN_API uint64_t cnn_rng_u64(cnn_rng *r);
 /* Uniform in [0, 1) with 24 random bits. */
 CNN_API float cnn_rng_uniform(cnn_rng *r);

@@ -67,6 +67,11 @@ typedef struct cnn_train_opts {
     void (*on_batch)(void *ctx, const cnn_batch_progress *p);
     void (*on_epoch)(void *ctx, const cnn_epoch_stats *s, const char *history_csv);
     void *ctx;
+    /* Data-parallel training (comm.h): NULL for one process.  Every rank calls
+     * cnn_train with the same arguments; each computes its slice of every
+     * batch, the gradients are summed, and all apply the same update.  Only
+     * rank 0 writes the output and checkpoints and calls on_batch/on_epoch. */
+    const struct cnn_comm *comm;
 } cnn_train_opts;
 
 typedef struct cnn_train_result {
@@ -74,6 +79,8 @@ typedef struct cnn_train_result {
     int interrupted;      /* stopped by *stop; the checkpoint holds the position */
     int stopped_early;    /* by patience */
     int best_epoch;       /* 1-based, 0 when there is no validation set */
+    int peer_failed;      /* data-parallel: the run stopped because another rank
+                           * failed (that rank reports why) */
     cnn_epoch_stats last, best;
 } cnn_train_result;
 

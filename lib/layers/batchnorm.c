@@ -4,6 +4,9 @@
 #include "layer.h"
 
 #include <math.h>
+#include <stdint.h>
+
+#include "comm.h"
 
 static const cnn_field batchnorm_fields[] = {
     {"momentum", CNN_FIELD_FLOAT, CNN_AT(momentum), 0.99, 0.0, 1.0, NULL, NULL, 0, NULL},
@@ -53,11 +56,34 @@ static size_t batchnorm_state_size(const cnn_layer *L, int max_batch)
     return 2 * (size_t)L->in.c; /* the mean and 1/sqrt(var + eps) the last forward used */
 }
 
+/* Per-channel sums in double for the statistics: (2*C + 1). */
+static size_t batchnorm_scratch_size(const cnn_layer *L, int max_batch)
+{
+    (void)max_batch;
+    return 2 * (2 * (size_t)L->in.c + 1) + 2; /* 2*C + 1 doubles, and room to align them */
+}
+
+static double *sums_in(float *scratch)
+{
+    uintptr_t p = (uintptr_t)scratch;
+    return (double *)(p + (sizeof(double) - p % sizeof(double)) % sizeof(double));
+}
+
+/* Sums over the ranks of a data-parallel run (comm.h): the batch statistics
+ * are those of the global batch, as in one process.  A failed transport
+ * leaves the local sums (the trainer learns of the failure at its next
+ * agreement). */
+static void sum_ranks(const cnn_layer_ctx *ctx, double *v, size_t n)
+{
+    if (ctx->comm) (void)ctx->comm->sum_double(ctx->comm->ctx, v, n);
+}
+
 /* Training: per channel over (n, H, W), normalized with the batch mean and the
  * biased batch variance, epsilon inside the square root; the moving averages
  * become moving * momentum + batch * (1 - momentum), with the biased variance
  * (Keras 3; tf.keras 2's fused kernel used the unbiased one there).
- * Inference: the moving statistics. */
+ * Two passes (the mean, then the squared deviations from it), each summed over
+ * the ranks when the batch is split.  Inference: the moving statistics. */
 static void batchnorm_forward(const cnn_layer *L, float *out, const float *in, float *params,
                               const cnn_layer_ctx *ctx)
 {
@@ -66,27 +92,42 @@ static void batchnorm_forward(const cnn_layer *L, float *out, const float *in, f
     const float *gamma = params, *beta = params + C;
     float *mmean = params + 2 * C, *mvar = params + 3 * C;
     float *mean = ctx->state, *istd = ctx->state + C; /* (C) each */
-    for (int c = 0; c < C; c++) {
-        if (ctx->training) {
-            double s = 0.0, ss = 0.0, m;
+    if (ctx->training) {
+        double *s1 = sums_in(ctx->scratch), *s2 = s1 + C + 1; /* (C + 1) sums, count; (C) */
+        for (int c = 0; c < C; c++) {
+            double s = 0.0;
             for (int b = 0; b < n; b++) {
                 const float *x = in + ((size_t)b * C + c) * hw;
                 for (size_t i = 0; i < hw; i++) s += x[i];
             }
-            m = s / ((double)n * hw);
+            s1[c] = s;
+        }
+        s1[C] = (double)n * hw;
+        sum_ranks(ctx, s1, (size_t)C + 1);
+        double total = s1[C];
+        for (int c = 0; c < C; c++) {
+            double m = s1[c] / total, ss = 0.0;
             for (int b = 0; b < n; b++) {
                 const float *x = in + ((size_t)b * C + c) * hw;
                 for (size_t i = 0; i < hw; i++) ss += (x[i] - m) * (x[i] - m);
             }
-            double var = ss / ((double)n * hw);
+            s2[c] = ss;
+        }
+        sum_ranks(ctx, s2, (size_t)C);
+        for (int c = 0; c < C; c++) {
+            double m = s1[c] / total, var = s2[c] / total;
             mean[c] = (float)m;
             istd[c] = (float)(1.0 / sqrt(var + L->epsilon));
             mmean[c] = mmean[c] * L->momentum + (float)m * (1.0f - L->momentum);
             mvar[c] = mvar[c] * L->momentum + (float)var * (1.0f - L->momentum);
-        } else {
+        }
+    } else {
+        for (int c = 0; c < C; c++) {
             mean[c] = mmean[c];
             istd[c] = 1.0f / sqrtf(mvar[c] + L->epsilon);
         }
+    }
+    for (int c = 0; c < C; c++) {
         float a = gamma[c] * istd[c], sh = beta[c] - a * mean[c];
         for (int b = 0; b < n; b++) {
             const float *x = in + ((size_t)b * C + c) * hw;
@@ -103,27 +144,39 @@ static void batchnorm_backward(const cnn_layer *L, float *din, float *dparams, c
     (void)out;
     int n = ctx->n, C = L->in.c;
     size_t hw = (size_t)L->in.h * L->in.w;
-    double m = (double)n * hw;
     const float *gamma = params;
     float *dgamma = dparams, *dbeta = dparams + C;
     const float *mean = ctx->state, *istd = ctx->state + C;
+    double *sdy = sums_in(ctx->scratch), *sdyx = sdy + C; /* (C) sum(dy), (C) sum(dy * xhat) */
     for (int c = 0; c < C; c++) {
-        double sdy = 0.0, sdyx = 0.0; /* sum(dy), sum(dy * xhat) */
+        double a = 0.0, b2 = 0.0;
         for (int b = 0; b < n; b++) {
             const float *x = in + ((size_t)b * C + c) * hw, *dy = dout + ((size_t)b * C + c) * hw;
             for (size_t i = 0; i < hw; i++) {
-                sdy += dy[i];
-                sdyx += dy[i] * ((x[i] - mean[c]) * istd[c]);
+                a += dy[i];
+                b2 += dy[i] * ((x[i] - mean[c]) * istd[c]);
             }
         }
-        dgamma[c] += (float)sdyx;
-        dbeta[c] += (float)sdy;
-        if (!din) continue;
+        sdy[c] = a;
+        sdyx[c] = b2;
+        /* this rank's share; the trainer sums parameter gradients over ranks */
+        dgamma[c] += (float)b2;
+        dbeta[c] += (float)a;
+    }
+    if (!din) return;
+    double m = (double)n * hw;
+    if (ctx->training && ctx->comm) {
+        /* the means below are over the global batch, as its statistics were */
+        sdy[2 * C] = m;
+        sum_ranks(ctx, sdy, 2 * (size_t)C + 1);
+        m = sdy[2 * C];
+    }
+    for (int c = 0; c < C; c++) {
         float a = gamma[c] * istd[c];
         /* training: dx = gamma*istd * (dy - mean(dy) - xhat * mean(dy * xhat)),
          * since the batch mean and variance depend on x too */
-        float mdy = ctx->training ? (float)(sdy / m) : 0.0f;
-        float mdyx = ctx->training ? (float)(sdyx / m) : 0.0f;
+        float mdy = ctx->training ? (float)(sdy[c] / m) : 0.0f;
+        float mdyx = ctx->training ? (float)(sdyx[c] / m) : 0.0f;
         for (int b = 0; b < n; b++) {
             const float *x = in + ((size_t)b * C + c) * hw, *dy = dout + ((size_t)b * C + c) * hw;
             float *dx = din + ((size_t)b * C + c) * hw;
@@ -141,6 +194,7 @@ const cnn_layer_ops cnn_batchnorm_ops = {
     .tensors = batchnorm_tensors,
     .macs = batchnorm_macs,
     .state_size = batchnorm_state_size,
+    .scratch_size = batchnorm_scratch_size,
     .forward = batchnorm_forward,
     .backward = batchnorm_backward,
 };

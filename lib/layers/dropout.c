@@ -33,22 +33,30 @@ static size_t dropout_state_size(const cnn_layer *L, int max_batch)
 }
 
 /* Training: each value is kept with probability 1 - rate and scaled by
- * 1 / (1 - rate) (inverted dropout), the mask drawn from ctx->rng in order, one
- * uniform per value.  Inference: the identity. */
+ * 1 / (1 - rate) (inverted dropout).  One key is drawn from ctx->rng per
+ * forward; image b's mask comes from a generator seeded by that key and the
+ * image's index in the global batch (ctx->first + b), one uniform per value,
+ * so the masks do not depend on how a data-parallel run splits the batch.
+ * Inference: the identity. */
 static void dropout_forward(const cnn_layer *L, float *out, const float *in, float *params,
                             const cnn_layer_ctx *ctx)
 {
     (void)params;
-    size_t total = (size_t)ctx->n * cnn_shape_size(L->in);
+    size_t per = cnn_shape_size(L->in), total = (size_t)ctx->n * per;
     if (!ctx->training || L->rate <= 0.0f) {
         memcpy(out, in, total * sizeof *out);
         return;
     }
     float *mask = ctx->state;
     float scale = 1.0f / (1.0f - L->rate);
-    for (size_t i = 0; i < total; i++) {
-        mask[i] = cnn_rng_uniform(ctx->rng) >= L->rate ? scale : 0.0f;
-        out[i] = in[i] * mask[i];
+    uint64_t key = cnn_rng_u64(ctx->rng);
+    for (int b = 0; b < ctx->n; b++) {
+        cnn_rng r;
+        cnn_rng_seed_at(&r, key, (uint64_t)(ctx->first + b));
+        for (size_t i = (size_t)b * per; i < (size_t)(b + 1) * per; i++) {
+            mask[i] = cnn_rng_uniform(&r) >= L->rate ? scale : 0.0f;
+            out[i] = in[i] * mask[i];
+        }
     }
 }
 

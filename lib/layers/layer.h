@@ -92,6 +92,10 @@ typedef struct cnn_layer_ctx {
     float *post;          /* forward of a kind with fuses_relu, when the layer's
                            * activation is relu: also write relu(out) here
                            * (n, L->out); NULL otherwise */
+    const struct cnn_comm *comm; /* data-parallel: the other ranks hold the rest of
+                                  * the batch (batch statistics are summed over
+                                  * them); NULL for one process */
+    int first;            /* global index of this slice's first image in the batch */
 } cnn_layer_ctx;
 
 struct cnn_layer_ops {
