@@ -7,7 +7,7 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-format-truncation
 # (messages are cut at CNN_ERROR_MAX on purpose; truncation is not a bug there)
-PKGS    := libcjson libpng zlib libjpeg
+PKGS    := libcjson libpng zlib libjpeg cairo
 # BLAS: Debian's serial OpenBLAS, linked by path with an rpath, because libcnn
 # runs its own thread pool and the default (pthread) build starts a pool of its
 # own when it loads, about 6 ms of every process's start-up (bench/README.md).
@@ -53,7 +53,8 @@ PUBLIC_H := $(wildcard include/cnn/*.h)
 
 # Debian packages the build needs: header or tool -> package.
 DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libopenblas-serial-dev \
-            libhdf5-dev libzip-dev time libjpeg62-turbo-dev libjpeg-turbo-progs
+            libhdf5-dev libzip-dev time libjpeg62-turbo-dev libjpeg-turbo-progs libcairo2-dev \
+            fonts-dejavu-core
 
 .PHONY: all deps data run test check run-tests asan valgrind bench bench-smoke clean fuzz \
         fuzz-build shared install uninstall

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cnn.h"
+#include "draw.h"
 #include "threads.h"
 #include "image.h"
 #include "infer.h"
@@ -68,7 +69,9 @@ static const char help[] =
     "      --jitter N           shift the image by up to N pixels at every step (default 1)\n"
     "\n"
     "Other views:\n"
-    "      --weights            draw the filters of the first layer (or of --layer) themselves\n"
+    "      --kernels            draw the filters of the first layer (or of --layer) themselves,\n"
+    "                           zero mid-grey, positive red, negative blue, with a colour bar\n"
+    "      --weights            the same as --kernels\n"
     "      --feature-maps IMG   draw every channel of --layer's output for the PNG image IMG\n"
     "      --invert             with --feature-maps: invert IMG (dark digits on white)\n"
     "      --resize             with --feature-maps: resize IMG to the model's input size\n"
@@ -76,9 +79,11 @@ static const char help[] =
     "Picture:\n"
     "      --sort               tiles by final value, largest first (dead units last)\n"
     "      --normalize HOW      tile (each tile stretched to black..white, default), global\n"
-    "                           (one stretch for all tiles) or none\n"
+    "                           (one stretch for all tiles) or none; for --kernels: global\n"
+    "                           (one colour scale, default), tile (each by its own max |w|)\n"
+    "      --cols N             tiles per row (default: a square grid)\n"
     "      --scale N            enlarge every pixel to N x N (default: tiles up to 96 pixels)\n"
-    "      --margin N           white pixels between tiles (default 2)\n"
+    "      --margin N           white pixels between framed tiles (default 2)\n"
     "\n"
     "      --threads N          threads for the math (default 1; results depend on it)\n"
     "  -q, --quiet              no progress and no warnings\n"
@@ -90,7 +95,7 @@ enum {
     OPT_EACH = 256, OPT_JSON, OPT_REDUCE, OPT_CENTER, OPT_PRE, OPT_OPTIMIZER, OPT_STEPS,
     OPT_STEP_SIZE, OPT_SEED, OPT_RANGE, OPT_RESTARTS, OPT_L1, OPT_L2, OPT_TV, OPT_BLUR,
     OPT_BLUR_EVERY, OPT_JITTER, OPT_WEIGHTS, OPT_FEATURE_MAPS, OPT_INVERT, OPT_RESIZE, OPT_SORT,
-    OPT_NORMALIZE, OPT_SCALE, OPT_MARGIN, OPT_THREADS,
+    OPT_NORMALIZE, OPT_SCALE, OPT_MARGIN, OPT_THREADS, OPT_COLS,
 };
 
 static const struct option options[] = {
@@ -116,6 +121,8 @@ static const struct option options[] = {
     {"blur-every", required_argument, NULL, OPT_BLUR_EVERY},
     {"jitter", required_argument, NULL, OPT_JITTER},
     {"weights", no_argument, NULL, OPT_WEIGHTS},
+    {"kernels", no_argument, NULL, OPT_WEIGHTS},
+    {"cols", required_argument, NULL, OPT_COLS},
     {"feature-maps", required_argument, NULL, OPT_FEATURE_MAPS},
     {"invert", no_argument, NULL, OPT_INVERT},
     {"resize", no_argument, NULL, OPT_RESIZE},
@@ -222,6 +229,50 @@ static int write_tiles_png(const char *path, const float *tiles, int n, int c, i
     return rc;
 }
 
+/* The -o picture: tiles labelled with their unit numbers, framed; kernels in a
+ * diverging colour map (raw weights, zero mid-grey) with a colour bar. */
+static int write_grid(const char *path, const cnn_layer *L, int kernels, int fmaps, float *tiles,
+                      const int *units, int n, int c, int h, int w, const int *order,
+                      const int *dead, int normalize, int cols, int scale, int margin,
+                      cnn_error *err)
+{
+    char **labels = calloc((size_t)n, sizeof *labels);
+    char *text = malloc((size_t)n * 16);
+    if (!labels || !text) {
+        free(labels), free(text);
+        return cnn_errorf(err, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        labels[i] = text + (size_t)i * 16;
+        snprintf(labels[i], 16, "%d", units[i]);
+    }
+    char title[160];
+    snprintf(title, sizeof title, "%s (%s): %s", L->name, cnn_layer_type(L),
+             kernels ? "kernels" : fmaps ? "feature maps" : "inputs that maximize each unit");
+    cnn_draw_grid_opts g = {.cols = cols, .scale = scale, .margin = margin, .title = title};
+    int rc;
+    if (kernels) {
+        g.map = CNN_DRAW_DIVERGING;
+        g.per_tile = normalize == CNN_VIS_NORM_TILE;
+        g.limit = normalize == CNN_VIS_NORM_NONE ? 1 : 0;
+        rc = cnn_draw_grid(path, tiles, n, c, h, w, order, dead, labels, &g, err);
+    } else {
+        size_t per = (size_t)c * h * w;
+        float *copy = malloc(per * (size_t)n * sizeof *copy);
+        if (!copy) {
+            free(labels), free(text);
+            return cnn_errorf(err, "out of memory");
+        }
+        memcpy(copy, tiles, per * (size_t)n * sizeof *copy);
+        cnn_vis_normalize(copy, n, per, normalize < 0 ? CNN_VIS_NORM_TILE : normalize, dead);
+        g.map = CNN_DRAW_GRAY;
+        rc = cnn_draw_grid(path, copy, n, c, h, w, order, dead, labels, &g, err);
+        free(copy);
+    }
+    free(labels), free(text);
+    return rc;
+}
+
 static int write_each(const char *dir, const char *layer, const float *tiles, const int *units,
                       int n, int c, int h, int w, const int *dead, int scale, cnn_error *err)
 {
@@ -285,7 +336,7 @@ int main(int argc, char **argv)
     const char *weights_path = NULL, *layer_name = NULL, *units_arg = NULL, *out = NULL,
                *each = NULL, *fmap_path = NULL;
     int json = 0, weights_view = 0, sort = 0, quiet = 0, threads = 1, scale = 0, margin = 2;
-    int normalize = CNN_VIS_NORM_TILE;
+    int normalize = -1, cols = 0; /* normalize -1: the view's default */
     cnn_input_opts in_opts = {0};
     cnn_vis_opts o;
     cnn_vis_opts_default(&o);
@@ -321,6 +372,7 @@ int main(int argc, char **argv)
         case OPT_SORT: sort = 1; break;
         case OPT_NORMALIZE: normalize = cli_name("--normalize", optarg, cnn_vis_norm_names); break;
         case OPT_SCALE: scale = (int)cli_long("--scale", optarg, 1, 1000); break;
+        case OPT_COLS: cols = (int)cli_long("--cols", optarg, 1, 100000); break;
         case OPT_MARGIN: margin = (int)cli_long("--margin", optarg, 0, 1000); break;
         case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
         case 'q': quiet = 1; break;
@@ -499,10 +551,12 @@ int main(int argc, char **argv)
         }
     }
 
-    cnn_vis_normalize(tiles, nunits, (size_t)tc * th * tw, normalize, dead);
     if (!scale) scale = cnn_vis_auto_scale(th, tw);
-    cnn_vis_grid_opts g = {.cols = 0, .scale = scale, .margin = margin};
-    if (out && write_tiles_png(out, tiles, nunits, tc, th, tw, order, dead, &g, &err)) goto fail;
+    if (out && write_grid(out, L, weights_view, fmap_path != NULL, tiles, units, nunits, tc, th,
+                          tw, order, dead, normalize, cols, scale, margin, &err))
+        goto fail;
+    if (normalize < 0) normalize = weights_view ? CNN_VIS_NORM_GLOBAL : CNN_VIS_NORM_TILE;
+    cnn_vis_normalize(tiles, nunits, (size_t)tc * th * tw, normalize, dead);
     if (each && write_each(each, L->name, tiles, units, nunits, tc, th, tw, dead, scale, &err))
         goto fail;
     status = 0;

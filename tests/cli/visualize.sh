@@ -92,17 +92,28 @@ test_same_flags_and_seed_give_identical_png() {
 
 test_grid_sizes_follow_ceil_sqrt_and_scale() {
     train_once
-    # 10 classes of 28x28: 4 columns, 3 rows, tiles 84 pixels, 2-pixel margins
+    # A cell is a 14-pixel label strip over the tile; cells are framed, so the
+    # gap between them is --margin + 2; a 20-pixel title strip sits on top.
+    # 10 classes of 28x28: 4 columns, 3 rows, tiles 84 pixels, margin 2:
+    # 4*84 + 5*4 = 356 wide, 20 + 3*(84+14) + 4*4 = 330 high
     run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 -o "$TMP/g.png"
     expect_rc 0
-    [ "$(png_size "$TMP/g.png")" = "346 260" ] || fail "10-tile grid is $(png_size "$TMP/g.png")"
-    # 25 first-layer 3x3 kernels: 5 x 5 tiles of 96 pixels
-    run "$BIN/cnn-visualize" -w "$W" --weights -o "$TMP/k.png"
+    [ "$(png_size "$TMP/g.png")" = "356 330" ] || fail "10-tile grid is $(png_size "$TMP/g.png")"
+    # --cols 5: 5*84 + 6*4 = 444 wide, 20 + 2*98 + 3*4 = 228 high
+    run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 --cols 5 -o "$TMP/g5.png"
     expect_rc 0
-    [ "$(png_size "$TMP/k.png")" = "492 492" ] || fail "kernel grid is $(png_size "$TMP/k.png")"
+    [ "$(png_size "$TMP/g5.png")" = "444 228" ] || fail "--cols 5 grid is $(png_size "$TMP/g5.png")"
+    # 25 first-layer 3x3 kernels: 5 x 5 tiles of 96 pixels and a 70-pixel colour bar:
+    # 5*96 + 6*4 + 70 = 574, 20 + 5*110 + 6*4 = 594; --kernels is --weights' new name
+    for flag in --weights --kernels; do
+        run "$BIN/cnn-visualize" -w "$W" $flag -o "$TMP/k.png"
+        expect_rc 0
+        [ "$(png_size "$TMP/k.png")" = "574 594" ] || fail "$flag grid is $(png_size "$TMP/k.png")"
+    done
+    # 3 tiles at scale 1, margin 0: 2 columns, 2*28 + 3*2 = 62, 20 + 2*42 + 3*2 = 110
     run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer conv2d_1 --units 0-2 --scale 1 --margin 0 -o "$TMP/s.png"
     expect_rc 0
-    [ "$(png_size "$TMP/s.png")" = "56 56" ] || fail "3 tiles at scale 1: $(png_size "$TMP/s.png")"
+    [ "$(png_size "$TMP/s.png")" = "62 110" ] || fail "3 tiles at scale 1: $(png_size "$TMP/s.png")"
 }
 
 test_json_lines_and_each() {
