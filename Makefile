@@ -174,7 +174,10 @@ run: deps
 	$(BIN)/cnn-infer -w $(OUT)/lee-mnist.safetensors $(OUT)/digits
 	@echo "wrote $(OUT)/conv2d_1-filters.png (what each second-layer filter detects) and $(OUT)/digit-classes.png (an image per digit class)"
 
+# The tests also need Fashion-MNIST's test set (cnn-import reproduces a trained
+# model's published accuracy on it).
 test: deps
+	$(call install_missing,dataset-fashion-mnist)
 	@$(MAKE) --no-print-directory run-tests
 
 check: test

@@ -83,6 +83,25 @@ imports_are_deterministic_and_forms_agree() {
     cmp -s "$TMP/p1" "$TMP/p3" || fail "TF.js and Keras 3 imports predict differently"
 }
 
+# A model really trained by TensorFlow.js' Keras implementation on
+# Fashion-MNIST (tests/import/gen/train-fashion.js), whose trainer measured its
+# test accuracy (accuracy.txt, images right of 10,000): imported from each
+# form, cnn-infer must count exactly as many right on the same test set.
+trained_model_reproduces_its_accuracy() {
+    local F=/usr/share/datasets/fashion-mnist want f
+    [ -f "$F/t10k-images-idx3-ubyte.gz" ] || { fail "no Fashion-MNIST test set (make data)"; return; }
+    want=$(cat "$R/fashion-keras/accuracy.txt")
+    for f in model.json model.h5 model.keras; do
+        run "$IMPORT" -q "$R/fashion-keras/$f" -o "$TMP/fk.safetensors"
+        expect_rc 0
+        run "$INFER" -w "$TMP/fk.safetensors" --images "$F/t10k-images-idx3-ubyte.gz" \
+            --labels "$F/t10k-labels-idx1-ubyte.gz" --json
+        expect_rc 0
+        grep -q "\"correct\": *$want[,}]" "$TMP/out" ||
+            fail "$f: expected $want of 10000 right; got: $(head -c 200 "$TMP/out")"
+    done
+}
+
 help_and_version() {
     run "$IMPORT" --help; expect_rc 0; expect_out_contains "usage: cnn-import"
     run "$IMPORT" -V; expect_rc 0; expect_out_contains "cnn-import "
@@ -116,6 +135,7 @@ run_test keras3_weights_with_architecture_match
 run_test imported_weights_work_in_every_tool
 run_test architecture_given_twice_must_agree
 run_test imports_are_deterministic_and_forms_agree
+run_test trained_model_reproduces_its_accuracy
 run_test help_and_version
 run_test man_page_examples_run
 finish

@@ -31,7 +31,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
-MODELS = ["lee-mnist", "strided-same", "bn-dropout", "rgb"]
+MODELS = ["lee-mnist", "strided-same", "bn-dropout", "rgb", "fashion-keras"]
 # Each Keras kind's variables in creation order (Layer.weights order).
 VARS = {
     "Conv2D": ["kernel", "bias"],
@@ -39,6 +39,11 @@ VARS = {
     "BatchNormalization": ["gamma", "beta", "moving_mean", "moving_variance"],
 }
 NON_TRAINABLE = {"moving_mean", "moving_variance"}
+
+
+def member(z, name, data):
+    """A zip member with a fixed date, so that reruns give the same bytes."""
+    z.writestr(zipfile.ZipInfo(name, date_time=(2026, 12, 1, 0, 0, 0)), data)
 
 
 def snake(name):
@@ -189,8 +194,8 @@ def bad_files():
     with h5py.File(buf, "w") as f:
         save_k3_weights(f, topo, weights)
     with zipfile.ZipFile(os.path.join(bad, "no-config.keras"), "w") as z:
-        z.writestr("metadata.json", json.dumps({"keras_version": "3.6.0"}))
-        z.writestr("model.weights.h5", buf.getvalue())
+        member(z, "metadata.json", json.dumps({"keras_version": "3.6.0"}))
+        member(z, "model.weights.h5", buf.getvalue())
     # a Keras 3 weights file whose dense layer has one variable too few
     with h5py.File(os.path.join(bad, "k3-missing-var.weights.h5"), "w") as f:
         save_k3_weights(f, topo, weights)
@@ -214,10 +219,10 @@ def main():
         with h5py.File(buf, "w") as f:
             save_k3_weights(f, topo, weights)
         with zipfile.ZipFile(os.path.join(d, "model.keras"), "w") as z:
-            z.writestr("metadata.json", json.dumps({"keras_version": "3.6.0",
-                                                    "date_saved": "2026-12-01@00:00:00"}))
-            z.writestr("config.json", json.dumps(keras3_config(topo)))
-            z.writestr("model.weights.h5", buf.getvalue())
+            member(z, "metadata.json", json.dumps({"keras_version": "3.6.0",
+                                                   "date_saved": "2026-12-01@00:00:00"}))
+            member(z, "config.json", json.dumps(keras3_config(topo)))
+            member(z, "model.weights.h5", buf.getvalue())
         with open(os.path.join(d, "arch.json"), "w") as f:
             json.dump(keras2_config(topo), f)
         print(name, "written")
