@@ -121,6 +121,8 @@ test_shared_library_exports_only_the_public_api() {
     [ -s "$TMP/exports" ] || { fail "no exports"; return; }
     local s bad=""
     while read -r s; do
+        # AddressSanitizer's one-definition-rule markers of our globals
+        s=${s#__odr_asan.}
         case $s in cnn_*) ;; *) bad="$bad $s"; continue ;; esac
         grep -qw "$s" include/cnn/*.h || bad="$bad $s"
     done <"$TMP/exports"
