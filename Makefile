@@ -7,21 +7,10 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-format-truncation
 # (messages are cut at CNN_ERROR_MAX on purpose; truncation is not a bug there)
-PKGS    := libcjson libpng zlib libjpeg cairo
-# BLAS: Debian's serial OpenBLAS, linked by path with an rpath, because libcnn
-# runs its own thread pool and the default (pthread) build starts a pool of its
-# own when it loads, about 6 ms of every process's start-up (bench/README.md).
-# The system's libopenblas alternative is left alone; without the serial
-# package the build falls back to whichever `pkg-config openblas` names.
-BLAS_SERIAL := /usr/lib/x86_64-linux-gnu/openblas-serial
-BLAS_PC      = $(if $(wildcard $(BLAS_SERIAL)/pkgconfig/openblas.pc),$(BLAS_SERIAL)/pkgconfig/openblas.pc,openblas)
-BLAS_CFLAGS  = $(shell pkg-config --cflags $(BLAS_PC))
-BLAS_LIBS    = $(shell pkg-config --libs $(BLAS_PC)) \
-               $(if $(wildcard $(BLAS_SERIAL)/libopenblas.so),-Wl$(comma)-rpath$(comma)$(BLAS_SERIAL))
-comma := ,
+PKGS    := openblas libcjson libpng zlib libjpeg cairo
 # Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
-PKG_CFLAGS = $(BLAS_CFLAGS) $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(BLAS_LIBS) $(shell pkg-config --libs $(PKGS))
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 # Every object is position-independent (the same objects go into libcnn.a and
 # libcnn.so); library objects export only what include/cnn/ declares CNN_API.
 OBJFLAGS := -fPIC
@@ -52,7 +41,7 @@ LIBCNN_SO := $(BUILD)/libcnn.so.$(VERSION)
 PUBLIC_H := $(wildcard include/cnn/*.h)
 
 # Debian packages the build needs: header or tool -> package.
-DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev libopenblas-serial-dev \
+DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev \
             libhdf5-dev libzip-dev time libjpeg62-turbo-dev libjpeg-turbo-progs libcairo2-dev \
             fonts-dejavu-core
 
@@ -87,7 +76,7 @@ $(BUILD)/cnn.pc: cnn.pc.in include/cnn/version.h FORCE
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|openblas $(PKGS)|' cnn.pc.in > $@
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' cnn.pc.in > $@
 
 $(BIN)/%: $(BUILD)/cmd/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "safetensors.h"
-#include "train.h"
 
 /* Longest history row (train.c writes them into 256 bytes) and path. */
 enum { ROW_MAX = 256, PATH_MAX_LEN = 4096 };
@@ -457,40 +456,6 @@ int cnn_checkpoint_save(const char *path, const cnn_model *m, const cnn_param_se
 #undef PUT
 #undef PUTS
     return cnn_weights_save(path, m, sets, nsets, keys, vals, n, err);
-}
-
-/* ======================================================================== */
-/* The history's figures                                                    */
-/* ======================================================================== */
-
-int cnn_checkpoint_history_row(const char *history, int epoch, cnn_epoch_stats *e)
-{
-    memset(e, 0, sizeof *e);
-    const char *line = history;
-    for (int r = 1; r < epoch && line; r++) {
-        line = strchr(line, '\n');
-        if (line) line++;
-    }
-    if (epoch < 1 || !line || !*line) return -1;
-    double v[8] = {0};
-    int given[8] = {0};
-    const char *f = line;
-    for (int c = 0; c < 8; c++) {
-        char *end;
-        if (*f != ',' && *f != '\n') v[c] = strtod(f, &end), given[c] = end != f, f = end;
-        if (*f != (c < 7 ? ',' : '\n')) return -1;
-        f++;
-    }
-    e->epoch = (int)v[0];
-    e->train_loss = v[1];
-    e->train_acc = v[2];
-    e->has_val = given[3] && given[4];
-    e->val_loss = v[3];
-    e->val_acc = v[4];
-    e->lr = (float)v[5];
-    e->images_per_s = v[6];
-    e->elapsed = v[7];
-    return e->epoch == epoch ? 0 : -1;
 }
 
 int cnn_checkpoint_finished(const cnn_checkpoint *c, int epochs, int patience)

@@ -106,6 +106,38 @@ int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t
 /* The position a resume starts from (checkpoint.h). */
 typedef cnn_ckpt_state train_state;
 
+/* The figures of history row `epoch` (1-based) of a checkpoint (checked by
+ * cnn_checkpoint_read); -1 when there is no such row. */
+static int history_row(const char *history, int epoch, cnn_epoch_stats *e)
+{
+    memset(e, 0, sizeof *e);
+    const char *line = history;
+    for (int r = 1; r < epoch && line; r++) {
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    if (epoch < 1 || !line || !*line) return -1;
+    double v[8] = {0};
+    int given[8] = {0};
+    const char *f = line;
+    for (int c = 0; c < 8; c++) {
+        char *end;
+        if (*f != ',' && *f != '\n') v[c] = strtod(f, &end), given[c] = end != f, f = end;
+        if (*f != (c < 7 ? ',' : '\n')) return -1;
+        f++;
+    }
+    e->epoch = (int)v[0];
+    e->train_loss = v[1];
+    e->train_acc = v[2];
+    e->has_val = given[3] && given[4];
+    e->val_loss = v[3];
+    e->val_acc = v[4];
+    e->lr = (float)v[5];
+    e->images_per_s = v[6];
+    e->elapsed = v[7];
+    return e->epoch == epoch ? 0 : -1;
+}
+
 static int save_checkpoint(const char *path, const cnn_model *m, const cnn_train_opts *o,
                            cnn_net *net, const float *best, size_t ntrain,
                            const train_state *s, cnn_error *err)
@@ -420,8 +452,8 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
         if (load_checkpoint(o->resume, &m, o, net, best, ntrain, bs, &s, err)) goto setup_done;
         /* The figures of the epochs before the resume, for the output's metrics. */
         if (s.epoch > 0) {
-            cnn_checkpoint_history_row(s.history, s.epoch, &res->last);
-            if (s.best_epoch) cnn_checkpoint_history_row(s.history, s.best_epoch, &res->best);
+            history_row(s.history, s.epoch, &res->last);
+            if (s.best_epoch) history_row(s.history, s.best_epoch, &res->best);
             res->last.epochs = res->best.epochs = t->epochs;
             res->epochs_done = s.epoch;
             res->best_epoch = s.best_epoch;

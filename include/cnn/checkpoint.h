@@ -76,11 +76,6 @@ CNN_API int cnn_checkpoint_check_run(const cnn_checkpoint *c, const char *path, 
 CNN_API int cnn_checkpoint_save(const char *path, const cnn_model *m, const cnn_param_set *sets,
                         int nsets, const cnn_checkpoint *c, cnn_error *err);
 
-/* The figures of epoch (1-based) from a history that cnn_checkpoint_read
- * accepted.  -1 when the history has no such row. */
-struct cnn_epoch_stats;
-CNN_API int cnn_checkpoint_history_row(const char *history, int epoch, struct cnn_epoch_stats *e);
-
 /* A run whose checkpoint c is: 1 when nothing is left to train with `epochs`
  * epochs and patience `patience` (all epochs done, or stopped early). */
 CNN_API int cnn_checkpoint_finished(const cnn_checkpoint *c, int epochs, int patience);

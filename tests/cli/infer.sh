@@ -234,6 +234,25 @@ test_man_page_examples_run() {
     [ "$n" -ge 6 ] || fail "only $n examples found in man/cnn-infer.1"
 }
 
+# libcnn's threads each call OpenBLAS at once: two threads must give the
+# one-thread answers, byte for byte, run after run (Debian's serial OpenBLAS,
+# linked for a while, was not safe so: a few of 10,000 answers changed).
+test_threads_give_the_same_answers() {
+    "$BUILD/tests/test_infer" --write-subset data/mnist-train-images-idx3-ubyte.gz \
+        data/mnist-train-labels-idx1-ubyte.gz 500 "$TMP" || { fail "could not write the subset"; return; }
+    "$BIN/cnn-train" models/lee-mnist.json --train-images "$TMP/sub-images.idx" \
+        --train-labels "$TMP/sub-labels.idx" --epochs 1 -q \
+        -o "$TMP/lee.safetensors" >/dev/null 2>"$TMP/err" || { fail "cnn-train: $(cat "$TMP/err")"; return; }
+    "$INFER" -w "$TMP/lee.safetensors" --probs --threads 1 \
+        --images data/mnist-test-images-idx3-ubyte.gz >"$TMP/t1" || { fail "--threads 1"; return; }
+    local k
+    for k in 1 2 3; do
+        "$INFER" -w "$TMP/lee.safetensors" --probs --threads 2 \
+            --images data/mnist-test-images-idx3-ubyte.gz >"$TMP/t2" || { fail "--threads 2"; return; }
+        cmp -s "$TMP/t1" "$TMP/t2" || { fail "run $k: --threads 2 differs from --threads 1 on $(diff "$TMP/t1" "$TMP/t2" | grep -c '^<') of 10000 images"; return; }
+    done
+}
+
 run_test test_help_version_and_misuse
 run_test test_one_png_gives_the_closed_form_probability
 run_test test_same_image_as_png_idx_record_and_stdin_agrees
@@ -246,4 +265,5 @@ run_test test_top_probs_json_and_class_names
 run_test test_evaluation_on_a_hand_checked_set
 run_test test_names_on_stdin_are_answered_as_they_come
 run_test test_man_page_examples_run
+run_test test_threads_give_the_same_answers
 finish
