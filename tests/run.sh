@@ -10,9 +10,10 @@ BIN=$(cd "$BIN" && pwd); export BIN
 total_pass=0; total_fail=0; status=0
 run_one() {
     local name=$1; shift
-    local out rc
+    local out rc t0=$SECONDS
     out=$("$@" 2>"$BUILD/tests/$name.stderr")
     rc=$?
+    local took="$((SECONDS - t0)) s"
     local line
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
     if [ -z "$line" ]; then
@@ -24,10 +25,10 @@ run_one() {
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
     if [ "$f" != 0 ] || [ "$rc" != 0 ]; then
         status=1
-        echo "$name: $line (exit $rc)"; sed 's/^/  /' "$BUILD/tests/$name.stderr" | tail -n 40
+        echo "$name: $line (exit $rc; $took)"; sed 's/^/  /' "$BUILD/tests/$name.stderr" | tail -n 40
         [ "$f" = 0 ] && total_fail=$((total_fail + 1))
     else
-        echo "$name: $line"
+        echo "$name: $line ($took)"
     fi
 }
 mkdir -p "$BUILD/tests"
