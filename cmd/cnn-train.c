@@ -40,6 +40,7 @@ static const char help[] =
     "(ROOT/CLASS/*.png|jpg|jpeg), a list file (PATH<TAB>LABEL lines), a CSV\n"
     "(label,pixel0,...) or an IDX images file with its labels file beside it.\n"
     "\n"
+    "  -m, --model FILE          the model JSON (also accepted as the operand MODEL.json)\n"
     "      --train SET           the training set\n"
     "      --test SET            a held-out set evaluated after every epoch\n"
     "      --resize              resize images of another size (bilinear)\n"
@@ -97,6 +98,7 @@ enum {
 
 static const struct option options[] = {
     {"output", required_argument, NULL, 'o'},
+    {"model", required_argument, NULL, 'm'},
     {"train-images", required_argument, NULL, OPT_TRAIN_IMAGES},
     {"train-labels", required_argument, NULL, OPT_TRAIN_LABELS},
     {"test-images", required_argument, NULL, OPT_TEST_IMAGES},
@@ -289,7 +291,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     cli_usage = usage;
     const char *out = NULL, *train_images = NULL, *train_labels = NULL, *test_images = NULL,
                *test_labels = NULL, *checkpoint = NULL, *resume = NULL, *train_set = NULL,
-               *test_set = NULL;
+               *test_set = NULL, *model_flag = NULL;
     data_cli dc = {0};
     double val_split = 0;
     int json = 0, threads = 0;
@@ -304,9 +306,10 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     static const char *const init_names[] = {"glorot", "he", NULL};
 
     int c;
-    while ((c = getopt_long(argc, argv, ":o:qhV", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:m:qhV", options, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
+        case 'm': model_flag = optarg; break;
         case OPT_TRAIN_IMAGES: train_images = optarg; break;
         case OPT_TRAIN_LABELS: train_labels = optarg; break;
         case OPT_TEST_IMAGES: test_images = optarg; break;
@@ -372,7 +375,9 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
         if (!init_set) o.init = ck.init;
         if (ck.bn_images >= 0 && !bn_images_set) bn_images = ck.bn_images;
     }
-    if (optind >= argc && !resume) cli_misuse("missing the model file");
+    if (model_flag && optind < argc)
+        cli_misuse("the model is given twice: -m %s and \"%s\"", model_flag, argv[optind]);
+    if (optind >= argc && !resume && !model_flag) cli_misuse("missing the model file");
     if (optind < argc - 1) cli_misuse("one model file expected, also got \"%s\"", argv[optind + 1]);
     if (train_set && (train_images || train_labels))
         cli_misuse("use either --train or --train-images/--train-labels");
@@ -410,7 +415,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
 
     if (saved_stderr >= 0) dup2(saved_stderr, STDERR_FILENO), close(saved_stderr);
 
-    const char *model_path = optind < argc ? argv[optind] : NULL;
+    const char *model_path = model_flag ? model_flag : optind < argc ? argv[optind] : NULL;
     cnn_model *m = NULL;
     cnn_dataset *train = NULL, *test = NULL;
     uint32_t *idx = NULL, *vidx = NULL;

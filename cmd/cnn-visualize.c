@@ -25,7 +25,7 @@
 static const char usage[] =
     "usage: cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --layer NAME [--units LIST]\n"
     "                     (-o GRID.png | --each DIR) [options]\n"
-    "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --weights [--layer NAME] -o F.png\n"
+    "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --kernels [--layer NAME] -o F.png\n"
     "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --layer NAME --feature-maps IMAGE.png\n"
     "                     -o F.png\n";
 
@@ -35,8 +35,9 @@ static const char help[] =
     "of the output layer) it finds the input image that maximizes the unit by gradient\n"
     "ascent on the image, the weights fixed, and draws the images as one grid.\n"
     "\n"
-    "  -w, --weights-file FILE  trained weights (the model is read from them; a MODEL.json\n"
-    "                           given too must describe the same architecture)\n"
+    "  -w, --weights FILE       trained weights (the model is read from them)\n"
+    "  -m, --model FILE         a model JSON, which must describe the same architecture\n"
+    "                           (also accepted as the one operand MODEL.json)\n"
     "  -l, --layer NAME         the layer (names as cnn-summary prints them)\n"
     "  -u, --units LIST         units to draw, e.g. 0-11,17 (default: all)\n"
     "  -o, --output FILE        the grid as PNG (written atomically; - for standard output)\n"
@@ -71,7 +72,7 @@ static const char help[] =
     "Other views:\n"
     "      --kernels            draw the filters of the first layer (or of --layer) themselves,\n"
     "                           zero mid-grey, positive red, negative blue, with a colour bar\n"
-    "      --weights            the same as --kernels\n"
+
     "      --feature-maps IMG   draw every channel of --layer's output for the PNG image IMG\n"
     "      --invert             with --feature-maps: invert IMG (dark digits on white)\n"
     "      --resize             with --feature-maps: resize IMG to the model's input size\n"
@@ -85,21 +86,29 @@ static const char help[] =
     "      --scale N            enlarge every pixel to N x N (default: tiles up to 96 pixels)\n"
     "      --margin N           white pixels between framed tiles (default 2)\n"
     "\n"
-    "      --threads N          threads for the math (default 1; results depend on it)\n"
+    "      --threads N          threads for the math (default: all cores; the ascent's\n"
+    "                           results depend on it in the last bits)\n"
     "  -q, --quiet              no progress and no warnings\n"
     CLI_LIMIT_HELP
     "  -h, --help               this help\n"
-    "  -V, --version            the version\n";
+    "  -V, --version            the version\n"
+    "\n"
+    "Old spellings, still accepted with a note on stderr: --weights-file FILE (now\n"
+    "-w/--weights FILE) and a bare --weights (now --kernels).  --weights is read in\n"
+    "the old sense only when no word follows it, the next word starts with '-', or\n"
+    "the next word is an existing file that is not a safetensors file.\n";
 
 enum {
     OPT_EACH = 256, OPT_JSON, OPT_REDUCE, OPT_CENTER, OPT_PRE, OPT_OPTIMIZER, OPT_STEPS,
     OPT_STEP_SIZE, OPT_SEED, OPT_RANGE, OPT_RESTARTS, OPT_L1, OPT_L2, OPT_TV, OPT_BLUR,
     OPT_BLUR_EVERY, OPT_JITTER, OPT_WEIGHTS, OPT_FEATURE_MAPS, OPT_INVERT, OPT_RESIZE, OPT_SORT,
-    OPT_NORMALIZE, OPT_SCALE, OPT_MARGIN, OPT_THREADS, OPT_COLS,
+    OPT_NORMALIZE, OPT_SCALE, OPT_MARGIN, OPT_THREADS, OPT_COLS, OPT_WEIGHTS_FILE,
 };
 
 static const struct option options[] = {
-    {"weights-file", required_argument, NULL, 'w'},
+    {"weights", required_argument, NULL, 'w'},
+    {"model", required_argument, NULL, 'm'},
+    {"weights-file", required_argument, NULL, OPT_WEIGHTS_FILE},
     {"layer", required_argument, NULL, 'l'},
     {"units", required_argument, NULL, 'u'},
     {"output", required_argument, NULL, 'o'},
@@ -120,7 +129,6 @@ static const struct option options[] = {
     {"blur", required_argument, NULL, OPT_BLUR},
     {"blur-every", required_argument, NULL, OPT_BLUR_EVERY},
     {"jitter", required_argument, NULL, OPT_JITTER},
-    {"weights", no_argument, NULL, OPT_WEIGHTS},
     {"kernels", no_argument, NULL, OPT_WEIGHTS},
     {"cols", required_argument, NULL, OPT_COLS},
     {"feature-maps", required_argument, NULL, OPT_FEATURE_MAPS},
@@ -139,6 +147,57 @@ static const struct option options[] = {
 };
 
 /* ---- option parsing ------------------------------------------------------ */
+
+/* Whether path names a regular file that does not begin as a safetensors file
+ * does: an 8-byte little-endian header length that fits the file, then '{'. */
+static int other_than_safetensors(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    unsigned char b[9];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (n < sizeof b || b[8] != '{') return 1;
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--) len = len << 8 | b[i];
+    return len > (uint64_t)st.st_size - 8;
+}
+
+/* The old bare --weights (the kernel view, now --kernels), told apart from the
+ * new --weights FILE before getopt sees it: it is the old flag when nothing
+ * follows it, when the next word starts with '-' (another option), or when the
+ * next word is an existing file that is not a safetensors file (the old
+ * MODEL.json operand).  A next word naming a safetensors file, or no file at
+ * all, is the weights file (a missing file is then reported as such).  Rewrites
+ * the old flag to --kernels; returns whether it did. */
+static int old_weights_flag(int argc, char **argv)
+{
+    int found = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) break;
+        if (strcmp(a, "--weights") == 0) {
+            const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+            if (!next || next[0] == '-' || other_than_safetensors(next)) {
+                argv[i] = (char *)"--kernels";
+                found = 1;
+            } else {
+                i++;
+            }
+            continue;
+        }
+        /* Skip the value of an option given as the next word. */
+        if (a[0] == '-' && a[1] && a[1] != '-' && !a[2] && strchr("wmluo", a[1])) {
+            i++;
+        } else if (a[0] == '-' && a[1] == '-' && !strchr(a, '=')) {
+            for (const struct option *o = options; o->name; o++)
+                if (strcmp(a + 2, o->name) == 0 && o->has_arg == required_argument) i++;
+        }
+    }
+    return found;
+}
 
 static void parse_range(const char *s, float *lo, float *hi)
 {
@@ -333,18 +392,21 @@ int main(int argc, char **argv)
 {
     cli_prog = "cnn-visualize";
     cli_usage = usage;
-    const char *weights_path = NULL, *layer_name = NULL, *units_arg = NULL, *out = NULL,
+    const char *weights_path = NULL, *model_path = NULL, *layer_name = NULL, *units_arg = NULL, *out = NULL,
                *each = NULL, *fmap_path = NULL;
-    int json = 0, weights_view = 0, sort = 0, quiet = 0, threads = 1, scale = 0, margin = 2;
+    int json = 0, weights_view = 0, sort = 0, quiet = 0, threads = 0, scale = 0, margin = 2;
+    int old_kernels = old_weights_flag(argc, argv), old_weights_file = 0;
     int normalize = -1, cols = 0; /* normalize -1: the view's default */
     cnn_input_opts in_opts = {0};
     cnn_vis_opts o;
     cnn_vis_opts_default(&o);
 
     int c;
-    while ((c = getopt_long(argc, argv, ":w:l:u:o:qhV", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":w:m:l:u:o:qhV", options, NULL)) != -1) {
         switch (c) {
         case 'w': weights_path = optarg; break;
+        case OPT_WEIGHTS_FILE: weights_path = optarg, old_weights_file = 1; break;
+        case 'm': model_path = optarg; break;
         case 'l': layer_name = optarg; break;
         case 'u': units_arg = optarg; break;
         case 'o': out = optarg; break;
@@ -381,14 +443,21 @@ int main(int argc, char **argv)
         default: cli_other_option(c, argv);
         }
     }
+    if (old_weights_file && !quiet)
+        fputs("cnn-visualize: note: --weights-file is deprecated; use -w/--weights FILE\n", stderr);
+    if (old_kernels && !quiet)
+        fputs("cnn-visualize: note: --weights as the kernel view is deprecated; use --kernels "
+              "(--weights FILE names the weights file)\n", stderr);
     if (optind < argc - 1) cli_misuse("at most one model file expected, also got \"%s\"", argv[optind + 1]);
+    if (optind < argc && model_path)
+        cli_misuse("the model is given twice: -m %s and \"%s\"", model_path, argv[optind]);
+    if (optind < argc) model_path = argv[optind];
     if (!weights_path) cli_misuse("-w WEIGHTS.safetensors is required");
     if (!out && !each) cli_misuse("-o FILE.png or --each DIR is required");
-    if (weights_view && fmap_path) cli_misuse("use either --weights or --feature-maps");
+    if (weights_view && fmap_path) cli_misuse("use either --kernels or --feature-maps");
     if (!layer_name && !weights_view) cli_misuse("--layer NAME is required");
     if ((in_opts.invert || in_opts.resize) && !fmap_path)
         cli_misuse("--invert and --resize go with --feature-maps");
-    const char *model_path = optind < argc ? argv[optind] : NULL;
     if (out && strcmp(out, "-") == 0 && json)
         cli_misuse("-o - and --json would both write to standard output");
     const cnn_file_role ins[] = {{"-w", weights_path, NULL},
@@ -410,7 +479,7 @@ int main(int argc, char **argv)
     float *tiles = NULL, *values = NULL, *x = NULL;
     int status = 1, nunits = 0, tc = 1, th = 0, tw = 0;
 
-    cnn_set_threads(threads);
+    if (threads) cnn_set_threads(threads); /* else the library's default: all cores */
     if (cnn_weights_open(weights_path, &wf, &err) ||
         cnn_weights_resolve_model(wf, model_path, &m, &err))
         goto fail;

@@ -118,7 +118,7 @@ main_paths() {
     ok vis-max "$V/cnn-visualize" -w "$Wt" --layer conv2d --steps 5 --sort --json -o "$M/v1.png"
     ok vis-dense "$V/cnn-visualize" -w "$Wt" --layer dense --units 0-2 --steps 3 --optimizer adam \
         --l1 0.01 --tv 0.1 --threads 2 --each "$M/each"
-    ok vis-weights "$V/cnn-visualize" -w "$Wt" --weights -o "$M/v2.png"
+    ok vis-weights "$V/cnn-visualize" -w "$Wt" --kernels -o "$M/v2.png"
     ok vis-fmaps "$V/cnn-visualize" -w "$Wt" --layer max_pooling2d --feature-maps "$M/digit-2.png" \
         --normalize global -o "$M/v3.png"
     ok vis-bn "$V/cnn-visualize" -w "$M/bn.safetensors" --layer conv2d --units 0-1 --steps 2 \

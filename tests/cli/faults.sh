@@ -102,7 +102,7 @@ test_full_disk_png_fails_and_keeps_old_file() {
     [ -n "${FULL:-}" ] || { skip "${FUNCNAME[0]}" "no tmpfs"; return; }
     # Fill the rest of the disk so that even a small PNG does not fit.
     dd if=/dev/zero of="$FULL/filler2" bs=1k count=64 2>/dev/null
-    run "$BIN/cnn-visualize" -w "$TMP/weights.safetensors" --weights --layer conv2d -o "$FULL/old.png"
+    run "$BIN/cnn-visualize" -w "$TMP/weights.safetensors" --kernels --layer conv2d -o "$FULL/old.png"
     expect_failed_write "$FULL" old.png old.ckpt old.safetensors
     expect_err_contains "old.png"
 }
@@ -116,7 +116,7 @@ test_read_only_folder_fails_and_keeps_old_files() {
     expect_failed_write "$RO" old.ckpt
     expect_err_contains "Read-only file system"
     [ -e "$TMP/never2.safetensors" ] && fail "weights written although the checkpoint cannot be"
-    run "$BIN/cnn-visualize" -w "$TMP/weights.safetensors" --weights --layer conv2d -o "$RO/old.png"
+    run "$BIN/cnn-visualize" -w "$TMP/weights.safetensors" --kernels --layer conv2d -o "$RO/old.png"
     expect_failed_write "$RO" old.png
     expect_err_contains "Read-only file system"
 }
@@ -131,7 +131,7 @@ test_missing_folder_fails_with_its_name() {
         expect_err_contains "No such file or directory"
     done
     [ -e "$TMP/w3.safetensors" ] && fail "weights written although the checkpoint folder is missing"
-    run "$BIN/cnn-visualize" -w "$TMP/weights.safetensors" --weights --layer conv2d -o "$TMP/missing/w.png"
+    run "$BIN/cnn-visualize" -w "$TMP/weights.safetensors" --kernels --layer conv2d -o "$TMP/missing/w.png"
     expect_rc 1
     expect_err_contains "$TMP/missing"
 }
@@ -141,7 +141,7 @@ test_file_size_limit_fails_cleanly() {
     # A file-size limit of 0: every byte written fails.  SIGXFSZ is ignored so the
     # write fails with EFBIG instead of killing the process.  stderr goes through a
     # pipe: the limit applies to regular files, so the message gets out.
-    (ulimit -f 0; trap '' XFSZ; exec "$BIN/cnn-visualize" -w "$TMP/weights.safetensors" --weights --layer conv2d -o "$TMP/lim.png") 2>&1 >/dev/null | cat >"$TMP/err"
+    (ulimit -f 0; trap '' XFSZ; exec "$BIN/cnn-visualize" -w "$TMP/weights.safetensors" --kernels --layer conv2d -o "$TMP/lim.png") 2>&1 >/dev/null | cat >"$TMP/err"
     rc=${PIPESTATUS[0]}
     expect_failed_write "$TMP" lim.png
     expect_err_contains "File too large"

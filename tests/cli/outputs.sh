@@ -49,7 +49,7 @@ train_output_dash_is_stdout() {
 
 visualize_output_dash_is_stdout() {
     train_to -o "$TMP/v.st"
-    "$BIN/cnn-visualize" -w "$TMP/v.st" --weights -o - >"$TMP/v.png" 2>"$TMP/err" || fail "$(cat "$TMP/err")"
+    "$BIN/cnn-visualize" -w "$TMP/v.st" --kernels -o - >"$TMP/v.png" 2>"$TMP/err" || fail "$(cat "$TMP/err")"
     [ "$(head -c 8 "$TMP/v.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "stdout is not a PNG"
 }
 
@@ -57,7 +57,7 @@ visualize_output_dash_is_stdout() {
 # (script(1) gives the tool a terminal).
 dash_output_to_a_terminal_is_refused() {
     train_to -o "$TMP/t.st"
-    script -qec "\"$BIN/cnn-visualize\" -w \"$TMP/t.st\" --weights -o -" /dev/null >"$TMP/tty" 2>&1
+    script -qec "\"$BIN/cnn-visualize\" -w \"$TMP/t.st\" --kernels -o -" /dev/null >"$TMP/tty" 2>&1
     [ $? = 2 ] || fail "expected exit status 2 on a terminal"
     grep -q "standard output is a terminal" "$TMP/tty" || fail "no message: $(head -c 200 "$TMP/tty")"
     grep -q PNG "$TMP/tty" && fail "PNG bytes went to the terminal"

@@ -18,7 +18,7 @@ SET=(--train-images "$TMP/img" --train-labels "$TMP/lab" --threads 1 -q)
 # read_back FILE: every tool that reads weights takes it.
 read_back() {
     run "$BIN/cnn-infer" -w "$1" "$FX/digit28.png"; expect_rc 0
-    run "$BIN/cnn-visualize" -w "$1" --weights -o "$TMP/v.png"; expect_rc 0
+    run "$BIN/cnn-visualize" -w "$1" --kernels -o "$TMP/v.png"; expect_rc 0
     run "$BIN/cnn-infer" -w "$1" --images "$TMP/img" --labels "$TMP/lab" -q; expect_rc 0
 }
 

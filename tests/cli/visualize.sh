@@ -68,7 +68,7 @@ test_bad_layer_units_and_files() {
     run "$BIN/cnn-visualize" -w "$W" --layer dense --feature-maps "$TMP/none.png" -o "$TMP/x.png"
     expect_rc 1
     expect_err_contains "is flat; feature maps need a spatial layer"
-    run "$BIN/cnn-visualize" -w "$W" --layer conv2d_1 --weights -o "$TMP/x.png"
+    run "$BIN/cnn-visualize" -w "$W" --layer conv2d_1 --kernels -o "$TMP/x.png"
     expect_rc 1
     expect_err_contains "only a Conv2D layer fed by 1 or 3 channels"
     run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer conv2d -o "$TMP/no/such/dir/x.png"
@@ -162,7 +162,7 @@ test_rgb_model_gives_rgb_pngs() {
     echo '{"input_shape": [8, 8, 3], "layers": [{"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"}, {"type": "Flatten"}, {"type": "Dense", "units": 3, "activation": "softmax"}]}' >"$TMP/rgb.json"
     "$BIN/cnn-train" "$TMP/rgb.json" --train-images "$TMP/rgb.idx" --train-labels "$TMP/rgb-labels.idx" --epochs 1 -q -o "$TMP/rgb.safetensors" ||
         { fail "training the RGB model failed"; return; }
-    for view in "--layer dense --steps 10" "--layer conv2d --weights"; do
+    for view in "--layer dense --steps 10" "--layer conv2d --kernels"; do
         run "$BIN/cnn-visualize" -w "$TMP/rgb.safetensors" $view -o "$TMP/rgb.png"
         expect_rc 0
         [ "$(od -An -t u1 -j 25 -N 1 "$TMP/rgb.png" | tr -d ' ')" = 2 ] || fail "$view: PNG colour type is not RGB (2)"
