@@ -7,16 +7,22 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-format-truncation
 # (messages are cut at CNN_ERROR_MAX on purpose; truncation is not a bug there)
-PKGS    := openblas libcjson libpng zlib libjpeg cairo
+PKGS    := libcjson libpng zlib libjpeg cairo
 # Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS)) $(BLAS_CFLAGS)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+# OpenBLAS is not linked: lib/blas.c loads it at the first GEMM (a program that
+# never multiplies, like cnn-summary, never pays for it), preferring the file
+# pkg-config names.  Only programs that call OpenBLAS themselves link it.
+BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
+BLAS_LIBS   = $(shell pkg-config --libs openblas)
+BLAS_PATH   = $(patsubst %/,%,$(shell pkg-config --variable=libdir openblas))/libopenblas.so.0
 # Every object is position-independent (the same objects go into libcnn.a and
 # libcnn.so); library objects export only what include/cnn/ declares CNN_API.
 OBJFLAGS := -fPIC
 LIBFLAGS := -fvisibility=hidden -DCNN_BUILDING
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude/cnn -Ilib -Ilib/layers
-LDLIBS   += -lm -lpthread
+LDLIBS   += -lm -lpthread -ldl
 
 BUILD   ?= build
 BIN     ?= bin
@@ -56,6 +62,7 @@ $(BUILD)/%.o: %.c Makefile
 	$(CC) $(WARN) $(OBJFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB_OBJ): OBJFLAGS += $(LIBFLAGS)
+$(BUILD)/lib/blas.o: CPPFLAGS += -DCNN_OPENBLAS_PATH='"$(BLAS_PATH)"'
 
 $(LIBCNN): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -120,6 +127,8 @@ $(BIN)/cnn-train-mpi: $(BUILD)/mpi/cnn-train-mpi.o $(BUILD)/mpi/cnn-train-cli.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(MPI_LIBS) $(PKG_LIBS) $(LDLIBS) -o $@
 
+# test_threads sets OpenBLAS's thread count as a host program would.
+$(BUILD)/tests/test_threads: LDLIBS += $(BLAS_LIBS)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
@@ -204,6 +213,7 @@ bench-smoke: deps
 	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench $(BUILD)/bench/empty
 	@BIN=$(BIN) BUILD=$(BUILD) bash bench/smoke.sh
 
+$(BUILD)/bench/bench: LDLIBS += $(BLAS_LIBS)
 $(BUILD)/bench/bench: $(BUILD)/bench/bench.o $(LIBCNN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "comm.h"
 #include "threads.h"
 #include "layer.h"
@@ -261,7 +262,8 @@ static int forward(cnn_net *net, const float *x, size_t x_len, int n, int traini
 int cnn_net_forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
                     cnn_error *err)
 {
-    int host = cnn_blas_enter();
+    int host;
+    if (cnn_blas_enter(&host, err)) return -1;
     int rc = forward(net, x, x_len, n, training, rng, err);
     cnn_blas_leave(host);
     return rc;
@@ -358,7 +360,8 @@ static int backward(cnn_net *net, int n, int from, int pre, float *input_grad, s
 int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, size_t grad_len,
                      cnn_error *err)
 {
-    int host = cnn_blas_enter();
+    int host;
+    if (cnn_blas_enter(&host, err)) return -1;
     int rc = backward(net, n, from, pre, input_grad, grad_len, err);
     cnn_blas_leave(host);
     return rc;

@@ -9,13 +9,10 @@
  * cnn_threads_shutdown joins the workers (and runs at exit), so no thread of
  * libcnn outlives the process's use of it.
  *
- * OpenBLAS: libcnn's threads each call it with one thread of its own.  Its
- * setting is process-wide, so libcnn sets it only for the duration of a
- * forward or backward pass (cnn_blas_enter / cnn_blas_leave) and gives the
- * host's value back afterwards. */
+ * OpenBLAS: libcnn's threads each call it with one thread of its own, set only
+ * for the duration of a pass (lib/blas.c). */
 #include "threads.h"
 
-#include <cblas.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -32,18 +29,6 @@ void cnn_set_threads(int n)
     if (n < 1) n = 1;
     if (n > CNN_MAX_THREADS) n = CNN_MAX_THREADS;
     threads = n;
-}
-
-int cnn_blas_enter(void)
-{
-    int host = openblas_get_num_threads();
-    if (host != 1) openblas_set_num_threads(1);
-    return host;
-}
-
-void cnn_blas_leave(int host)
-{
-    if (host != 1 && host > 0) openblas_set_num_threads(host);
 }
 
 int cnn_get_threads(void)

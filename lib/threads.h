@@ -16,11 +16,6 @@
  * keep per-thread partial results size them for min(max_batch, this). */
 #define CNN_MAX_THREADS 64
 
-/* Around a pass that calls OpenBLAS from libcnn's threads: sets OpenBLAS to one
- * thread and returns the host's setting, which cnn_blas_leave restores. */
-int cnn_blas_enter(void);
-void cnn_blas_leave(int host);
-
 /* Calls fn(arg, lo, hi) over disjoint ranges covering [0, n), on up to
  * cnn_get_threads() threads (the calling thread takes the first range).  With
  * one thread, or n < 2, it is a plain call fn(arg, 0, n).  The ranges depend

@@ -1,11 +1,11 @@
 /* Conv2D: configuration and shape inference; forward and backward as im2col
- * and cblas_sgemm image by image (each image's product lands in NCHW order
+ * and OpenBLAS sgemm image by image (each image's product lands in NCHW order
  * directly), the batch shared out over libcnn's threads. */
 #include "layer.h"
 
-#include <cblas.h>
 #include <string.h>
 
+#include "blas.h"
 #include "threads.h"
 
 static const char *const channels_last[] = {"channels_last", NULL};
@@ -207,8 +207,8 @@ static void forward_share(void *arg, int i, int t)
             float bv = j->bias ? j->bias[oc] : 0.0f, *o = out + (size_t)oc * ohw;
             for (size_t p = 0; p < ohw; p++) o[p] = bv;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ohw, (int)K, 1.0f, j->w,
-                    (int)K, col, (int)ohw, 1.0f, out, (int)ohw);
+        cnn_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ohw, (int)K, 1.0f, j->w,
+                  (int)K, col, (int)ohw, 1.0f, out, (int)ohw);
         if (j->post) cnn_relu(j->post + b * OC * ohw, out, (size_t)OC * ohw);
     }
 }
@@ -253,12 +253,12 @@ static void backward_share(void *arg, int i, int t)
     for (int oc = 0; oc < OC; oc++) db[oc] = 0.0f;
     for (size_t b = b0; b < b1; b++) {
         const float *dout = j->dout + b * OC * ohw, *col = j->col + b * K * ohw;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, (int)ohw, 1.0f, dout,
-                    (int)ohw, col, (int)ohw, b == b0 ? 0.0f : 1.0f, dw, (int)K);
+        cnn_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, (int)ohw, 1.0f, dout,
+                  (int)ohw, col, (int)ohw, b == b0 ? 0.0f : 1.0f, dw, (int)K);
         for (int oc = 0; oc < OC; oc++) db[oc] += row_sum(dout + (size_t)oc * ohw, ohw);
         if (!j->din) continue;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ohw, OC, 1.0f, j->w,
-                    (int)K, dout, (int)ohw, 0.0f, dcol, (int)ohw);
+        cnn_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ohw, OC, 1.0f, j->w,
+                  (int)K, dout, (int)ohw, 0.0f, dcol, (int)ohw);
         col2im_image(L, j->din + b * chw, dcol);
     }
 }

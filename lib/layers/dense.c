@@ -3,8 +3,7 @@
  * libcnn's threads. */
 #include "layer.h"
 
-#include <cblas.h>
-
+#include "blas.h"
 #include "threads.h"
 
 static const cnn_field dense_fields[] = {
@@ -64,8 +63,8 @@ static void forward_share(void *arg, int i, int t)
     if (b0 == b1) return;
     for (size_t b = b0; b < b1; b++)
         for (int u = 0; u < NU; u++) j->out[b * NU + u] = j->bias ? j->bias[u] : 0.0f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(b1 - b0), NU, NI, 1.0f,
-                j->in + b0 * NI, NI, j->w, NI, 1.0f, j->out + b0 * NU, NU);
+    cnn_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(b1 - b0), NU, NI, 1.0f,
+              j->in + b0 * NI, NI, j->w, NI, 1.0f, j->out + b0 * NU, NU);
 }
 
 static void dense_forward(const cnn_layer *L, float *out, const float *in, float *params,
@@ -87,16 +86,16 @@ static void backward_share(void *arg, int i, int t)
     size_t u0, u1, b0, b1;
     cnn_share((size_t)NU, i, t, &u0, &u1);
     if (u0 < u1) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(u1 - u0), NI, n, 1.0f,
-                    j->dout + u0, NU, j->in, NI, 1.0f, j->dw + u0 * NI, NI);
+        cnn_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(u1 - u0), NI, n, 1.0f,
+                  j->dout + u0, NU, j->in, NI, 1.0f, j->dw + u0 * NI, NI);
         if (j->db)
             for (int b = 0; b < n; b++)
                 for (size_t u = u0; u < u1; u++) j->db[u] += j->dout[(size_t)b * NU + u];
     }
     cnn_share((size_t)n, i, t, &b0, &b1);
     if (j->din && b0 < b1)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(b1 - b0), NI, NU, 1.0f,
-                    j->dout + b0 * NU, NU, j->w, NI, 0.0f, j->din + b0 * NI, NI);
+        cnn_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(b1 - b0), NI, NU, 1.0f,
+                  j->dout + b0 * NU, NU, j->w, NI, 0.0f, j->din + b0 * NI, NI);
 }
 
 static void dense_backward(const cnn_layer *L, float *din, float *dparams, const float *dout,
