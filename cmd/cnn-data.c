@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cnn.h"
 #include "data_cli.h"
+#include "threads.h" /* CNN_MAX_THREADS, the one limit of every tool */
 #include "dataset.h"
 #include "fileio.h"
 #include "idx.h"
@@ -267,7 +268,7 @@ int main(int argc, char **argv)
         case OPT_RESIZE: dc.resize = 1; break;
         case OPT_INVERT: dc.invert = 1; break;
         case OPT_SKIP_BAD: dc.skip_bad = 1; break;
-        case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, 256); break;
+        case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, CNN_MAX_THREADS); break;
         case 'q': dc.quiet = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return 0;
         case 'V': printf("cnn-data %s\n", CNN_VERSION); return 0;

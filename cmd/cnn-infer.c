@@ -35,6 +35,8 @@ static const char help[] =
     "                          argument ending in .json is taken as this too)\n"
     "  FOLDER                  every PNG and JPEG under it, in sorted order\n"
     "  -                       read PNG file names from stdin, one per line\n"
+    "  -0, --null              with -: the names end with a NUL byte instead of a\n"
+    "                          newline (find -print0, xargs -0)\n"
     "      --png-stdin         read one PNG image from stdin\n"
     "      --images FILE       an IDX image set (plain or gzip), run in batches\n"
     "      --labels FILE       its labels: evaluate (table on stderr; JSON with --json)\n"
@@ -62,10 +64,13 @@ enum {
     OPT_CLASS_NAMES, OPT_INVERT, OPT_RESIZE, OPT_BATCH, OPT_THREADS, OPT_EVAL,
 };
 
+static char name_end = '\n'; /* what ends a file name on stdin: '\0' with -0 */
+
 static const struct option options[] = {
     {"weights", required_argument, NULL, 'w'},
     {"model", required_argument, NULL, 'm'},
     {"png-stdin", no_argument, NULL, OPT_PNG_STDIN},
+    {"null", no_argument, NULL, '0'},
     {"images", required_argument, NULL, OPT_IMAGES},
     {"labels", required_argument, NULL, OPT_LABELS},
     {"eval", required_argument, NULL, OPT_EVAL},
@@ -194,11 +199,12 @@ static int stdin_ready(void)
 static int next_line(line_reader *lr, run *r, char **line, size_t *len)
 {
     for (;;) {
-        char *nl = memchr(lr->buf + lr->scanned, '\n', lr->end - lr->scanned);
+        char *nl = memchr(lr->buf + lr->scanned, name_end, lr->end - lr->scanned);
         lr->scanned = nl ? (size_t)(nl - lr->buf) : lr->end;
         if (lr->scanned - lr->start > NAME_MAX_LINE) {
-            fprintf(stderr, "cnn-infer: error: <stdin>: line %lu is longer than %d bytes "
-                            "(PATH_MAX): not a file name\n", lr->lineno + 1, NAME_MAX_LINE);
+            fprintf(stderr, "cnn-infer: error: <stdin>: %s %lu is longer than %d bytes "
+                            "(PATH_MAX): not a file name\n", name_end ? "line" : "name",
+                    lr->lineno + 1, NAME_MAX_LINE);
             return -1;
         }
         if (nl || (lr->eof && lr->end > lr->start)) {
@@ -400,9 +406,10 @@ int main(int argc, char **argv)
     run r = {0};
 
     int c;
-    while ((c = getopt_long(argc, argv, ":w:m:qhV", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":w:m:0qhV", options, NULL)) != -1) {
         switch (c) {
         case 'w': weights = optarg; break;
+        case '0': name_end = '\0'; break;
         case 'm': model = optarg; break;
         case OPT_PNG_STDIN: png_stdin = 1; break;
         case OPT_IMAGES: images = optarg; break;
@@ -432,6 +439,7 @@ int main(int argc, char **argv)
     if (kinds == 0) cli_misuse("no input: give images or folders, - (names on stdin), --png-stdin, --images or --eval");
     if (kinds > 1) cli_misuse("give only one kind of input: images, folders or -, --png-stdin, --images, or --eval");
     if (dashes > 1) cli_misuse("- (file names from stdin) can be given only once");
+    if (!name_end && !dashes) cli_misuse("-0 goes with - (file names from stdin)");
     if (labels && !images) cli_misuse("--labels needs --images");
     if (predictions && !labels && !eval) cli_misuse("--predictions goes with --labels");
     if (images && r.in_opts.resize) cli_misuse("--resize applies to PNG input, not to --images");

@@ -1,54 +1,62 @@
 /* cnn-summary: prints what Keras' model.summary() prints for a model
- * description (ours or a Keras to_json() export). */
+ * description (ours or a Keras to_json() export), or for the model stored in
+ * a weights file; several inputs give one summary each, as ls lists several
+ * folders. */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cnn.h"
+#include "fileio.h"
 #include "summary.h"
 
 static const char usage[] = "usage: cnn-summary [--keras2 | --json] [--flops] [--compare-dense] "
-                            "MODEL.json\n";
+                            "FILE...\n";
 
 static const char help[] =
-    "Prints the summary Keras' model.summary() prints for a model description\n"
-    "(our JSON format or a Keras model.to_json() export).\n"
+    "Prints the summary Keras' model.summary() prints for each FILE: a model\n"
+    "description (our JSON format or a Keras model.to_json() export), or a weights\n"
+    "file (safetensors) holding its model in the metadata.  - is standard input.\n"
+    "With several files, each summary follows a \"FILE:\" line, separated by a blank\n"
+    "line (with --json: one object per line, each with a \"file\" key).\n"
     "\n"
-    "  --keras2          the tf.keras 2.x layout (65 columns, _ and = rules)\n"
-    "  --json            one JSON object: layers, output shapes, parameters, totals\n"
-    "  --flops           add each layer's multiply-accumulates per image and the total\n"
-    "  --compare-dense   add, for each Conv2D, the parameters a fully connected layer\n"
-    "                    with the same input and output sizes would need\n"
-    "      --max-params N  largest model accepted, in parameters (default 2^30)\n"
+    "  -m, --model FILE  a model description (the same as the operand FILE)\n"
+    "  -w, --weights FILE  a weights file (the same as the operand FILE)\n"
+    "      --keras2      the tf.keras 2.x layout (65 columns, _ and = rules)\n"
+    "      --json        one JSON object: layers, output shapes, parameters, totals\n"
+    "      --flops       add each layer's multiply-accumulates (MACs) per image and\n"
+    "                    the floating-point operations they are (FLOPs = 2 x MACs)\n"
+    "      --compare-dense  add, for each Conv2D, the parameters a fully connected\n"
+    "                    layer with the same input and output sizes would need\n"
+    CLI_LIMIT_HELP
+    "  -q, --quiet       accepted for uniformity (cnn-summary prints no progress)\n"
     "  -h, --help        show this help\n"
-    "  --version         show the version\n"
+    "  -V, --version     show the version\n"
     "\n"
     "The default is Keras 3's table: 88 columns on a terminal of 92 columns or more,\n"
     "76 when the output is not a terminal.  See cnn-summary(1) and cnn-model(5).\n";
 
-enum { OPT_KERAS2 = 256, OPT_JSON, OPT_FLOPS, OPT_DENSE, OPT_VERSION };
+enum { OPT_KERAS2 = 256, OPT_JSON, OPT_FLOPS, OPT_DENSE };
 
 static const struct option options[] = {
+    {"model", required_argument, NULL, 'm'},
+    {"weights", required_argument, NULL, 'w'},
     {"keras2", no_argument, NULL, OPT_KERAS2},
     {"json", no_argument, NULL, OPT_JSON},
     {"flops", no_argument, NULL, OPT_FLOPS},
     {"compare-dense", no_argument, NULL, OPT_DENSE},
+    {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {"max-params", required_argument, NULL, CLI_OPT_MAX_PARAMS},
+    {"version", no_argument, NULL, 'V'},
+    CLI_LIMIT_OPTIONS,
     {NULL, 0, NULL, 0},
 };
-
-static int misuse(const char *why)
-{
-    if (why) fprintf(stderr, "cnn-summary: %s\n", why);
-    fputs(usage, stderr);
-    return 2;
-}
 
 /* Columns of the terminal on stdout, or 0 when stdout is not a terminal. */
 static int terminal_columns(void)
@@ -59,53 +67,186 @@ static int terminal_columns(void)
     return 80;
 }
 
+/* ---- reading one input ---------------------------------------------------- */
+
+/* Whether the first bytes of a file of `size` bytes (-1: unknown) are those of
+ * a safetensors file: an 8-byte little-endian header length that fits, then
+ * '{'.  A model description is JSON text, whose first 8 bytes would be a
+ * length of more than 2^56. */
+static int looks_like_safetensors(const unsigned char *b, size_t n, long long size)
+{
+    if (n < 9 || b[8] != '{') return 0;
+    uint64_t len = 0;
+    for (int i = 7; i >= 0; i--) len = len << 8 | b[i];
+    return size < 0 ? len < ((uint64_t)1 << 48) : len <= (uint64_t)size - 8;
+}
+
+/* Whether the first bytes may be text (JSON, which the parser then judges):
+ * no control bytes but white space.  IDX, PNG and JPEG files all hold one in
+ * their first bytes. */
+static int may_be_json(const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i] < 0x20 && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r') return 0;
+    return 1;
+}
+
+/* The model of one input: a model description, or the one a weights file
+ * carries in its metadata; "-" is standard input. */
+static int load_input(const char *path, cnn_model **m, cnn_error *err)
+{
+    *m = NULL;
+    cnn_weights *w = NULL;
+    int from_stdin = strcmp(path, "-") == 0;
+    const char *name = from_stdin ? "<stdin>" : path;
+    unsigned char head[9];
+    size_t n = 0;
+    if (from_stdin) {
+        n = fread(head, 1, sizeof head, stdin);
+        if (ferror(stdin)) return cnn_errorf(err, "<stdin>: cannot read: %s", strerror(errno));
+        char *buf;
+        size_t len;
+        if (looks_like_safetensors(head, n, -1)) {
+            if (cnn_read_stream_after(stdin, name, cnn_limits_get()->max_weights_bytes, head, n,
+                                      &buf, &len, err))
+                return -1;
+            int rc = cnn_weights_open_mem(buf, len, name, &w, err);
+            free(buf);
+            if (rc) return -1;
+        } else {
+            if (!may_be_json(head, n))
+                return cnn_errorf(err, "<stdin>: neither a model description (JSON) nor a "
+                                       "weights file (safetensors)");
+            if (cnn_read_stream_after(stdin, name, CNN_MODEL_MAX_FILE, head, n, &buf, &len, err))
+                return -1;
+            int rc = cnn_model_parse(buf, len, name, m, err);
+            free(buf);
+            return rc;
+        }
+    } else {
+        struct stat st;
+        FILE *fp = fopen(path, "rb");
+        if (fp) {
+            n = fread(head, 1, sizeof head, fp);
+            long long size = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)
+                                 ? (long long)st.st_size : -1;
+            fclose(fp);
+            /* A '{' after 8 bytes that cannot begin JSON: a damaged safetensors
+             * file, which its reader describes best. */
+            int st_file = looks_like_safetensors(head, n, size) ||
+                          (n == sizeof head && head[8] == '{' && !may_be_json(head, n));
+            if (!st_file && !may_be_json(head, n))
+                return cnn_errorf(err, "%s: neither a model description (JSON) nor a weights "
+                                       "file (safetensors)", path);
+            if (!st_file) return cnn_model_load(path, m, err);
+        } else {
+            return cnn_model_load(path, m, err); /* its message: cannot open, and why */
+        }
+        if (cnn_weights_open(path, &w, err)) return -1;
+    }
+    if (!w->model) {
+        cnn_errorf(err, "%s: the weights file holds no model description (metadata "
+                        "\"cnn.model\"); summarize the model JSON instead", name);
+        cnn_weights_free(w);
+        return -1;
+    }
+    *m = w->model;
+    w->model = NULL;
+    cnn_weights_free(w);
+    return 0;
+}
+
+/* Writes s, or says why it could not. */
+static int put(const char *s)
+{
+    if (fputs(s, stdout) >= 0) return 0;
+    fprintf(stderr, "cnn-summary: error: writing the summary failed\n");
+    return -1;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
 int main(int argc, char **argv)
 {
     cli_prog = "cnn-summary";
     cli_usage = usage;
     cnn_summary_opts opts = {.layout = CNN_SUMMARY_KERAS3};
-    int keras2 = 0, json = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    int keras2 = 0, json = 0, c, ninputs = 0;
+    /* Inputs in the order given: -m/-w values and operands. */
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    if (!inputs) {
+        fputs("cnn-summary: error: out of memory\n", stderr);
+        return 1;
+    }
+    /* A leading "-": operands come back as option 1, in order with -m/-w. */
+    while ((c = getopt_long(argc, argv, "-:m:w:qhV", options, NULL)) != -1) {
         switch (c) {
+        case 1:
+        case 'm':
+        case 'w': inputs[ninputs++] = optarg; break;
         case OPT_KERAS2: keras2 = 1; break;
         case OPT_JSON: json = 1; break;
         case OPT_FLOPS: opts.flops = 1; break;
         case OPT_DENSE: opts.compare_dense = 1; break;
+        case 'q': break; /* nothing to silence: errors are always said */
         case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
-        case OPT_VERSION: printf("cnn-summary %s\n", CNN_VERSION); return cli_stdout_status();
-        case CLI_OPT_MAX_PARAMS: cli_limit_option(c, optarg); break;
-        default: {
-            char why[256];
-            snprintf(why, sizeof why, "unknown option '%s'", argv[optind - 1]);
-            return misuse(why);
-        }
+        case 'V': printf("cnn-summary %s\n", CNN_VERSION); return cli_stdout_status();
+        default: cli_other_option(c, argv);
         }
     }
-    if (keras2 && json) return misuse("--keras2 and --json cannot be combined");
-    if (optind != argc - 1) return misuse(optind == argc ? "no model file given"
-                                                         : "more than one model file given");
+    for (int i = optind; i < argc; i++) inputs[ninputs++] = argv[i]; /* after "--" */
+    if (keras2 && json) cli_misuse("--keras2 and --json cannot be combined");
+    if (ninputs == 0) cli_misuse("no model file given");
+    int dashes = 0;
+    for (int i = 0; i < ninputs; i++) dashes += strcmp(inputs[i], "-") == 0;
+    if (dashes > 1) cli_misuse("- (standard input) can be given only once");
     if (keras2) opts.layout = CNN_SUMMARY_KERAS2;
     if (json) opts.layout = CNN_SUMMARY_JSON;
     opts.line_length = cnn_summary_line_length(terminal_columns());
 
-    cnn_model *m;
-    cnn_error err;
-    if (cnn_model_load(argv[optind], &m, &err)) {
-        fprintf(stderr, "cnn-summary: error: %s\n", err.msg);
-        return 1;
+    int status = 0, printed = 0;
+    for (int i = 0; i < ninputs; i++) {
+        cnn_model *m;
+        cnn_error err;
+        if (load_input(inputs[i], &m, &err)) {
+            fprintf(stderr, "cnn-summary: error: %s\n", err.msg);
+            status = 1;
+            continue;
+        }
+        char *text = cnn_summary(m, &opts);
+        cnn_model_free(m);
+        if (!text) {
+            fprintf(stderr, "cnn-summary: error: %s: out of memory\n", inputs[i]);
+            status = 1;
+            continue;
+        }
+        int rc = 0;
+        if (ninputs > 1 && json) {
+            /* {"file":NAME, then the object's own keys */
+            cnn_strbuf b = {0};
+            cnn_strbuf_puts(&b, "{\"file\":");
+            cnn_strbuf_json_string(&b, inputs[i]);
+            cnn_strbuf_puts(&b, text[0] == '{' && text[1] != '}' ? "," : "");
+            cnn_strbuf_puts(&b, text + 1);
+            char *line = cnn_strbuf_take(&b);
+            rc = line ? put(line) : (fputs("cnn-summary: error: out of memory\n", stderr), -1);
+            free(line);
+        } else if (ninputs > 1) {
+            rc = (printed && put("\n")) || put(inputs[i]) || put(":\n") || put(text);
+        } else {
+            rc = put(text);
+        }
+        free(text);
+        printed = 1;
+        if (rc) {
+            status = 1;
+            break;
+        }
     }
-    char *text = cnn_summary(m, &opts);
-    cnn_model_free(m);
-    if (!text) {
-        fprintf(stderr, "cnn-summary: error: out of memory\n");
-        return 1;
-    }
-    int ok = fputs(text, stdout) >= 0 && fflush(stdout) == 0;
-    free(text);
-    if (!ok) {
+    free(inputs);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "cnn-summary: error: writing the summary failed\n");
-        return 1;
+        status = 1;
     }
-    return 0;
+    return status;
 }

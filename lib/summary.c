@@ -337,27 +337,36 @@ static int is_conv(const cnn_layer *L)
     return cnn_layer_kernel_rank(L) == 4;
 }
 
+/* Multiply-accumulates (MACs), and the floating-point operations they are
+ * (FLOPs = 2 x MACs: a multiply and an add), per layer and in total. */
 static void flops_section(cnn_strbuf *b, const cnn_model *m)
 {
-    char label[300], num[32];
+    char label[300], num[32], num2[32];
     int lw = (int)strlen("Layer (type)"), nw = (int)strlen("MACs per image");
+    int fw = (int)strlen("FLOPs per image");
     double total = 0;
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
         int a = (int)strlen(layer_label(L, label, sizeof label));
         int c = (int)strlen(commas(cnn_layer_macs(L), num, sizeof num));
+        int f = (int)strlen(commas(2 * cnn_layer_macs(L), num, sizeof num));
         if (a > lw) lw = a;
         if (c > nw) nw = c;
+        if (f > fw) fw = f;
         total += cnn_layer_macs(L);
     }
-    cnn_strbuf_puts(b, "\nMultiply-accumulates per image (forward pass):\n");
-    cnn_strbuf_printf(b, " %-*s  %*s\n", lw, "Layer (type)", nw, "MACs per image");
+    cnn_strbuf_puts(b, "\nCost per image, forward pass (MACs: multiply-accumulates; "
+                       "FLOPs = 2 x MACs):\n");
+    cnn_strbuf_printf(b, " %-*s  %*s  %*s\n", lw, "Layer (type)", nw, "MACs per image", fw,
+                      "FLOPs per image");
     for (int i = 0; i < m->nlayers; i++) {
         const cnn_layer *L = &m->layers[i];
-        cnn_strbuf_printf(b, " %-*s  %*s\n", lw, layer_label(L, label, sizeof label), nw,
-                  commas(cnn_layer_macs(L), num, sizeof num));
+        cnn_strbuf_printf(b, " %-*s  %*s  %*s\n", lw, layer_label(L, label, sizeof label), nw,
+                          commas(cnn_layer_macs(L), num, sizeof num), fw,
+                          commas(2 * cnn_layer_macs(L), num2, sizeof num2));
     }
     cnn_strbuf_printf(b, " Total MACs per image: %s\n", commas(total, num, sizeof num));
+    cnn_strbuf_printf(b, " Total FLOPs per image: %s\n", commas(2 * total, num, sizeof num));
 }
 
 /* A ratio with one decimal and thousands separators: "53,066.0x". */
@@ -444,7 +453,9 @@ static void json_summary(cnn_strbuf *b, const cnn_model *m, const cnn_summary_op
         cnn_strbuf_puts(b, ",\"output_shape\":");
         json_shape(b, L->out);
         cnn_strbuf_printf(b, ",\"params\":%zu,\"trainable\":%zu", L->nparams, L->ntrainable);
-        if (o->flops) cnn_strbuf_printf(b, ",\"macs\":%.0f", cnn_layer_macs(L));
+        if (o->flops)
+            cnn_strbuf_printf(b, ",\"macs\":%.0f,\"flops\":%.0f", cnn_layer_macs(L),
+                              2 * cnn_layer_macs(L));
         if (o->compare_dense && is_conv(L)) {
             double dense = cnn_summary_dense_equivalent(L);
             cnn_strbuf_printf(b, ",\"dense_params\":%.0f,\"dense_ratio\":%.6g", dense,
@@ -455,7 +466,7 @@ static void json_summary(cnn_strbuf *b, const cnn_model *m, const cnn_summary_op
     }
     cnn_strbuf_printf(b, "],\"totals\":{\"total\":%zu,\"trainable\":%zu,\"non_trainable\":%zu",
               m->nparams, m->ntrainable, m->nparams - m->ntrainable);
-    if (o->flops) cnn_strbuf_printf(b, ",\"macs\":%.0f", macs);
+    if (o->flops) cnn_strbuf_printf(b, ",\"macs\":%.0f,\"flops\":%.0f", macs, 2 * macs);
     cnn_strbuf_puts(b, "}}\n");
 }
 

@@ -9,6 +9,40 @@
 #include "load_limits.h"
 #include "layer.h"
 
+/* The model in w's metadata, if any, parsed into w->model. */
+static int parse_model_meta(cnn_weights *w, cnn_error *err)
+{
+    const char *json = cnn_st_meta(w->st, "cnn.model");
+    if (!json) return 0;
+    char name[1200];
+    snprintf(name, sizeof name, "%s (metadata cnn.model)", w->path);
+    return cnn_model_parse(json, strlen(json), name, &w->model, err);
+}
+
+int cnn_weights_open_mem(const void *buf, size_t len, const char *name, cnn_weights **out,
+                         cnn_error *err)
+{
+    *out = NULL;
+    if (!buf && len) return cnn_errorf(err, "cnn_weights_open_mem: NULL buffer");
+    if (!name) name = "(memory)";
+    cnn_weights *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = strdup(name))) {
+        free(w);
+        return cnn_errorf(err, "%s: out of memory", name);
+    }
+    if (len > cnn_limits_get()->max_weights_bytes) {
+        cnn_errorf(err, "%s: %zu bytes, over the limit of %zu for a weights file", name, len,
+                   cnn_limits_get()->max_weights_bytes);
+        goto fail;
+    }
+    if (cnn_st_load_mem(buf, len, name, &w->st, err) || parse_model_meta(w, err)) goto fail;
+    *out = w;
+    return 0;
+fail:
+    cnn_weights_free(w);
+    return -1;
+}
+
 int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err)
 {
     *out = NULL;
@@ -18,12 +52,7 @@ int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err)
         return cnn_errorf(err, "%s: out of memory", path);
     }
     if (cnn_st_load(path, cnn_limits_get()->max_weights_bytes, &w->st, err)) goto fail;
-    const char *json = cnn_st_meta(w->st, "cnn.model");
-    if (json) {
-        char name[1200];
-        snprintf(name, sizeof name, "%s (metadata cnn.model)", path);
-        if (cnn_model_parse(json, strlen(json), name, &w->model, err)) goto fail;
-    }
+    if (parse_model_meta(w, err)) goto fail;
     *out = w;
     return 0;
 fail:

@@ -24,7 +24,7 @@ enum cnn_summary_layout {
 typedef struct cnn_summary_opts {
     int layout;        /* enum cnn_summary_layout */
     int line_length;   /* Keras 3 table width; 0 means 76 (what Keras prints when piped) */
-    int flops;         /* add multiply-accumulates per image */
+    int flops;         /* add MACs (multiply-accumulates) and FLOPs (2 x MACs) per image */
     int compare_dense; /* add, per Conv2D, the parameters of an equivalent Dense layer */
 } cnn_summary_opts;
 

@@ -32,6 +32,13 @@ typedef struct cnn_weights {
 CNN_API int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err);
 CNN_API void cnn_weights_free(cnn_weights *w);
 
+/* The same for a weights file already in memory (read from a pipe, say): buf
+ * holds len bytes and is only borrowed; `name` (NULL: "(memory)") stands for
+ * the path in messages and in w->path.  More than the limits' max_weights_bytes
+ * is refused. */
+CNN_API int cnn_weights_open_mem(const void *buf, size_t len, const char *name,
+                                 cnn_weights **out, cnn_error *err);
+
 /* The model for a tool given a weights file and an optional model file: with
  * both, they must describe the same architecture (else an error saying how
  * they differ); with only the weights, the model stored in them, after checking

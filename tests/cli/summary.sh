@@ -82,8 +82,13 @@ flops_lists_macs_per_layer() {
     expect_out_contains ' conv2d (Conv2D)                        152,100'
     expect_out_contains ' conv2d_1 (Conv2D)                    1,361,250'
     expect_out_contains ' Total MACs per image: 1,639,350'
+    # FLOPs = 2 x MACs: 2 * 152,100 and 2 * 1,639,350
+    expect_out_contains ' conv2d (Conv2D)                        152,100          304,200'
+    expect_out_contains ' Total FLOPs per image: 3,278,700'
+    expect_out_contains 'FLOPs = 2 x MACs'
     run "$S" --json --flops models/lee-mnist.json
-    expect_out_contains '"macs":1639350}}'
+    expect_out_contains '"macs":152100,"flops":304200'
+    expect_out_contains '"macs":1639350,"flops":3278700}}'
 }
 
 # Dense from 28*28*1 = 784 inputs to 26*26*25 = 16,900 outputs:
@@ -114,8 +119,8 @@ misuse_exits_2_with_usage() {
     expect_rc 2; expect_out_empty; expect_err_contains "unknown option '--bogus'"
     run "$S" --keras2 --json models/lee-mnist.json
     expect_rc 2; expect_out_empty; expect_err_contains 'cannot be combined'
-    run "$S" models/lee-mnist.json models/lenet5.json
-    expect_rc 2; expect_out_empty; expect_err_contains 'more than one model file'
+    run "$S" - models/lee-mnist.json -
+    expect_rc 2; expect_out_empty; expect_err_contains '- (standard input) can be given only once'
 }
 
 missing_file_is_a_runtime_error() {

@@ -121,6 +121,167 @@ test_train_model_flag() {
     [ -e "$TMP/t3.st" ] && fail "weights written on misuse"
 }
 
+# ---- cnn-summary: weights files, several inputs, -, -V/-q/-m/-w --------------
+
+# The table of tiny.json (conv 5x5 stride 2 on 28x28 -> 12x12x4, 5*5*4+4 = 104;
+# dense 144 -> 10, 1440+10 = 1450), as the Keras 3 layout at 76 columns.
+tiny_summary_first_lines() {
+    printf '%s\n' 'Model: "tiny"' \
+        '┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓'
+}
+
+test_summary_reads_weights_files_and_stdin() {
+    run "$BIN/cnn-summary" "$M"
+    expect_rc 0
+    cp "$TMP/out" "$TMP/s-json.txt"
+    grep -qF '│ conv2d (Conv2D)                 │ (None, 12, 12, 4)      │           104 │' "$TMP/s-json.txt" ||
+        fail "tiny.json's conv2d row is not 104 parameters: $(cat "$TMP/s-json.txt")"
+    grep -qF ' Total params: 1,554 (6.07 KB)' "$TMP/s-json.txt" || fail "total is not 104 + 1450"
+    # the weights file carries the same model: the same table
+    run "$BIN/cnn-summary" "$W"
+    expect_rc 0; expect_err_empty
+    expect_out_equals_file "$TMP/s-json.txt"
+    run "$BIN/cnn-summary" -w "$W"
+    expect_rc 0; expect_out_equals_file "$TMP/s-json.txt"
+    run "$BIN/cnn-summary" --model "$M"
+    expect_rc 0; expect_out_equals_file "$TMP/s-json.txt"
+    # the checkpoint too (a weights file with more tensors)
+    run "$BIN/cnn-summary" "$W.ckpt"
+    expect_rc 0; expect_out_equals_file "$TMP/s-json.txt"
+    # - is standard input, for both kinds
+    "$BIN/cnn-summary" - <"$M" >"$TMP/out" 2>"$TMP/err"; rc=$?
+    expect_rc 0; expect_out_equals_file "$TMP/s-json.txt"
+    cat "$W" | "$BIN/cnn-summary" - >"$TMP/out" 2>"$TMP/err"; rc=$?
+    expect_rc 0; expect_out_equals_file "$TMP/s-json.txt"
+    head -n 2 "$TMP/s-json.txt" >"$TMP/first"
+    tiny_summary_first_lines | cmp -s - "$TMP/first" || fail "the table does not start as Keras 3's: $(cat "$TMP/first")"
+}
+
+test_summary_of_several_files_is_like_ls() {
+    run "$BIN/cnn-summary" "$M"; cp "$TMP/out" "$TMP/a.txt"
+    run "$BIN/cnn-summary" models/lenet5.json; cp "$TMP/out" "$TMP/b.txt"
+    { echo "$M:"; cat "$TMP/a.txt"; echo; echo "models/lenet5.json:"; cat "$TMP/b.txt"
+      echo; echo "$W:"; cat "$TMP/a.txt"; } >"$TMP/expect"
+    run "$BIN/cnn-summary" "$M" models/lenet5.json -w "$W"
+    expect_rc 0; expect_err_empty
+    expect_out_equals_file "$TMP/expect"
+    # a file that fails is said on stderr; the others are still summarized; status 1
+    { echo "$M:"; cat "$TMP/a.txt"; echo; echo "$W:"; cat "$TMP/a.txt"; } >"$TMP/expect2"
+    run "$BIN/cnn-summary" "$M" "$TMP/none.json" "$W"
+    expect_rc 1
+    expect_out_equals_file "$TMP/expect2"
+    expect_err_first "cnn-summary: error: $TMP/none.json: cannot open: No such file or directory"
+    # --json: one object per line, each with its file first
+    run "$BIN/cnn-summary" --json "$M"; cp "$TMP/out" "$TMP/j.txt"
+    run "$BIN/cnn-summary" --json "$M" "$W"
+    expect_rc 0
+    [ "$(wc -l <"$TMP/out")" = 2 ] || fail "--json with two files: not two lines"
+    { sed "s|^{|{\"file\":\"$M\",|" "$TMP/j.txt"; sed "s|^{|{\"file\":\"$W\",|" "$TMP/j.txt"; } >"$TMP/expect3"
+    expect_out_equals_file "$TMP/expect3"
+    # an ordinary single file keeps no header
+    run "$BIN/cnn-summary" "$M"
+    grep -q ':$' "$TMP/out" && fail "a single summary has a NAME: line"
+    # - twice is misuse
+    run "$BIN/cnn-summary" - "$M" -
+    expect_rc 2
+    expect_err_first "cnn-summary: - (standard input) can be given only once"
+}
+
+test_summary_bad_inputs() {
+    # a weights file without a model description: 8-byte length 0x3f = 63, a
+    # header of 63 bytes, 4 bytes of data
+    local h='{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    h=$(printf '%-63s' "$h")
+    { printf '\x3f\x00\x00\x00\x00\x00\x00\x00'; printf '%s' "$h"; printf '\x00\x00\x80\x3f'; } >"$TMP/nomodel.st"
+    run "$BIN/cnn-summary" "$TMP/nomodel.st"
+    expect_rc 1; expect_out_empty
+    expect_err_first "cnn-summary: error: $TMP/nomodel.st: the weights file holds no model description (metadata \"cnn.model\"); summarize the model JSON instead"
+    # neither JSON nor safetensors (an IDX file)
+    run "$BIN/cnn-summary" "$TMP/i.idx"
+    expect_rc 1; expect_out_empty
+    expect_err_first "cnn-summary: error: $TMP/i.idx: neither a model description (JSON) nor a weights file (safetensors)"
+    "$BIN/cnn-summary" - <"$TMP/i.idx" >"$TMP/out" 2>"$TMP/err"; rc=$?
+    expect_rc 1; expect_out_empty
+    expect_err_first "cnn-summary: error: <stdin>: neither a model description (JSON) nor a weights file (safetensors)"
+    # a truncated weights file: its reader's message (header length 0x3f = 63 > 20 - 8)
+    head -c 20 "$TMP/nomodel.st" >"$TMP/short.st"
+    run "$BIN/cnn-summary" "$TMP/short.st"
+    expect_rc 1
+    expect_err_first "cnn-summary: error: $TMP/short.st: header length 63 exceeds file size 20 (after the 8-byte length field)"
+}
+
+test_summary_version_quiet_help() {
+    local v; v=$(sed -n 's/^#define CNN_VERSION "\([^"]*\)".*/\1/p' include/cnn/version.h)
+    run "$BIN/cnn-summary" -V
+    expect_rc 0; [ "$(cat "$TMP/out")" = "cnn-summary $v" ] || fail "-V printed $(cat "$TMP/out")"
+    run "$BIN/cnn-summary" -q "$M"
+    expect_rc 0; expect_err_empty
+    run "$BIN/cnn-summary" -h
+    expect_rc 0; expect_out_contains "-V, --version"; expect_out_contains "-q, --quiet"
+}
+
+# Every tool: -h/--help and -V/--version on stdout, exit 0; -q accepted.
+test_every_tool_has_help_version_quiet() {
+    local v; v=$(sed -n 's/^#define CNN_VERSION "\([^"]*\)".*/\1/p' include/cnn/version.h)
+    for t in cnn-summary cnn-train cnn-infer cnn-visualize cnn-data cnn-import; do
+        [ -x "$BIN/$t" ] || continue
+        for f in -h --help; do
+            run "$BIN/$t" $f
+            expect_rc 0; expect_out_contains "usage: $t"
+            expect_out_contains "-q, --quiet"; expect_out_contains "-V, --version"
+        done
+        for f in -V --version; do
+            run "$BIN/$t" $f
+            expect_rc 0; [ "$(cat "$TMP/out")" = "$t $v" ] || fail "$t $f printed $(cat "$TMP/out")"
+        done
+        run "$BIN/$t" -q -V
+        expect_rc 0
+    done
+}
+
+# --threads: the same range (1 to 64, the library's CNN_MAX_THREADS) and the same
+# default (all cores, said in --help) in every tool that computes.
+test_threads_flag_is_the_same_everywhere() {
+    for t in cnn-train cnn-infer cnn-visualize cnn-data; do
+        run "$BIN/$t" --threads 65
+        expect_rc 2
+        expect_err_first "$t: --threads: expected an integer from 1 to 64, got \"65\""
+        run "$BIN/$t" --help
+        grep -q -- '--threads N.*default: all cores' "$TMP/out" || fail "$t --help does not say --threads defaults to all cores"
+    done
+}
+
+# ---- cnn-infer -0 -------------------------------------------------------------
+
+test_infer_null_separated_names() {
+    local FX=$ROOT/tests/bad-inputs/fixtures
+    mkdir -p "$TMP/p"
+    cp "$FX/digit28.png" "$TMP/p/a.png"
+    cp "$FX/digit28.png" "$TMP/p/b
+c.png"
+    run "$BIN/cnn-infer" -w "$W" "$TMP/p/a.png"
+    expect_rc 0
+    local cls prob; cls=$(cut -f2 "$TMP/out"); prob=$(cut -f3 "$TMP/out")
+    printf '%s\t%s\t%s\n' "$TMP/p/a.png" "$cls" "$prob" "$TMP/p/b\\nc.png" "$cls" "$prob" >"$TMP/expect"
+    (cd "$TMP/p" && find "$TMP/p" -name '*.png' -print0 | sort -z) | "$BIN/cnn-infer" -w "$W" -0 - >"$TMP/out" 2>"$TMP/err"; rc=$?
+    expect_rc 0; expect_err_empty
+    expect_out_equals_file "$TMP/expect"
+    printf '%s\0%s\0' "$TMP/p/a.png" "$TMP/p/b
+c.png" | "$BIN/cnn-infer" -w "$W" --null - >"$TMP/out" 2>"$TMP/err"; rc=$?
+    expect_rc 0; expect_out_equals_file "$TMP/expect"
+    # -0 without -
+    run "$BIN/cnn-infer" -w "$W" -0 "$TMP/p/a.png"
+    expect_rc 2
+    expect_err_first "cnn-infer: -0 goes with - (file names from stdin)"
+}
+
+run_test test_summary_reads_weights_files_and_stdin
+run_test test_summary_of_several_files_is_like_ls
+run_test test_summary_bad_inputs
+run_test test_summary_version_quiet_help
+run_test test_every_tool_has_help_version_quiet
+run_test test_threads_flag_is_the_same_everywhere
+run_test test_infer_null_separated_names
 run_test test_train_model_flag
 run_test test_visualize_weights_long_flag_is_the_weights_file
 run_test test_visualize_old_spellings_work_with_one_note
