@@ -478,14 +478,10 @@ int main(int argc, char **argv)
     r.fmt.top = (int)top;
     if (class_names) {
         if (cnn_class_names_load(class_names, r.classes, &names, &err)) goto fail;
-    } else { /* the names stored with the weights, if any */
-        cnn_weights *w = NULL;
-        int bad = cnn_weights_open(weights, &w, &err) ||
-                  cnn_weights_class_names(w, r.classes, &names, &err);
-        cnn_weights_free(w);
-        if (bad) goto fail;
+        r.fmt.names = (const char *const *)names;
+    } else if (cnn_predictor_class_names(r.p, &r.fmt.names, &err)) { /* stored with the weights */
+        goto fail;
     }
-    r.fmt.names = (const char *const *)names;
     if (!images && cnn_input_check(r.in, &err)) {
         cnn_error_prefix(&err, "%s", model ? model : weights);
         goto fail;

@@ -21,6 +21,13 @@ int cnn_read_stream_after(FILE *fp, const char *name, size_t max_bytes, const vo
     if (plen > max_bytes)
         return cnn_errorf(err, "%s: larger than the limit of %zu bytes", name, max_bytes);
     size_t cap = (size_t)1 << 16, n = plen;
+    /* A regular file's size is known: room for all of it plus the byte that
+     * shows the end, so it is read in one piece, without growing (and copying)
+     * the buffer.  The stream is still read to its end: the size is a hint. */
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (unsigned long long)st.st_size < limit)
+        cap = (size_t)st.st_size + 1;
     if (cap < plen) cap = plen;
     if (cap > limit) cap = limit;
     char *b = malloc(cap + 1);

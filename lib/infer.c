@@ -115,6 +115,9 @@ struct cnn_predictor {
     int add_softmax; /* the last layer has no softmax: apply one to its output */
     float *x;        /* (max_batch, C, H, W) */
     float *probs;    /* (max_batch, classes) */
+    char **names;    /* stored with the weights, or NULL */
+    int names_bad;   /* the stored names do not fit: names_err says why */
+    cnn_error names_err;
 };
 
 int cnn_predictor_open(const char *weights_path, const char *model_path, int max_batch,
@@ -146,6 +149,7 @@ int cnn_predictor_open(const char *weights_path, const char *model_path, int max
         cnn_errorf(err, "out of memory");
         goto fail;
     }
+    p->names_bad = cnn_weights_class_names(w, p->classes, &p->names, &p->names_err) != 0;
     cnn_weights_free(w);
     *out = p;
     return 0;
@@ -162,7 +166,16 @@ void cnn_predictor_free(cnn_predictor *p)
     cnn_model_free(p->m);
     free(p->x);
     free(p->probs);
+    cnn_class_names_free(p->names);
     free(p);
+}
+
+int cnn_predictor_class_names(const cnn_predictor *p, const char *const **names, cnn_error *err)
+{
+    *names = NULL;
+    if (p->names_bad) return cnn_errorf(err, "%s", p->names_err.msg);
+    *names = (const char *const *)p->names;
+    return 0;
 }
 
 const cnn_model *cnn_predictor_model(const cnn_predictor *p) { return p->m; }

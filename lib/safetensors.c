@@ -241,6 +241,14 @@ static float f16_to_float(uint16_t h)
 
 static void convert(float *dst, const unsigned char *src, size_t count, int dtype)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* The file's byte order is the host's: a copy (decoding byte by byte took
+     * a fifth of the CPU of cnn-infer on one PNG). */
+    if (dtype == DT_F32) {
+        memcpy(dst, src, 4 * count);
+        return;
+    }
+#endif
     for (size_t i = 0; i < count; i++) {
         switch (dtype) {
         case DT_F32: {

@@ -84,6 +84,13 @@ CNN_API int cnn_predictor_classes(const cnn_predictor *p);
 CNN_API int cnn_predictor_max_batch(const cnn_predictor *p);
 /* 1 when the last layer has no softmax and the predictor applies one (above). */
 CNN_API int cnn_predictor_added_softmax(const cnn_predictor *p);
+/* The class names stored with the weights (metadata cnn.class_names), read by
+ * cnn_predictor_open, so the file need not be read again: *names is NULL when
+ * there are none, else (classes) names owned by p, valid until
+ * cnn_predictor_free.  -1 with err filled (and *names NULL) when the stored
+ * names do not fit the model. */
+CNN_API int cnn_predictor_class_names(const cnn_predictor *p, const char *const **names,
+                                      cnn_error *err);
 
 /* The input buffer, (max_batch, C, H, W): image i of the next batch goes at
  * cnn_predictor_input(p) + i * cnn_shape_size(model->input). */
