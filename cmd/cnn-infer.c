@@ -15,6 +15,7 @@
 #include "data_cli.h"
 #include "threads.h"
 #include "infer.h"
+#include "plot.h"
 
 #define MAX_THREADS CNN_MAX_THREADS /* the library's one limit (threads.h) */
 #define DEFAULT_BATCH 128
@@ -43,6 +44,8 @@ static const char help[] =
     "      --eval SET          evaluate on a labelled set: class folders, a list\n"
     "                          file, a CSV or IDX (see cnn-data(1))\n"
     "      --predictions       with --labels or --eval, also print each prediction and its label\n"
+    "      --confusion FILE    with --labels or --eval, draw the confusion matrix as a PNG\n"
+    "                          (counts, class names, per-class recall; - for stdout)\n"
     "      --top K             also the next K-1 classes and their probabilities\n"
     "      --probs             also every class probability, in class order\n"
     "      --json              JSON lines instead of TSV\n"
@@ -61,7 +64,7 @@ static const char help[] =
 
 enum {
     OPT_PNG_STDIN = 256, OPT_IMAGES, OPT_LABELS, OPT_PREDICTIONS, OPT_TOP, OPT_PROBS, OPT_JSON,
-    OPT_CLASS_NAMES, OPT_INVERT, OPT_RESIZE, OPT_BATCH, OPT_THREADS, OPT_EVAL,
+    OPT_CLASS_NAMES, OPT_INVERT, OPT_RESIZE, OPT_BATCH, OPT_THREADS, OPT_EVAL, OPT_CONFUSION,
 };
 
 static char name_end = '\n'; /* what ends a file name on stdin: '\0' with -0 */
@@ -75,6 +78,7 @@ static const struct option options[] = {
     {"labels", required_argument, NULL, OPT_LABELS},
     {"eval", required_argument, NULL, OPT_EVAL},
     {"predictions", no_argument, NULL, OPT_PREDICTIONS},
+    {"confusion", required_argument, NULL, OPT_CONFUSION},
     {"top", required_argument, NULL, OPT_TOP},
     {"probs", no_argument, NULL, OPT_PROBS},
     {"json", no_argument, NULL, OPT_JSON},
@@ -109,6 +113,7 @@ typedef struct run {
     char **sources; /* (max_batch) their names, owned */
     cnn_strbuf out;
     int out_failed; /* writing stdout failed: nothing more is written */
+    const char *confusion; /* --confusion: the PNG to draw, or NULL */
 } run;
 
 static void report(const cnn_error *err)
@@ -339,6 +344,12 @@ static int run_set(run *r, const cnn_dataset *d, int labels, int predictions, in
             free(json);
             if (write_out(r)) goto done;
         }
+        const char *title = cnn_predictor_model(r->p)->name;
+        if (r->confusion && cnn_plot_confusion(r->confusion, ev->confusion, ev->nclasses, names,
+                                               *title ? title : NULL, NULL, &err)) {
+            report(&err);
+            goto done;
+        }
     }
     rc = 0;
     goto done;
@@ -416,6 +427,7 @@ int main(int argc, char **argv)
         case OPT_LABELS: labels = optarg; break;
         case OPT_EVAL: eval = optarg; break;
         case OPT_PREDICTIONS: predictions = 1; break;
+        case OPT_CONFUSION: r.confusion = optarg; break;
         case OPT_TOP: top = cli_long("--top", optarg, 1, 1000000); break;
         case OPT_PROBS: r.fmt.probs = 1; break;
         case OPT_JSON: r.fmt.json = 1; break;
@@ -442,11 +454,23 @@ int main(int argc, char **argv)
     if (!name_end && !dashes) cli_misuse("-0 goes with - (file names from stdin)");
     if (labels && !images) cli_misuse("--labels needs --images");
     if (predictions && !labels && !eval) cli_misuse("--predictions goes with --labels");
+    if (r.confusion && !labels && !eval) cli_misuse("--confusion goes with --labels or --eval");
+    if (r.confusion && strcmp(r.confusion, "-") == 0 && (r.fmt.json || predictions))
+        cli_misuse("--confusion - and --json or --predictions would both write to standard output");
     if (images && r.in_opts.resize) cli_misuse("--resize applies to PNG input, not to --images");
 
     cnn_error err;
     char **names = NULL;
     int status = 1;
+    if (r.confusion) {
+        const cnn_file_role ins[] = {{"-w", weights, NULL}, {"--model", model, NULL},
+                                     {"--images", images, NULL}, {"--labels", labels, NULL}};
+        const cnn_file_role outs[] = {{"--confusion", r.confusion, NULL}};
+        cli_check_files(ins, sizeof ins / sizeof *ins, outs, 1);
+        cnn_atomic_file af; /* a picture that cannot be written is found out before the work */
+        if (cnn_atomic_open(&af, r.confusion, &err)) goto fail;
+        cnn_atomic_abort(&af);
+    }
     if (threads) cnn_set_threads(threads);
     else {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);

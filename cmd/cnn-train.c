@@ -23,6 +23,7 @@
 #include "threads.h"
 #include "dataset.h"
 #include "train.h"
+#include "plot.h"
 #include "train_cli.h"
 #include "weights.h"
 
@@ -77,6 +78,8 @@ static const char help[] =
     "                            --patience, --log, -o, --checkpoint, the data paths\n"
     "                            and --threads may differ)\n"
     "      --log FILE            per-epoch figures as CSV, or JSON lines for .jsonl\n"
+    "      --plot FILE           training curves (loss, accuracy) as a PNG, rewritten\n"
+    "                            after every epoch\n"
     "      --json                print the final metrics as one JSON object on stdout\n"
     "      --check-finite        stop at the first layer that produces NaN or infinity\n"
 
@@ -92,7 +95,7 @@ enum {
     OPT_TRAIN_IMAGES = 256, OPT_TRAIN_LABELS, OPT_TEST_IMAGES, OPT_TEST_LABELS, OPT_VAL_SPLIT,
     OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_SCHEDULE,
     OPT_STEP_EPOCHS, OPT_STEP_GAMMA, OPT_LOSS, OPT_SEED, OPT_INIT, OPT_SHIFT, OPT_PATIENCE,
-    OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_LOG, OPT_JSON, OPT_CHECK_FINITE,
+    OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_LOG, OPT_JSON, OPT_CHECK_FINITE, OPT_PLOT,
     OPT_TRAIN, OPT_TEST, OPT_RESIZE, OPT_INVERT, OPT_SKIP_BAD, OPT_ROTATE, OPT_FLIP, OPT_ZOOM,
 };
 
@@ -130,6 +133,7 @@ static const struct option options[] = {
     {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
     {"resume", required_argument, NULL, OPT_RESUME},
     {"log", required_argument, NULL, OPT_LOG},
+    {"plot", required_argument, NULL, OPT_PLOT},
     {"json", no_argument, NULL, OPT_JSON},
     {"check-finite", no_argument, NULL, OPT_CHECK_FINITE},
     {"quiet", no_argument, NULL, 'q'},
@@ -145,6 +149,8 @@ typedef struct ui {
     int quiet, tty;
     const char *log;
     int log_failed;
+    const char *plot, *title; /* --plot, and the model's name drawn on it */
+    int plot_failed;
     double last_draw;
 } ui;
 
@@ -220,6 +226,11 @@ static void on_epoch(void *ctx, const cnn_epoch_stats *s, const char *history)
 {
     ui *u = ctx;
     if (u->log) write_log(u, history);
+    cnn_error err;
+    if (u->plot && cnn_plot_history(u->plot, history, u->title, NULL, &err) && !u->plot_failed) {
+        fprintf(stderr, "%s: warning: %s\n", cli_prog, err.msg);
+        u->plot_failed = 1;
+    }
     if (u->quiet) return;
     if (u->tty) fputs("\r\033[K", stderr);
     fprintf(stderr, "epoch %d/%d  train loss %.4f acc %.4f", s->epoch, s->epochs, s->train_loss,
@@ -341,6 +352,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
         case OPT_CHECKPOINT: checkpoint = optarg; break;
         case OPT_RESUME: resume = optarg; break;
         case OPT_LOG: u.log = optarg; break;
+        case OPT_PLOT: u.plot = optarg; break;
         case OPT_JSON: json = 1; break;
         case OPT_CHECK_FINITE: o.check_finite = 1; break;
         case 'q': u.quiet = 1; break;
@@ -409,6 +421,9 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     if (checkpoint && strcmp(checkpoint, "-") == 0)
         cli_misuse("--checkpoint -: a checkpoint is rewritten every epoch; standard output "
                    "cannot be (name a file)");
+    if (u.plot && strcmp(u.plot, "-") == 0)
+        cli_misuse("--plot -: the plot is rewritten every epoch; standard output cannot be "
+                   "(name a file)");
     if (u.log && strcmp(u.log, "-") == 0)
         cli_misuse("--log -: the log is rewritten every epoch; standard output cannot be "
                    "(name a file)");
@@ -438,7 +453,8 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
         {"--train", train_set, NULL},           {"--test", test_set, NULL},
     };
     const cnn_file_role outs[] = {
-        {"-o", out, NULL}, {"--checkpoint", checkpoint, NULL}, {"--log", u.log, NULL}};
+        {"-o", out, NULL}, {"--checkpoint", checkpoint, NULL}, {"--log", u.log, NULL},
+        {"--plot", u.plot, NULL}};
     cli_check_files(ins, sizeof ins / sizeof *ins, outs, sizeof outs / sizeof *outs);
 
     if (model_path) {
@@ -533,11 +549,15 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
         nval = test->count;
     }
 
-    if (u.log && !rank) { /* a log that cannot be written is found out now, not after training */
-        cnn_atomic_file af;
-        if (cnn_atomic_open(&af, u.log, &err)) goto fail;
-        cnn_atomic_abort(&af);
-    }
+    /* a log or plot that cannot be written is found out now, not after training */
+    const char *per_epoch[2] = {u.log, u.plot};
+    for (int i = 0; i < 2; i++)
+        if (per_epoch[i] && !rank) {
+            cnn_atomic_file af;
+            if (cnn_atomic_open(&af, per_epoch[i], &err)) goto fail;
+            cnn_atomic_abort(&af);
+        }
+    u.title = m->name[0] ? m->name : NULL;
     cnn_set_threads(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     u.tty = isatty(STDERR_FILENO);
     if (rank) u.quiet = 1, json = 0;

@@ -17,24 +17,17 @@
 #define TITLE_H 20      /* height of the title strip */
 #define BAR_W 14        /* colour bar width */
 #define BAR_SPACE 70    /* room on the right for the colour bar and its numbers */
-#define MAX_SIDE 20000  /* largest picture side we draw */
+#define MAX_SIDE CNN_CANVAS_MAX_SIDE
 
 /* ======================================================================== */
 /* Canvas                                                                   */
 /* ======================================================================== */
 
-typedef struct canvas {
-    cairo_surface_t *s;
-    cairo_t *cr;
-    int w, h;
-} canvas;
-
-static int canvas_new(canvas *cv, int w, int h, cnn_error *err)
+int cnn_canvas_new(cnn_canvas *cv, int w, int h, cnn_error *err)
 {
     memset(cv, 0, sizeof *cv);
     if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (double)w * h > 2e8)
-        return cnn_errorf(err, "the picture would be %d x %d pixels; use a smaller --scale or "
-                               "fewer --units", w, h);
+        return cnn_errorf(err, "the picture would be %d x %d pixels: too large", w, h);
     cv->s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
     if (cairo_surface_status(cv->s) != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(cv->s);
@@ -56,7 +49,7 @@ static int canvas_new(canvas *cv, int w, int h, cnn_error *err)
     return 0;
 }
 
-static void canvas_free(canvas *cv)
+void cnn_canvas_free(cnn_canvas *cv)
 {
     if (cv->cr) cairo_destroy(cv->cr);
     if (cv->s) cairo_surface_destroy(cv->s);
@@ -65,19 +58,19 @@ static void canvas_free(canvas *cv)
 
 /* Raw pixel access between cairo drawing: begin flushes cairo's pending work,
  * end tells cairo the pixels changed. */
-static uint32_t *pixels_begin(canvas *cv, int *stride)
+uint32_t *cnn_canvas_pixels(cnn_canvas *cv, int *stride)
 {
     cairo_surface_flush(cv->s);
     *stride = cairo_image_surface_get_stride(cv->s) / 4;
     return (uint32_t *)cairo_image_surface_get_data(cv->s);
 }
 
-static void pixels_end(canvas *cv)
+void cnn_canvas_pixels_done(cnn_canvas *cv)
 {
     cairo_surface_mark_dirty(cv->s);
 }
 
-static void fill_block(uint32_t *px, int stride, int x0, int y0, int w, int h,
+void cnn_canvas_fill(uint32_t *px, int stride, int x0, int y0, int w, int h,
                        const unsigned char rgb[3])
 {
     uint32_t v = (uint32_t)rgb[0] << 16 | (uint32_t)rgb[1] << 8 | rgb[2];
@@ -87,10 +80,10 @@ static void fill_block(uint32_t *px, int stride, int x0, int y0, int w, int h,
 
 /* Writes the canvas as an RGB PNG, or a grey one when gray is set (every
  * pixel then has r = g = b). */
-static int canvas_write(canvas *cv, const char *path, int gray, cnn_error *err)
+int cnn_canvas_write(cnn_canvas *cv, const char *path, int gray, cnn_error *err)
 {
     int stride;
-    const uint32_t *px = pixels_begin(cv, &stride);
+    const uint32_t *px = cnn_canvas_pixels(cv, &stride);
     int ch = gray ? 1 : 3;
     unsigned char *out = malloc((size_t)cv->w * cv->h * ch);
     if (!out) return cnn_errorf(err, "%s: out of memory", path);
@@ -112,7 +105,7 @@ static int canvas_write(canvas *cv, const char *path, int gray, cnn_error *err)
 
 /* Text with its left edge at x (align 0), centre (1) or right edge (2), its
  * baseline at y, clipped to nothing: callers size their strips. */
-static void text(canvas *cv, double x, double y, double size, int align, const char *s)
+void cnn_canvas_text(cnn_canvas *cv, double x, double y, double size, int align, const char *s)
 {
     cairo_set_font_size(cv->cr, size);
     cairo_text_extents_t e;
@@ -144,7 +137,7 @@ void cnn_draw_diverging(float v, float limit, unsigned char rgb[3])
 
 /* A perceptually ordered heat map for values in 0..1: black, purple, red,
  * orange, pale yellow (an approximation of matplotlib's "inferno"). */
-static void heat(float t, unsigned char rgb[3])
+void cnn_draw_heat(float t, unsigned char rgb[3])
 {
     static const float stops[6][3] = {{0, 0, 4},       {40, 11, 84},   {101, 21, 110},
                                       {188, 55, 84},   {249, 142, 9},  {252, 255, 164}};
@@ -158,7 +151,7 @@ static void heat(float t, unsigned char rgb[3])
         rgb[k] = (unsigned char)lrintf(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]));
 }
 
-static unsigned char byte01(float v)
+unsigned char cnn_draw_byte01(float v)
 {
     if (!(v > 0)) return 0;
     if (v >= 1) return 255;
@@ -167,19 +160,19 @@ static unsigned char byte01(float v)
 
 /* A vertical colour bar at (x, y) of height h, `top` at the top, `bottom` at
  * the bottom, numbered at both ends (and at zero for a diverging bar). */
-static void colour_bar(canvas *cv, int x, int y, int h, int diverging, float lo, float hi,
+void cnn_canvas_colour_bar(cnn_canvas *cv, int x, int y, int h, int diverging, float lo, float hi,
                        const char *caption)
 {
     int stride;
-    uint32_t *px = pixels_begin(cv, &stride);
+    uint32_t *px = cnn_canvas_pixels(cv, &stride);
     for (int r = 0; r < h; r++) {
         float t = h > 1 ? 1.0f - (float)r / (float)(h - 1) : 1; /* 1 at the top */
         unsigned char rgb[3];
         if (diverging) cnn_draw_diverging(2 * t - 1, 1, rgb);
-        else heat(t, rgb);
-        fill_block(px, stride, x, y + r, BAR_W, 1, rgb);
+        else cnn_draw_heat(t, rgb);
+        cnn_canvas_fill(px, stride, x, y + r, BAR_W, 1, rgb);
     }
-    pixels_end(cv);
+    cnn_canvas_pixels_done(cv);
     cairo_t *cr = cv->cr;
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
     cairo_set_line_width(cr, 1);
@@ -188,16 +181,16 @@ static void colour_bar(canvas *cv, int x, int y, int h, int diverging, float lo,
     char buf[32];
     cairo_set_source_rgb(cr, 0, 0, 0);
     snprintf(buf, sizeof buf, "%+.3g", (double)hi);
-    text(cv, x + BAR_W + 4, y + 8, 10, 0, diverging ? buf : buf + (hi >= 0));
+    cnn_canvas_text(cv, x + BAR_W + 4, y + 8, 10, 0, diverging ? buf : buf + (hi >= 0));
     snprintf(buf, sizeof buf, "%+.3g", (double)lo);
-    text(cv, x + BAR_W + 4, y + h, 10, 0, diverging ? buf : buf + (lo >= 0));
+    cnn_canvas_text(cv, x + BAR_W + 4, y + h, 10, 0, diverging ? buf : buf + (lo >= 0));
     if (diverging) {
-        text(cv, x + BAR_W + 4, y + h / 2.0 + 4, 10, 0, "0");
+        cnn_canvas_text(cv, x + BAR_W + 4, y + h / 2.0 + 4, 10, 0, "0");
         cairo_move_to(cr, x + BAR_W, y + (h - 1) / 2.0 + 0.5);
         cairo_line_to(cr, x + BAR_W + 3, y + (h - 1) / 2.0 + 0.5);
         cairo_stroke(cr);
     }
-    if (caption) text(cv, x, y + h + 14, 10, 0, caption);
+    if (caption) cnn_canvas_text(cv, x, y + h + 14, 10, 0, caption);
 }
 
 /* ======================================================================== */
@@ -236,8 +229,8 @@ int cnn_draw_grid(const char *path, const float *tiles, int n, int c, int h, int
     if (W > MAX_SIDE || H > MAX_SIDE)
         return cnn_errorf(err, "the picture would be %ld x %ld pixels; use a smaller --scale or "
                                "fewer --units", W, H);
-    canvas cv;
-    if (canvas_new(&cv, (int)W, (int)H, err)) return -1;
+    cnn_canvas cv;
+    if (cnn_canvas_new(&cv, (int)W, (int)H, err)) return -1;
     size_t per = (size_t)c * h * w;
     float limit = o->limit;
     if (div && !o->per_tile && !(limit > 0))
@@ -249,7 +242,7 @@ int cnn_draw_grid(const char *path, const float *tiles, int n, int c, int h, int
 
     /* tile pixels */
     int stride;
-    uint32_t *px = pixels_begin(&cv, &stride);
+    uint32_t *px = cnn_canvas_pixels(&cv, &stride);
     for (int k = 0; k < n; k++) {
         int i = order ? order[k] : k;
         const float *t = tiles + (size_t)i * per; /* (c, h, w) */
@@ -264,19 +257,19 @@ int cnn_draw_grid(const char *path, const float *tiles, int n, int c, int h, int
                 } else if (c == 1) {
                     float v = t[(size_t)y * w + x];
                     if (div) cnn_draw_diverging(v, lim, rgb);
-                    else rgb[0] = rgb[1] = rgb[2] = byte01(v);
+                    else rgb[0] = rgb[1] = rgb[2] = cnn_draw_byte01(v);
                 } else {
                     for (int ch = 0; ch < 3; ch++) {
                         float v = t[((size_t)ch * h + y) * w + x];
                         /* RGB kernels: each channel 0 at mid-grey, +-limit at the ends */
-                        rgb[ch] = div ? byte01(lim > 0 ? 0.5f + 0.5f * v / lim : 0.5f) : byte01(v);
+                        rgb[ch] = div ? cnn_draw_byte01(lim > 0 ? 0.5f + 0.5f * v / lim : 0.5f) : cnn_draw_byte01(v);
                     }
                 }
-                fill_block(px, stride, (int)(ox + (long)x * o->scale),
+                cnn_canvas_fill(px, stride, (int)(ox + (long)x * o->scale),
                            (int)(oy + (long)y * o->scale), o->scale, o->scale, rgb);
             }
     }
-    pixels_end(&cv);
+    cnn_canvas_pixels_done(&cv);
 
     /* frames, crosses over dead tiles, labels */
     cairo_t *cr = cv.cr;
@@ -303,24 +296,24 @@ int cnn_draw_grid(const char *path, const float *tiles, int n, int c, int h, int
             cairo_save(cr);
             cairo_rectangle(cr, ox - gap / 2.0, oy - (double)lh, (double)tw + gap, (double)lh);
             cairo_clip(cr);
-            text(&cv, ox + (double)tw / 2, oy - 4, LABEL_PX, 1, labels[i]);
+            cnn_canvas_text(&cv, ox + (double)tw / 2, oy - 4, LABEL_PX, 1, labels[i]);
             cairo_restore(cr);
         }
     }
     if (o->title) {
         cairo_set_source_rgb(cr, 0, 0, 0);
-        text(&cv, (double)gap, 15, 13, 0, o->title);
+        cnn_canvas_text(&cv, (double)gap, 15, 13, 0, o->title);
     }
     if (div) {
         long bh = H - top - 2 * gap - 30;
         if (bh > 240) bh = 240;
-        colour_bar(&cv, (int)(W - BAR_SPACE + 8), (int)(top + gap + lh), (int)bh, 1,
+        cnn_canvas_colour_bar(&cv, (int)(W - BAR_SPACE + 8), (int)(top + gap + lh), (int)bh, 1,
                    o->per_tile ? -1 : -limit, o->per_tile ? 1 : limit,
                    o->per_tile ? "\xc3\x97 tile max" : NULL);
     }
     int gray = !div && c == 1;
-    int rc = canvas_write(&cv, path, gray, err);
-    canvas_free(&cv);
+    int rc = cnn_canvas_write(&cv, path, gray, err);
+    cnn_canvas_free(&cv);
     return rc;
 }
 
@@ -339,40 +332,40 @@ int cnn_draw_heatmap(const char *path, const float *image, int c, int h, int w,
     if (W > MAX_SIDE || H > MAX_SIDE)
         return cnn_errorf(err, "the picture would be %ld x %ld pixels; use a smaller --scale",
                           W, H);
-    canvas cv;
-    if (canvas_new(&cv, (int)W, (int)H, err)) return -1;
+    cnn_canvas cv;
+    if (cnn_canvas_new(&cv, (int)W, (int)H, err)) return -1;
     float mx = 0;
     for (size_t i = 0; i < (size_t)h * w; i++)
         if (map[i] > mx) mx = map[i];
     int stride;
-    uint32_t *px = pixels_begin(&cv, &stride);
+    uint32_t *px = cnn_canvas_pixels(&cv, &stride);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             unsigned char img[3], hm[3], ov[3];
             for (int ch = 0; ch < 3; ch++)
-                img[ch] = byte01(image[((size_t)(c == 3 ? ch : 0) * h + y) * w + x]);
+                img[ch] = cnn_draw_byte01(image[((size_t)(c == 3 ? ch : 0) * h + y) * w + x]);
             float t = mx > 0 ? map[(size_t)y * w + x] / mx : 0;
-            heat(t, hm);
+            cnn_draw_heat(t, hm);
             /* overlay: the image darkened, the heat laid over it in proportion */
             float a = 0.25f + 0.6f * t;
             for (int ch = 0; ch < 3; ch++)
                 ov[ch] = (unsigned char)lrintf((1 - a) * img[ch] * 0.8f + a * hm[ch]);
             int oy = (int)(top + (long)y * scale);
-            fill_block(px, stride, (int)(gap + (long)x * scale), oy, scale, scale, img);
-            fill_block(px, stride, (int)(2 * gap + tw + (long)x * scale), oy, scale, scale, hm);
-            fill_block(px, stride, (int)(3 * gap + 2 * tw + (long)x * scale), oy, scale, scale, ov);
+            cnn_canvas_fill(px, stride, (int)(gap + (long)x * scale), oy, scale, scale, img);
+            cnn_canvas_fill(px, stride, (int)(2 * gap + tw + (long)x * scale), oy, scale, scale, hm);
+            cnn_canvas_fill(px, stride, (int)(3 * gap + 2 * tw + (long)x * scale), oy, scale, scale, ov);
         }
-    pixels_end(&cv);
+    cnn_canvas_pixels_done(&cv);
     cairo_t *cr = cv.cr;
     cairo_set_source_rgb(cr, 0, 0, 0);
     const char *names[3] = {"image", "map", "overlay"};
     for (int k = 0; k < 3; k++)
-        text(&cv, (double)((k + 1) * gap + k * tw) + (double)tw / 2, (double)top - 5, LABEL_PX,
+        cnn_canvas_text(&cv, (double)((k + 1) * gap + k * tw) + (double)tw / 2, (double)top - 5, LABEL_PX,
              1, names[k]);
-    if (title) text(&cv, (double)gap, 15, 13, 0, title);
-    colour_bar(&cv, (int)(W - BAR_SPACE + 8), (int)top, (int)(th < 240 ? th : 240), 0, 0, mx,
+    if (title) cnn_canvas_text(&cv, (double)gap, 15, 13, 0, title);
+    cnn_canvas_colour_bar(&cv, (int)(W - BAR_SPACE + 8), (int)top, (int)(th < 240 ? th : 240), 0, 0, mx,
                NULL);
-    int rc = canvas_write(&cv, path, 0, err);
-    canvas_free(&cv);
+    int rc = cnn_canvas_write(&cv, path, 0, err);
+    cnn_canvas_free(&cv);
     return rc;
 }

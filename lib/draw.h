@@ -10,6 +10,9 @@
 
 #include "error.h"
 
+#include <cairo.h>
+#include <stdint.h>
+
 /* How tile values become colours. */
 enum cnn_draw_map {
     CNN_DRAW_GRAY,      /* values in 0..1 (already normalized): black..white or RGB */
@@ -43,5 +46,48 @@ void cnn_draw_diverging(float v, float limit, unsigned char rgb[3]);
  * above and a colour bar from 0 to max(map). */
 int cnn_draw_heatmap(const char *path, const float *image, int c, int h, int w,
                      const float *map, int scale, const char *title, cnn_error *err);
+
+/* ---- the canvas the pictures share (lib/draw.c, lib/plot.c) ---------------- */
+
+/* A white RGB picture with cairo's context on it and the fixed font setup
+ * (DejaVu Sans, grey anti-aliasing, no hinting: the same bytes everywhere). */
+typedef struct cnn_canvas {
+    cairo_surface_t *s;
+    cairo_t *cr;
+    int w, h;
+} cnn_canvas;
+
+#define CNN_CANVAS_MAX_SIDE 20000 /* largest picture side we draw */
+
+/* Fails (naming the size) on a side out of 1..CNN_CANVAS_MAX_SIDE or out of memory. */
+int cnn_canvas_new(cnn_canvas *cv, int w, int h, cnn_error *err);
+void cnn_canvas_free(cnn_canvas *cv);
+
+/* Raw pixels between cairo drawing: 0x00RRGGBB words, `*stride` words a row.
+ * cnn_canvas_pixels flushes cairo's pending work; cnn_canvas_pixels_done tells
+ * cairo the pixels changed. */
+uint32_t *cnn_canvas_pixels(cnn_canvas *cv, int *stride);
+void cnn_canvas_pixels_done(cnn_canvas *cv);
+void cnn_canvas_fill(uint32_t *px, int stride, int x0, int y0, int w, int h,
+                     const unsigned char rgb[3]);
+
+/* Text of `size` pixels with its left edge (align 0), centre (1) or right
+ * edge (2) at x and its baseline at y, in the current source colour. */
+void cnn_canvas_text(cnn_canvas *cv, double x, double y, double size, int align, const char *s);
+
+/* A vertical colour bar at (x, y), h pixels high, numbered lo..hi (and 0 for a
+ * diverging bar), with an optional caption below. */
+void cnn_canvas_colour_bar(cnn_canvas *cv, int x, int y, int h, int diverging, float lo,
+                           float hi, const char *caption);
+
+/* Writes the canvas as an RGB PNG (or a grey one when gray is set and every
+ * pixel is grey) through cnn_png_write: atomic, "-" for standard output. */
+int cnn_canvas_write(cnn_canvas *cv, const char *path, int gray, cnn_error *err);
+
+/* The heat colour (black, purple, red, orange, pale yellow) of t in 0..1. */
+void cnn_draw_heat(float t, unsigned char rgb[3]);
+
+/* v in 0..1 as a byte (clipped; NaN is 0). */
+unsigned char cnn_draw_byte01(float v);
 
 #endif
