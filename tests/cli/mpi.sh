@@ -116,6 +116,88 @@ whole_run_matches_one_process() {
     done
 }
 
+# ---- resume: a 2-rank run killed mid-epoch goes on with 3, 2 or 1 ----------
+# meta FILE KEY: a value of a safetensors file's metadata (a checkpoint's).
+meta() {
+    local n; n=$(od -An -t u8 -N 8 "$1" | tr -d ' ')
+    head -c $((8 + n)) "$1" | tail -c "$n" | grep -o "\"$2\":\"[^\"]*\"" | cut -d'"' -f4
+}
+# tensors FILE: the tensor data of a safetensors file, as bytes.
+tensors() { local n; n=$(od -An -t u8 -N 8 "$1" | tr -d ' '); tail -c +$((8 + n + 1)) "$1"; }
+# The lecture model on the first 1000 digits, 3 epochs of 16 steps, SGD with
+# momentum (a state the checkpoint carries).  SGD at this rate does not
+# amplify roundings as Adam does (see the whole run): 1, 2 and 3 ranks end
+# 6e-9 apart (relative 2-norm), while one step more or less moves the weights
+# by ~2e-4 (3 epochs against 2: 3.6e-3).  Hence 1e-6 across rank counts.
+RES=(models/lee-mnist.json --train-images "$TMP/i1000" --train-labels "$TMP/l1000" --epochs 3
+     --optimizer sgd --momentum 0.9 --threads 1 -q)
+resume_sets() {
+    [ -e "$TMP/i1000" ] && return
+    { printf '\x00\x00\x08\x03\x00\x00\x03\xe8\x00\x00\x00\x1c\x00\x00\x00\x1c'
+      zcat $D-train-images-idx3-ubyte.gz | tail -c +17 | head -c $((1000 * 784)); } >"$TMP/i1000"
+    { printf '\x00\x00\x08\x01\x00\x00\x03\xe8'
+      zcat $D-train-labels-idx1-ubyte.gz | tail -c +9 | head -c 1000; } >"$TMP/l1000"
+}
+# Starts a 2-rank run, waits for its first checkpoint (epoch 1 done), then
+# SIGKILLs one rank while epoch 2 runs; the job must end non-zero with no
+# output and a valid checkpoint of epoch 1.
+killed_2_rank_run() {
+    local dir=$TMP/killed; rm -rf "$dir"; mkdir -p "$dir"
+    $GUARD $MPIRUN -n 2 "$BIN/cnn-train-mpi" "${RES[@]}" -o "$dir/w.st" 2>"$dir/err" &
+    local guard=$! job="" ranks="" i
+    for i in $(seq 1 3000); do
+        [ -e "$dir/w.st.ckpt" ] && break
+        kill -0 $guard 2>/dev/null || break
+        sleep 0.01
+    done
+    [ -e "$dir/w.st.ckpt" ] || { fail "no checkpoint appeared: $(cat "$dir/err")"; wait $guard; return 1; }
+    job=$(pgrep -P $guard | head -n 1)
+    [ -n "$job" ] && ranks=$(pgrep -P "$job" -f cnn-train-mpi)
+    set -- $ranks
+    [ $# = 2 ] || { fail "expected 2 ranks under mpirun, found: $ranks"; wait $guard; return 1; }
+    kill -KILL "$2"
+    wait $guard; local rc=$?
+    [ $rc != 0 ] && [ $rc != 124 ] || { fail "mpirun exit status $rc"; return 1; }
+    [ ! -e "$dir/w.st" ] || { fail "the killed run wrote its output"; return 1; }
+    [ "$(meta "$dir/w.st.ckpt" cnn.epoch)" = 1 ] ||
+        { fail "the kill did not land in epoch 2 (checkpoint of epoch $(meta "$dir/w.st.ckpt" cnn.epoch))"; return 1; }
+    return 0
+}
+# resume_from_killed_run WHAT REF_OUT CMD...: an uninterrupted run with CMD
+# gives REF_OUT; CMD --resume (a copy of) the killed run's checkpoint gives the
+# same weights: byte for byte with 2 ranks (the same sums in the same order),
+# within 1e-6 relative otherwise (epoch 1 was summed by 2 ranks).
+resume_from_killed_run() {
+    local what=$1 tol=$2; shift 2
+    cp "$TMP/killed/w.st.ckpt" "$TMP/$what.ckpt"
+    run "$@" "${RES[@]}" -o "$TMP/$what-ref.st" --checkpoint "$TMP/$what-ref.ckpt"
+    expect_rc 0
+    # (--threads is not a setting a checkpoint keeps: one thread, as the others.)
+    run "$@" --resume "$TMP/$what.ckpt" --checkpoint "$TMP/$what.ckpt" --threads 1 \
+        -o "$TMP/$what-resumed.st"
+    expect_rc 0
+    [ "$(meta "$TMP/$what.ckpt" cnn.epoch)" = 3 ] || fail "$what: the resumed run did not finish"
+    if [ "$tol" = bytes ]; then
+        if cmp -s <(tensors "$TMP/$what-ref.st") <(tensors "$TMP/$what-resumed.st"); then
+            echo "  resume with $what: weights identical to the uninterrupted run's" >&2
+        else
+            fail "$what: resumed weights differ from the uninterrupted run's"
+        fi
+    else
+        local d; d=$(relative_l2 "$TMP/$what-ref.st" "$TMP/$what-resumed.st")
+        awk -v d="$d" -v t="$tol" 'BEGIN {exit !(d ~ /^[0-9.e+-]+$/ && d + 0 <= t)}' ||
+            fail "$what: weights differ by $d relative (tolerance $tol)"
+        echo "  resume with $what: weights $d relative from the uninterrupted run's" >&2
+    fi
+}
+run_killed_mid_epoch_resumes_with_other_rank_counts() {
+    resume_sets
+    killed_2_rank_run || return
+    resume_from_killed_run 2-ranks bytes $GUARD $MPIRUN -n 2 "$BIN/cnn-train-mpi"
+    resume_from_killed_run 3-ranks 1e-6 $GUARD $MPIRUN -n 3 "$BIN/cnn-train-mpi"
+    resume_from_killed_run cnn-train 1e-6 $GUARD "$BIN/cnn-train"
+}
+
 # ---- errors: every rank stops, one message, no output ----------------------
 TINY=tests/train/tiny.json
 missing_file_on_one_rank_stops_all_with_one_message() {
@@ -155,4 +237,5 @@ run_test one_step_lecture_model_adam_matches_one_process
 run_test one_step_batchnorm_dropout_sgd_matches_one_process
 run_test one_step_batchnorm_dropout_adam_matches_one_process
 run_test whole_run_matches_one_process
+run_test run_killed_mid_epoch_resumes_with_other_rank_counts
 finish
