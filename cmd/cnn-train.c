@@ -54,6 +54,7 @@ static const char help[] =
     "      --test-images FILE    held-out images evaluated after every epoch\n"
     "      --test-labels FILE    their labels\n"
     "      --val-split F         hold out this fraction of the training set instead\n"
+    "                            (named \"val\" in the output; a --test set \"test\")\n"
     "      --epochs N            number of epochs\n"
     "      --batch-size N        images per update\n"
     "      --optimizer NAME      sgd or adam\n"
@@ -87,6 +88,10 @@ static const char help[] =
     CLI_LIMIT_HELP
     "  -h, --help                this help\n"
     "  -V, --version             the version\n"
+    "\n"
+    "Each epoch line gives the training figures and, with a held-out set, its loss\n"
+    "and accuracy; a * marks the lowest held-out loss so far (the epoch whose\n"
+    "weights --patience keeps).  --json and --log call the held-out figures val_*.\n"
     "\n"
     "SIGINT or SIGTERM finishes the current batch, writes the checkpoint and exits\n"
     "with status 130; --resume continues from it.\n";
@@ -147,6 +152,8 @@ static const struct option options[] = {
 
 typedef struct ui {
     int quiet, tty;
+    const char *held; /* the held-out set's one name: "test" (--test) or "val" (--val-split) */
+    int legend_done;  /* the '*' explained once */
     const char *log;
     int log_failed;
     const char *plot, *title; /* --plot, and the model's name drawn on it */
@@ -236,9 +243,14 @@ static void on_epoch(void *ctx, const cnn_epoch_stats *s, const char *history)
     fprintf(stderr, "epoch %d/%d  train loss %.4f acc %.4f", s->epoch, s->epochs, s->train_loss,
             s->train_acc);
     if (s->has_val)
-        fprintf(stderr, "  val loss %.4f acc %.4f%s", s->val_loss, s->val_acc,
+        fprintf(stderr, "  %s loss %.4f acc %.4f%s", u->held, s->val_loss, s->val_acc,
                 s->best ? " *" : "");
     fprintf(stderr, "  lr %.3g  %.0f img/s  %.1fs\n", s->lr, s->images_per_s, s->elapsed);
+    if (s->has_val && s->best && !u->legend_done) {
+        fprintf(stderr, "  (*: the lowest %s loss so far; with --patience, the last * marks "
+                        "the weights kept)\n", u->held);
+        u->legend_done = 1;
+    }
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -588,6 +600,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     o.on_batch = on_batch;
     o.on_epoch = on_epoch;
     o.ctx = &u;
+    u.held = test ? "test" : "val";
     o.comm = comm;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -617,7 +630,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
                     r.best_epoch);
         if (fin->has_val)
             fprintf(stderr, "%s accuracy %.4f (%.0f of %zu), loss %.4f; weights in %s\n",
-                    test ? "test" : "validation", fin->val_acc, fin->val_acc * (double)nval,
+                    u.held, fin->val_acc, fin->val_acc * (double)nval,
                     nval, fin->val_loss, out_stdout ? "standard output" : out);
         else
             fprintf(stderr, "train accuracy %.4f; weights in %s\n", fin->train_acc,

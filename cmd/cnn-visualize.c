@@ -41,7 +41,8 @@ static const char help[] =
     "  -l, --layer NAME         the layer (names as cnn-summary prints them)\n"
     "  -u, --units LIST         units to draw, e.g. 0-11,17 (default: all)\n"
     "  -o, --output FILE        the grid as PNG (written atomically; - for standard output)\n"
-    "      --each DIR           one PNG per unit, DIR/LAYER-UNIT.png (DIR is created)\n"
+    "      --each DIR           one PNG per unit, DIR/LAYER-UNIT.png (DIR is created; UNIT\n"
+    "                           zero-padded to the layer's last unit: dense-007.png)\n"
     "      --json               one JSON line per unit on stdout: its final objective value\n"
     "\n"
     "Objective:\n"
@@ -332,19 +333,26 @@ static int write_grid(const char *path, const cnn_layer *L, int kernels, int fma
     return rc;
 }
 
+/* Digits of the largest unit number of a layer of `count` units: --each pads
+ * UNIT to them (dense-007.png of 128 units), so the names sort in unit order
+ * and a unit's file has the same name whichever --units are drawn. */
+static int unit_digits(int count)
+{
+    int digits = 1;
+    for (int v = count - 1; v >= 10; v /= 10) digits++;
+    return digits;
+}
+
 static int write_each(const char *dir, const char *layer, const float *tiles, const int *units,
-                      int n, int c, int h, int w, const int *dead, int scale, cnn_error *err)
+                      int n, int count, int c, int h, int w, const int *dead, int scale,
+                      cnn_error *err)
 {
     struct stat st;
     if (stat(dir, &st) != 0 && errno == ENOENT && mkdir(dir, 0777) != 0)
         return cnn_errorf(err, "%s: cannot create the folder: %s", dir, strerror(errno));
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return cnn_errorf(err, "%s: not a folder", dir);
-    int maxu = 0;
-    for (int i = 0; i < n; i++)
-        if (units[i] > maxu) maxu = units[i];
-    int digits = 1;
-    for (int v = maxu; v >= 10; v /= 10) digits++;
+    int digits = unit_digits(count);
     cnn_vis_grid_opts g = {.cols = 1, .scale = scale, .margin = 0};
     size_t per = (size_t)c * h * w, len = strlen(dir) + strlen(layer) + 32;
     char *path = malloc(len);
@@ -363,16 +371,13 @@ static int write_each(const char *dir, const char *layer, const float *tiles, co
 
 /* The files --each will write, checked against the inputs and -o before any
  * work (exit 2), one file at a time: their names differ from each other. */
-static void check_each(const char *dir, const char *layer, const int *units, int n,
+static void check_each(const char *dir, const char *layer, const int *units, int n, int count,
                        const cnn_file_role *ins, size_t nin, const char *out)
 {
     size_t len = strlen(dir) + strlen(layer) + 32;
     char *path = malloc(len);
     if (!path) return; /* write_each reports it */
-    int maxu = 0, digits = 1;
-    for (int i = 0; i < n; i++)
-        if (units[i] > maxu) maxu = units[i];
-    for (int v = maxu; v >= 10; v /= 10) digits++;
+    int digits = unit_digits(count);
     for (int i = 0; i < n; i++) {
         snprintf(path, len, "%s/%s-%0*d.png", dir, layer, digits, units[i]);
         cnn_file_role outs[2] = {{"-o", out, NULL}, {"--each", path, NULL}};
@@ -531,7 +536,7 @@ int main(int argc, char **argv)
         if (!units) goto oom;
         for (int i = 0; i < count; i++) units[i] = i;
     }
-    if (each) check_each(each, L->name, units, nunits, ins, 3, out);
+    if (each) check_each(each, L->name, units, nunits, count, ins, 3, out);
     dead = calloc((size_t)nunits, sizeof *dead);
     values = calloc((size_t)nunits, sizeof *values);
     order = malloc(sizeof *order * (size_t)nunits);
@@ -626,7 +631,7 @@ int main(int argc, char **argv)
         goto fail;
     if (normalize < 0) normalize = weights_view ? CNN_VIS_NORM_GLOBAL : CNN_VIS_NORM_TILE;
     cnn_vis_normalize(tiles, nunits, (size_t)tc * th * tw, normalize, dead);
-    if (each && write_each(each, L->name, tiles, units, nunits, tc, th, tw, dead, scale, &err))
+    if (each && write_each(each, L->name, tiles, units, nunits, count, tc, th, tw, dead, scale, &err))
         goto fail;
     status = 0;
     goto done;

@@ -123,8 +123,11 @@ test_json_lines_and_each() {
     [ "$(wc -l <"$TMP/out")" = 3 ] || fail "expected 3 JSON lines: $(cat "$TMP/out")"
     head -n 1 "$TMP/out" | grep -Eq '^\{"layer": "conv2d_1", "unit": 4, "value": [-0-9.e]+, "dead": (true|false)\}$' ||
         fail "JSON line: $(head -n 1 "$TMP/out")"
-    for u in 1 2 4; do [ -s "$TMP/each/conv2d_1-$u.png" ] || fail "no $TMP/each/conv2d_1-$u.png"; done
-    [ "$(png_size "$TMP/each/conv2d_1-4.png")" = "84 84" ] || fail "--each tile is $(png_size "$TMP/each/conv2d_1-4.png")"
+    # conv2d_1 has 50 filters, 0 to 49: UNIT takes two digits, whichever units are drawn
+    for u in 01 02 04; do [ -s "$TMP/each/conv2d_1-$u.png" ] || fail "no $TMP/each/conv2d_1-$u.png"; done
+    [ "$(ls "$TMP/each" | tr '\n' ' ')" = "conv2d_1-01.png conv2d_1-02.png conv2d_1-04.png " ] ||
+        fail "--each wrote $(ls "$TMP/each" | tr '\n' ' ')"
+    [ "$(png_size "$TMP/each/conv2d_1-04.png")" = "84 84" ] || fail "--each tile is $(png_size "$TMP/each/conv2d_1-04.png")"
     # --sort orders the lines by value, largest first
     run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 --sort --json -o "$TMP/sorted.png"
     expect_rc 0

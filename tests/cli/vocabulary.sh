@@ -251,6 +251,59 @@ test_threads_flag_is_the_same_everywhere() {
     done
 }
 
+# ---- cnn-train: the held-out set's one name, the * explained -----------------
+
+test_train_names_the_held_out_set_once() {
+    local args=(--train-images "$TMP/i.idx" --train-labels "$TMP/l.idx" --epochs 2 --threads 1)
+    run "$BIN/cnn-train" "$M" "${args[@]}" --val-split 0.2 -o "$TMP/v.st"
+    expect_rc 0
+    # 0.2 of 200 images: 40 held out
+    [ "$(grep -c '^epoch [12]/2  train loss [0-9.]* acc [0-9.]*  val loss ' "$TMP/err")" = 2 ] ||
+        fail "--val-split epoch lines do not say val: $(cat "$TMP/err")"
+    grep -q '^val accuracy [0-9.]* ([0-9]* of 40), loss ' "$TMP/err" || fail "no closing val line: $(cat "$TMP/err")"
+    grep -q 'test' "$TMP/err" && fail "--val-split output says test: $(cat "$TMP/err")"
+    run "$BIN/cnn-train" "$M" "${args[@]}" --test-images "$TMP/i.idx" --test-labels "$TMP/l.idx" -o "$TMP/t.st"
+    expect_rc 0
+    [ "$(grep -c '^epoch [12]/2  train loss [0-9.]* acc [0-9.]*  test loss ' "$TMP/err")" = 2 ] ||
+        fail "--test epoch lines do not say test: $(cat "$TMP/err")"
+    grep -q '^test accuracy [0-9.]* ([0-9]* of 200), loss ' "$TMP/err" || fail "no closing test line: $(cat "$TMP/err")"
+    grep -qw 'val' "$TMP/err" && fail "--test output says val: $(cat "$TMP/err")"
+    # epoch 1 is always the lowest so far: its line ends the figures with *, and
+    # the legend follows it, once
+    sed -n 1p "$TMP/err" | grep -q 'test loss [0-9.]* acc [0-9.]* \*  lr' || fail "epoch 1 has no *: $(sed -n 1p "$TMP/err")"
+    [ "$(sed -n 2p "$TMP/err")" = "  (*: the lowest test loss so far; with --patience, the last * marks the weights kept)" ] ||
+        fail "no legend after the first *: $(sed -n 2p "$TMP/err")"
+    [ "$(grep -c '^  (\*:' "$TMP/err")" = 1 ] || fail "the legend is not printed once"
+    # -q: none of it
+    run "$BIN/cnn-train" "$M" "${args[@]}" --test-images "$TMP/i.idx" --test-labels "$TMP/l.idx" -q -o "$TMP/t2.st"
+    expect_rc 0; expect_err_empty
+    run "$BIN/cnn-train" --help
+    expect_out_contains "a * marks the lowest held-out loss so far"
+}
+
+# ---- README: the table of shared flags says what the tools' --help says ------
+
+test_readme_flag_table_matches_the_tools() {
+    local all="summary train infer visualize data import" n=0 row flags tools t f
+    while IFS= read -r row; do
+        flags=$(printf '%s' "$row" | cut -d'|' -f2 | grep -oE -- '--[a-z0-9-]+')
+        tools=$(printf '%s' "$row" | cut -d'|' -f4 | tr ',' ' ')
+        case $tools in
+            *"all but "*) local ex=${tools#*all but }; ex=$(echo $ex); tools=$(echo " $all " | sed "s/ $ex / /") ;;
+            *all*) tools=$all ;;
+        esac
+        [ -n "$flags" ] || continue
+        for t in $tools; do
+            "$BIN/cnn-$t" --help >"$TMP/help" 2>&1
+            for f in $flags; do
+                n=$((n + 1))
+                grep -qE -- "(^| |,)$f([ =,]|$)" "$TMP/help" || fail "README says cnn-$t takes $f; its --help does not list it"
+            done
+        done
+    done < <(sed -n '/^## Flags every tool shares/,/^## /p' README.md | grep '^| `')
+    [ $n -ge 30 ] || fail "only $n flag/tool pairs found in README's table"
+}
+
 # ---- cnn-infer -0 -------------------------------------------------------------
 
 test_infer_null_separated_names() {
@@ -281,6 +334,8 @@ run_test test_summary_bad_inputs
 run_test test_summary_version_quiet_help
 run_test test_every_tool_has_help_version_quiet
 run_test test_threads_flag_is_the_same_everywhere
+run_test test_train_names_the_held_out_set_once
+run_test test_readme_flag_table_matches_the_tools
 run_test test_infer_null_separated_names
 run_test test_train_model_flag
 run_test test_visualize_weights_long_flag_is_the_weights_file
