@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "net_internal.h"
 #include "comm.h"
 #include "threads.h"
 #include "layer.h"
@@ -38,6 +39,8 @@ struct cnn_net {
     int nranges;
     size_t *range_off, *range_len;
 
+    int lean;          /* cnn_net_new_training: a relu layer's output overwrites
+                        * its pre-activation (pre[i] == post[i]) */
     int check;         /* check every output for NaN / infinity */
     int last_n;        /* batch size of the last forward (0: none yet) */
     int last_training; /* its mode, which backward must match */
@@ -56,7 +59,19 @@ enum { SEED_NONE, SEED_PRE, SEED_POST };
 /* Building                                                                 */
 /* ======================================================================== */
 
+static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, cnn_error *err);
+
 int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err)
+{
+    return net_new(m, max_batch, 0, out, err);
+}
+
+int cnn_net_new_training(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err)
+{
+    return net_new(m, max_batch, 1, out, err);
+}
+
+static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, cnn_error *err)
 {
     *out = NULL;
     if (max_batch < 1) return cnn_errorf(err, "batch size must be at least 1, got %d", max_batch);
@@ -65,6 +80,7 @@ int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err
     if (!net) return cnn_errorf(err, "out of memory");
     net->m = m;
     net->max_batch = max_batch;
+    net->lean = lean;
 
     /* parameters, gradients, optimizer state: one block */
     size_t np = m->nparams;
@@ -90,7 +106,9 @@ int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err
         const cnn_layer *L = &m->layers[i];
         double sz = (double)cnn_shape_size(L->out) * max_batch;
         int act = L->activation != CNN_ACT_LINEAR;
-        total += sz * (act ? L->activation == CNN_ACT_RELU ? 3 : 4 : 2);
+        /* pre, dpre; post and dpost unless shared: relu's backward needs only
+         * its output, and goes in place (dpost = dpre) */
+        total += sz * (act ? L->activation == CNN_ACT_RELU ? 3 - lean : 4 : 2);
         if (L->ops->state_size) total += (double)L->ops->state_size(L, max_batch);
         if (L->ops->scratch_size) {
             double s = (double)L->ops->scratch_size(L, max_batch);
@@ -101,13 +119,15 @@ int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err
     if (total * sizeof(float) > (double)SIZE_MAX / 2)
         return cnn_net_free(net), cnn_errorf(err, "the activations for batch %d do not fit in "
                                                   "memory", max_batch);
-    net->act_block = malloc(((size_t)total + 1) * sizeof(float));
+    /* calloc, not malloc + memset: a block this large comes from the kernel
+     * zeroed, and pages no pass writes (the scratch slots of threads that do
+     * not run, a batch smaller than max_batch) then never count in the RSS. */
+    net->act_block = calloc((size_t)total + 1, sizeof(float));
     if (!net->act_block) {
         cnn_net_free(net);
         return cnn_errorf(err, "out of memory: %.0f MB of activations for batch size %d",
                           total * sizeof(float) / 1e6, max_batch);
     }
-    memset(net->act_block, 0, ((size_t)total + 1) * sizeof(float));
     float *p = net->act_block;
     net->input = p, p += cnn_shape_size(m->input) * (size_t)max_batch;
     for (int i = 0; i < nl; i++) {
@@ -117,7 +137,10 @@ int cnn_net_new(const cnn_model *m, int max_batch, cnn_net **out, cnn_error *err
         net->pre[i] = p, p += sz;
         net->dpre[i] = p, p += sz;
         if (act) {
-            net->post[i] = p, p += sz;
+            if (lean && L->activation == CNN_ACT_RELU)
+                net->post[i] = net->pre[i];
+            else
+                net->post[i] = p, p += sz;
             if (L->activation == CNN_ACT_RELU)
                 net->dpost[i] = net->dpre[i];
             else
@@ -293,7 +316,9 @@ static int forward(cnn_net *net, const float *x, size_t x_len, int n, int traini
         const cnn_layer *L = &m->layers[i];
         const float *in = i ? net->post[i - 1] : net->input;
         cnn_layer_ctx ctx = layer_ctx(net, i, n, training, rng);
-        int fused = L->activation == CNN_ACT_RELU && L->ops->fuses_relu;
+        /* (a lean net checking for NaN keeps the relu apart: the check reads
+         * the output before relu, which would turn NaN into 0) */
+        int fused = L->activation == CNN_ACT_RELU && L->ops->fuses_relu && !(net->lean && net->check);
         if (fused) ctx.post = net->post[i];
         L->ops->forward(L, net->pre[i], in, net->params + L->param_offset, &ctx);
         size_t per = cnn_shape_size(L->out);
@@ -319,6 +344,8 @@ const float *cnn_net_output(const cnn_net *net, int layer)
 const float *cnn_net_preact(const cnn_net *net, int layer)
 {
     if (!net || layer < 0 || layer >= net->m->nlayers) return NULL;
+    if (net->pre[layer] == net->post[layer] && net->m->layers[layer].activation != CNN_ACT_LINEAR)
+        return NULL; /* a lean net's relu overwrote it */
     return net->pre[layer];
 }
 

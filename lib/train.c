@@ -15,6 +15,7 @@
 #include "weights.h"
 #include "safetensors.h"
 #include "layer.h"
+#include "net_internal.h"
 
 static double now_seconds(void)
 {
@@ -436,7 +437,7 @@ int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *
         if (cnn_atomic_open(&af, outs[i], err)) goto setup_done;
         cnn_atomic_abort(&af);
     }
-    if (cnn_net_new(&m, (bs + nranks - 1) / nranks, &net, err)) goto setup_done;
+    if (cnn_net_new_training(&m, (bs + nranks - 1) / nranks, &net, err)) goto setup_done;
     cnn_net_check_finite(net, o->check_finite);
     cnn_net_set_comm(net, comm);
     x = malloc(sizeof *x * rec * (size_t)bs);

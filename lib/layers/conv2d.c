@@ -59,14 +59,12 @@ static size_t conv_k(const cnn_layer *L)
     return (size_t)L->in.c * L->kernel[0] * L->kernel[1];
 }
 
-static size_t conv2d_state_size(const cnn_layer *L, int max_batch)
-{
-    /* the im2col columns of the last forward, (n, K, OH*OW), reused by backward */
-    return conv_k(L) * (size_t)max_batch * L->out.h * L->out.w;
-}
-
-/* Backward's per-thread slots: partial kernel and bias gradients and one
- * image's column gradient. */
+/* Per-thread slots of the scratch: partial kernel and bias gradients
+ * (backward) and one image's columns (forward: im2col; backward: im2col again,
+ * then the column gradient in the same place).  Backward recomputes the columns
+ * instead of keeping the forward's for the whole batch: that kept (n, K, OH*OW)
+ * floats, 8.5 MB of the lecture model's 40 MB at batch 64, for an im2col pass
+ * per image in backward. */
 static size_t slot_size(const cnn_layer *L)
 {
     return (size_t)L->units * conv_k(L) + (size_t)L->units + conv_k(L) * L->out.h * L->out.w;
@@ -186,8 +184,13 @@ typedef struct {
     int n;
     float *out, *post, *din, *scratch;
     const float *in, *dout, *w, *bias;
-    float *col; /* (n, K, OHW) */
 } conv_job;
+
+/* Slot i's column buffer, (K, OHW). */
+static float *slot_cols(const cnn_layer *L, float *scratch, int i)
+{
+    return scratch + (size_t)i * slot_size(L) + (size_t)L->units * conv_k(L) + L->units;
+}
 
 /* Images of share i: col_b = im2col(in_b); out_b (OC, OHW) = w (OC, K) x col_b + bias. */
 static void forward_share(void *arg, int i, int t)
@@ -198,8 +201,9 @@ static void forward_share(void *arg, int i, int t)
     size_t K = conv_k(L), ohw = (size_t)L->out.h * L->out.w, chw = cnn_shape_size(L->in);
     size_t b0, b1;
     cnn_share((size_t)j->n, i, t, &b0, &b1);
+    float *col = slot_cols(L, j->scratch, i); /* (K, OHW) */
     for (size_t b = b0; b < b1; b++) {
-        float *col = j->col + b * K * ohw, *out = j->out + b * OC * ohw;
+        float *out = j->out + b * OC * ohw;
         im2col_image(L, col, j->in + b * chw);
         /* the bias first and beta = 1: OpenBLAS would otherwise zero out in a
          * pass of its own */
@@ -221,8 +225,9 @@ static void conv2d_forward(const cnn_layer *L, float *out, const float *in, floa
     conv_job j = {.L = L, .n = n, .out = out, .post = ctx->post, .in = in,
                   .w = params,                                      /* (OC, C, KH, KW) */
                   .bias = L->use_bias ? params + OC * K : NULL,      /* (OC) */
-                  .col = ctx->state};
-    cnn_parallel_run(n, forward_share, &j);
+                  .scratch = ctx->scratch};
+    /* at most min(n, threads) shares: within the slots conv2d_scratch_size made */
+    cnn_parallel_run(n < CNN_MAX_THREADS ? n : CNN_MAX_THREADS, forward_share, &j);
 }
 
 /* The sum of x[0..len) in eight interleaved partial sums (a single running sum
@@ -247,16 +252,18 @@ static void backward_share(void *arg, int i, int t)
     size_t K = conv_k(L), ohw = (size_t)L->out.h * L->out.w, chw = cnn_shape_size(L->in);
     float *dw = j->scratch + (size_t)i * slot_size(L); /* (OC, K) */
     float *db = dw + (size_t)OC * K;                   /* (OC) */
-    float *dcol = db + OC;                             /* (K, OHW) */
+    float *col = slot_cols(L, j->scratch, i);          /* (K, OHW), then dcol */
     size_t b0, b1;
     cnn_share((size_t)j->n, i, t, &b0, &b1);
     for (int oc = 0; oc < OC; oc++) db[oc] = 0.0f;
     for (size_t b = b0; b < b1; b++) {
-        const float *dout = j->dout + b * OC * ohw, *col = j->col + b * K * ohw;
+        const float *dout = j->dout + b * OC * ohw;
+        im2col_image(L, col, j->in + b * chw);
         cnn_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, (int)ohw, 1.0f, dout,
                   (int)ohw, col, (int)ohw, b == b0 ? 0.0f : 1.0f, dw, (int)K);
         for (int oc = 0; oc < OC; oc++) db[oc] += row_sum(dout + (size_t)oc * ohw, ohw);
         if (!j->din) continue;
+        float *dcol = col; /* the columns are read: their gradient goes in their place */
         cnn_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ohw, OC, 1.0f, j->w,
                   (int)K, dout, (int)ohw, 0.0f, dcol, (int)ohw);
         col2im_image(L, j->din + b * chw, dcol);
@@ -267,14 +274,13 @@ static void conv2d_backward(const cnn_layer *L, float *din, float *dparams, cons
                             const float *in, const float *out, const float *params,
                             const cnn_layer_ctx *ctx)
 {
-    (void)in;
     (void)out;
     int n = ctx->n, OC = L->units;
     size_t K = conv_k(L);
     int t = n < CNN_MAX_THREADS ? n : CNN_MAX_THREADS; /* the slots conv2d_scratch_size made */
     if (t > cnn_get_threads()) t = cnn_get_threads();
     conv_job j = {.L = L, .n = n, .din = din, .scratch = ctx->scratch, .dout = dout,
-                  .w = params, .col = ctx->state};
+                  .w = params, .in = in};
     cnn_parallel_run(t, backward_share, &j);
     /* the slots' partial sums, in slot order (the same result for a given thread count) */
     float *dw = dparams, *db = L->use_bias ? dparams + OC * K : NULL; /* (OC, K), (OC) */
@@ -296,7 +302,6 @@ const cnn_layer_ops cnn_conv2d_ops = {
     .tensors = conv2d_tensors,
     .macs = conv2d_macs,
     .scratch_size = conv2d_scratch_size,
-    .state_size = conv2d_state_size,
     .forward = conv2d_forward,
     .backward = conv2d_backward,
 };
