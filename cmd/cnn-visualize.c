@@ -27,7 +27,11 @@ static const char usage[] =
     "                     (-o GRID.png | --each DIR) [options]\n"
     "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --kernels [--layer NAME] -o F.png\n"
     "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --layer NAME --feature-maps IMAGE.png\n"
-    "                     -o F.png\n";
+    "                     -o F.png\n"
+    "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --saliency IMAGE [--class K]\n"
+    "                     (-o F.png | --json)\n"
+    "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --gradcam IMAGE --layer NAME\n"
+    "                     [--class K] (-o F.png | --json)\n";
 
 static const char help[] =
     "Draws what a trained network's units respond to.  By default, for every unit of\n"
@@ -77,6 +81,14 @@ static const char help[] =
     "      --feature-maps IMG   draw every channel of --layer's output for the PNG image IMG\n"
     "      --invert             with --feature-maps: invert IMG (dark digits on white)\n"
     "      --resize             with --feature-maps: resize IMG to the model's input size\n"
+    "      --saliency IMG       which pixels of the image IMG drove the class: |d logit / d pixel|\n"
+    "                           (max over channels), drawn beside and over the image\n"
+    "      --gradcam IMG        Grad-CAM of IMG at --layer (a spatial layer), upsampled to the\n"
+    "                           image and drawn beside and over it\n"
+    "      --class K            with --saliency or --gradcam: the class (a number or a class\n"
+    "                           name stored in the weights; default: the predicted class)\n"
+    "      --start IMG          start the ascent from the image IMG instead of noise (what the\n"
+    "                           network sees in this picture)\n"
     "\n"
     "Picture:\n"
     "      --sort               tiles by final value, largest first (dead units last)\n"
@@ -104,6 +116,7 @@ enum {
     OPT_STEP_SIZE, OPT_SEED, OPT_RANGE, OPT_RESTARTS, OPT_L1, OPT_L2, OPT_TV, OPT_BLUR,
     OPT_BLUR_EVERY, OPT_JITTER, OPT_WEIGHTS, OPT_FEATURE_MAPS, OPT_INVERT, OPT_RESIZE, OPT_SORT,
     OPT_NORMALIZE, OPT_SCALE, OPT_MARGIN, OPT_THREADS, OPT_COLS, OPT_WEIGHTS_FILE,
+    OPT_SALIENCY, OPT_GRADCAM, OPT_CLASS, OPT_START,
 };
 
 static const struct option options[] = {
@@ -133,6 +146,10 @@ static const struct option options[] = {
     {"kernels", no_argument, NULL, OPT_WEIGHTS},
     {"cols", required_argument, NULL, OPT_COLS},
     {"feature-maps", required_argument, NULL, OPT_FEATURE_MAPS},
+    {"saliency", required_argument, NULL, OPT_SALIENCY},
+    {"gradcam", required_argument, NULL, OPT_GRADCAM},
+    {"class", required_argument, NULL, OPT_CLASS},
+    {"start", required_argument, NULL, OPT_START},
     {"invert", no_argument, NULL, OPT_INVERT},
     {"resize", no_argument, NULL, OPT_RESIZE},
     {"sort", no_argument, NULL, OPT_SORT},
@@ -294,17 +311,19 @@ static int write_tiles_png(const char *path, const float *tiles, int n, int c, i
 static int write_grid(const char *path, const cnn_layer *L, int kernels, int fmaps, float *tiles,
                       const int *units, int n, int c, int h, int w, const int *order,
                       const int *dead, int normalize, int cols, int scale, int margin,
-                      cnn_error *err)
+                      char *const *class_names, cnn_error *err)
 {
     char **labels = calloc((size_t)n, sizeof *labels);
-    char *text = malloc((size_t)n * 16);
+    char *text = malloc((size_t)n * 32);
     if (!labels || !text) {
         free(labels), free(text);
         return cnn_errorf(err, "out of memory");
     }
     for (int i = 0; i < n; i++) {
-        labels[i] = text + (size_t)i * 16;
-        snprintf(labels[i], 16, "%d", units[i]);
+        labels[i] = text + (size_t)i * 32;
+        snprintf(labels[i], 32, "%d", units[i]);
+        if (class_names) /* the output layer's units are classes */
+            snprintf(labels[i], 32, "%.31s", class_names[units[i]]);
     }
     char title[160];
     snprintf(title, sizeof title, "%s (%s): %s", L->name, cnn_layer_type(L),
@@ -391,6 +410,159 @@ static void check_each(const char *dir, const char *layer, const int *units, int
     free(path);
 }
 
+/* ---- images, class names ---------------------------------------------------- */
+
+/* A PNG or JPEG as the model's input x (luminance or RGB as the model takes). */
+static int load_input(const char *path, const cnn_model *m, const cnn_input_opts *o, float *x,
+                      cnn_error *err)
+{
+    cnn_image *img = NULL;
+    int rc = cnn_input_check(m->input, err) ||
+             cnn_image_load(path, m->input.c, o->limits, &img, err) ||
+             cnn_image_to_input(img, m->input, o, path, x, err);
+    cnn_image_free(img);
+    return rc ? -1 : 0;
+}
+
+/* The class names stored with the weights for the model's last layer, or NULL. */
+static char **stored_class_names(const cnn_weights *wf, const cnn_model *m, cnn_error *err,
+                                 int *failed)
+{
+    const cnn_layer *last = &m->layers[m->nlayers - 1];
+    char **names = NULL;
+    *failed = 0;
+    if (last->out.flat &&
+        cnn_weights_class_names(wf, (int)cnn_shape_size(last->out), &names, err))
+        *failed = 1;
+    return names;
+}
+
+/* --class: a number in [0, K) or one of the stored class names; exit 2 otherwise. */
+static int parse_class(const char *s, int K, char *const *names)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!errno && end != s && !*end && *s != '-' && *s != '+' && *s != ' ') {
+        if (v < K) return (int)v;
+        fprintf(stderr, "cnn-visualize: --class %s: the model has classes 0 to %d\n", s, K - 1);
+        exit(2);
+    }
+    for (int k = 0; names && k < K; k++)
+        if (strcmp(names[k], s) == 0) return k;
+    fprintf(stderr, "cnn-visualize: --class %s: not a class number (0 to %d)%s\n", s, K - 1,
+            names ? " nor a class name stored in the weights" : "");
+    exit(2);
+}
+
+/* ---- saliency and Grad-CAM ----------------------------------------------------- */
+
+typedef struct attrib {
+    const char *image;     /* --saliency or --gradcam IMAGE */
+    int gradcam;           /* 0: saliency */
+    int layer;             /* Grad-CAM: the layer */
+    const char *class_arg; /* --class, or NULL for the predicted class */
+    const char *out;       /* -o, or NULL */
+    int json, scale;
+    const cnn_input_opts *in;
+} attrib;
+
+/* The map as JSON rows: [[m00, m01, ...], ...]. */
+static void json_map(cnn_strbuf *b, const float *map, int h, int w)
+{
+    cnn_strbuf_putc(b, '[');
+    for (int y = 0; y < h; y++) {
+        cnn_strbuf_puts(b, y ? ", [" : "[");
+        for (int x = 0; x < w; x++)
+            cnn_strbuf_printf(b, "%s%.9g", x ? ", " : "", (double)map[(size_t)y * w + x]);
+        cnn_strbuf_putc(b, ']');
+    }
+    cnn_strbuf_putc(b, ']');
+}
+
+static int attribution(cnn_net *net, const cnn_model *m, char *const *names, const attrib *a,
+                       cnn_error *err)
+{
+    int H = m->input.h, W = m->input.w, C = m->input.c;
+    const cnn_layer *last = &m->layers[m->nlayers - 1];
+    if (!last->out.flat)
+        return cnn_errorf(err, "the last layer (%s) is not a flat class vector", last->name);
+    int K = (int)cnn_shape_size(last->out);
+    int cls = a->class_arg ? parse_class(a->class_arg, K, names) : -1;
+    const cnn_layer *L = a->gradcam ? &m->layers[a->layer] : NULL;
+    int mh = L ? L->out.h : H, mw = L ? L->out.w : W;
+    float *x = malloc(sizeof *x * cnn_shape_size(m->input));
+    float *map = malloc(sizeof *map * (size_t)mh * mw);
+    float *up = malloc(sizeof *up * (size_t)H * W);
+    cnn_strbuf b = {0};
+    int rc = -1;
+    if (!x || !map || !up) {
+        cnn_errorf(err, "out of memory");
+        goto done;
+    }
+    if (load_input(a->image, m, a->in, x, err)) goto done;
+    /* the prediction, for the title and the JSON */
+    if (cnn_net_forward(net, x, cnn_shape_size(m->input), 1, 0, NULL, err)) goto done;
+    const float *y = cnn_net_output(net, m->nlayers - 1);
+    int pred = 0;
+    for (int k = 1; k < K; k++)
+        if (y[k] > y[pred]) pred = k;
+    if (cls < 0) cls = pred;
+    if (a->gradcam ? cnn_vis_gradcam(net, a->layer, x, &cls, map, err)
+                   : cnn_vis_saliency(net, x, &cls, map, err))
+        goto done;
+    if (a->json) {
+        cnn_strbuf_puts(&b, "{\"image\": ");
+        cnn_strbuf_json_string(&b, a->image);
+        cnn_strbuf_printf(&b, ", \"method\": \"%s\"", a->gradcam ? "gradcam" : "saliency");
+        if (L) {
+            cnn_strbuf_puts(&b, ", \"layer\": ");
+            cnn_strbuf_json_string(&b, L->name);
+        }
+        cnn_strbuf_printf(&b, ", \"class\": %d", cls);
+        if (names) {
+            cnn_strbuf_puts(&b, ", \"class_name\": ");
+            cnn_strbuf_json_string(&b, names[cls]);
+        }
+        cnn_strbuf_printf(&b, ", \"predicted\": %d, \"height\": %d, \"width\": %d, \"map\": ",
+                          pred, mh, mw);
+        json_map(&b, map, mh, mw);
+        cnn_strbuf_puts(&b, "}\n");
+        if (b.oom) {
+            cnn_errorf(err, "out of memory");
+            goto done;
+        }
+        if (fwrite(b.s, 1, b.len, stdout) != b.len || fflush(stdout) != 0) {
+            cnn_errorf(err, "writing to stdout: %s", strerror(errno));
+            goto done;
+        }
+    }
+    if (a->out) {
+        if (L) cnn_vis_upsample_bilinear(map, mh, mw, up, H, W);
+        else memcpy(up, map, sizeof *up * (size_t)H * W);
+        char title[256], cname[96] = "", pname[96] = "";
+        if (names) {
+            snprintf(cname, sizeof cname, " (%.80s)", names[cls]);
+            snprintf(pname, sizeof pname, " (%.80s)", names[pred]);
+        }
+        if (L)
+            snprintf(title, sizeof title, "Grad-CAM at %.60s for class %d%s; predicted %d%s",
+                     L->name, cls, cname, pred, pname);
+        else
+            snprintf(title, sizeof title, "saliency |d logit / d pixel| for class %d%s; "
+                     "predicted %d%s", cls, cname, pred, pname);
+        int scale = a->scale ? a->scale : cnn_vis_auto_scale(H, W);
+        if (cnn_draw_heatmap(a->out, x, C, H, W, up, scale, title, err)) goto done;
+    }
+    rc = 0;
+done:
+    free(b.s);
+    free(x);
+    free(map);
+    free(up);
+    return rc;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -399,6 +571,7 @@ int main(int argc, char **argv)
     cli_usage = usage;
     const char *weights_path = NULL, *model_path = NULL, *layer_name = NULL, *units_arg = NULL, *out = NULL,
                *each = NULL, *fmap_path = NULL;
+    const char *saliency = NULL, *gradcam = NULL, *class_arg = NULL, *start_path = NULL;
     int json = 0, weights_view = 0, sort = 0, quiet = 0, threads = 0, scale = 0, margin = 2;
     int old_kernels = old_weights_flag(argc, argv), old_weights_file = 0;
     int normalize = -1, cols = 0; /* normalize -1: the view's default */
@@ -434,6 +607,10 @@ int main(int argc, char **argv)
         case OPT_JITTER: o.jitter = (int)cli_long("--jitter", optarg, 0, 1000); break;
         case OPT_WEIGHTS: weights_view = 1; break;
         case OPT_FEATURE_MAPS: fmap_path = optarg; break;
+        case OPT_SALIENCY: saliency = optarg; break;
+        case OPT_GRADCAM: gradcam = optarg; break;
+        case OPT_CLASS: class_arg = optarg; break;
+        case OPT_START: start_path = optarg; break;
         case OPT_INVERT: in_opts.invert = 1; break;
         case OPT_RESIZE: in_opts.resize = 1; break;
         case OPT_SORT: sort = 1; break;
@@ -458,18 +635,33 @@ int main(int argc, char **argv)
         cli_misuse("the model is given twice: -m %s and \"%s\"", model_path, argv[optind]);
     if (optind < argc) model_path = argv[optind];
     if (!weights_path) cli_misuse("-w WEIGHTS.safetensors is required");
-    if (!out && !each) cli_misuse("-o FILE.png or --each DIR is required");
+    const char *attr_image = saliency ? saliency : gradcam;
+    if (saliency && gradcam) cli_misuse("use either --saliency or --gradcam");
+    if (attr_image && (weights_view || fmap_path || each || start_path || units_arg || sort))
+        cli_misuse("--%s goes without --kernels, --feature-maps, --each, --start, --units and "
+                   "--sort", saliency ? "saliency" : "gradcam");
+    if (class_arg && !attr_image) cli_misuse("--class goes with --saliency or --gradcam");
+    if (saliency && layer_name) cli_misuse("--saliency is of the input: it takes no --layer");
+    if (attr_image && !out && !json) cli_misuse("-o FILE.png or --json is required");
+    if (!attr_image && !out && !each) cli_misuse("-o FILE.png or --each DIR is required");
     if (weights_view && fmap_path) cli_misuse("use either --kernels or --feature-maps");
-    if (!layer_name && !weights_view) cli_misuse("--layer NAME is required");
-    if ((in_opts.invert || in_opts.resize) && !fmap_path)
-        cli_misuse("--invert and --resize go with --feature-maps");
+    if (start_path && (weights_view || fmap_path))
+        cli_misuse("--start goes with the ascent, not with --kernels or --feature-maps");
+    if (!layer_name && !weights_view && !saliency) cli_misuse("--layer NAME is required");
+    if ((in_opts.invert || in_opts.resize) && !fmap_path && !attr_image && !start_path)
+        cli_misuse("--invert and --resize go with --feature-maps, --saliency, --gradcam or "
+                   "--start");
     if (out && strcmp(out, "-") == 0 && json)
         cli_misuse("-o - and --json would both write to standard output");
     const cnn_file_role ins[] = {{"-w", weights_path, NULL},
                                  {"MODEL", model_path, NULL},
-                                 {"--feature-maps", fmap_path, NULL}};
+                                 {"--feature-maps", fmap_path, NULL},
+                                 {"--saliency", saliency, NULL},
+                                 {"--gradcam", gradcam, NULL},
+                                 {"--start", start_path, NULL}};
+    const size_t nins = sizeof ins / sizeof *ins;
     const cnn_file_role outs[] = {{"-o", out, NULL}};
-    cli_check_files(ins, 3, outs, 1);
+    cli_check_files(ins, nins, outs, 1);
     struct stat each_st;
     if (each && stat(each, &each_st) == 0 && !S_ISDIR(each_st.st_mode)) {
         fprintf(stderr, "cnn-visualize: error: --each %s: exists and is not a folder\n", each);
@@ -482,12 +674,15 @@ int main(int argc, char **argv)
     cnn_net *net = NULL;
     int *units = NULL, *dead = NULL, *order = NULL;
     float *tiles = NULL, *values = NULL, *x = NULL;
-    int status = 1, nunits = 0, tc = 1, th = 0, tw = 0;
+    char **names = NULL;
+    int status = 1, nunits = 0, tc = 1, th = 0, tw = 0, names_failed;
 
     if (threads) cnn_set_threads(threads); /* else the library's default: all cores */
     if (cnn_weights_open(weights_path, &wf, &err) ||
         cnn_weights_resolve_model(wf, model_path, &m, &err))
         goto fail;
+    names = stored_class_names(wf, m, &err, &names_failed);
+    if (names_failed) goto fail;
 
     int layer;
     if (layer_name) {
@@ -502,6 +697,8 @@ int main(int argc, char **argv)
             cnn_errorf(&err, "the model has no layer \"%s\" (its layers: %s)", layer_name, list);
             goto fail;
         }
+    } else if (saliency) {
+        layer = m->nlayers - 1;
     } else {
         layer = cnn_vis_first_weights_layer(m);
         if (layer < 0) {
@@ -512,6 +709,17 @@ int main(int argc, char **argv)
     }
     const cnn_layer *L = &m->layers[layer];
     o.obj.layer = layer;
+    if (attr_image) {
+        attrib a = {.image = attr_image, .gradcam = gradcam != NULL, .layer = layer,
+                    .class_arg = class_arg, .out = out, .json = json, .scale = scale,
+                    .in = &in_opts};
+        if (cnn_net_new(m, 1, &net, &err) ||
+            cnn_weights_read_params(wf, "", m, cnn_net_params(net), &err) ||
+            attribution(net, m, names, &a, &err))
+            goto fail;
+        status = 0;
+        goto done;
+    }
 
     /* How many units the chosen view has, before reading --units against it. */
     int count;
@@ -536,7 +744,7 @@ int main(int argc, char **argv)
         if (!units) goto oom;
         for (int i = 0; i < count; i++) units[i] = i;
     }
-    if (each) check_each(each, L->name, units, nunits, count, ins, 3, out);
+    if (each) check_each(each, L->name, units, nunits, count, ins, nins, out);
     dead = calloc((size_t)nunits, sizeof *dead);
     values = calloc((size_t)nunits, sizeof *values);
     order = malloc(sizeof *order * (size_t)nunits);
@@ -590,6 +798,11 @@ int main(int argc, char **argv)
         tc = m->input.c, th = m->input.h, tw = m->input.w;
         tiles = malloc(sizeof *tiles * cnn_shape_size(m->input) * (size_t)nunits);
         if (!tiles) goto oom;
+        if (start_path) {
+            if (!(x = malloc(sizeof *x * cnn_shape_size(m->input)))) goto oom;
+            if (load_input(start_path, m, &in_opts, x, &err)) goto fail;
+            o.start = x;
+        }
         int tty = !quiet && isatty(STDERR_FILENO);
         if (cnn_vis_maximize(net, &o, units, nunits, tiles, values, dead,
                              tty ? on_progress : NULL, (void *)L->name, &err))
@@ -627,7 +840,9 @@ int main(int argc, char **argv)
 
     if (!scale) scale = cnn_vis_auto_scale(th, tw);
     if (out && write_grid(out, L, weights_view, fmap_path != NULL, tiles, units, nunits, tc, th,
-                          tw, order, dead, normalize, cols, scale, margin, &err))
+                          tw, order, dead, normalize, cols, scale, margin,
+                          layer == m->nlayers - 1 ? names : NULL,
+                          &err))
         goto fail;
     if (normalize < 0) normalize = weights_view ? CNN_VIS_NORM_GLOBAL : CNN_VIS_NORM_TILE;
     cnn_vis_normalize(tiles, nunits, (size_t)tc * th * tw, normalize, dead);
@@ -647,6 +862,7 @@ done:
     free(dead);
     free(units);
     cnn_net_free(net);
+    cnn_class_names_free(names);
     cnn_model_free(m);
     cnn_weights_free(wf);
     return status;

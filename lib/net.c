@@ -381,21 +381,35 @@ void cnn_net_set_slice(cnn_net *net, int first, int total)
     net->total = total;
 }
 
-static int backward(cnn_net *net, int n, int from, int pre, float *input_grad, size_t grad_len,
-                    cnn_error *err);
+static int backward(cnn_net *net, int n, int from, int pre, int stop, float *input_grad,
+                    size_t grad_len, cnn_error *err);
 
 int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, size_t grad_len,
                      cnn_error *err)
 {
     int host;
     if (cnn_blas_enter(&host, err)) return -1;
-    int rc = backward(net, n, from, pre, input_grad, grad_len, err);
+    int rc = backward(net, n, from, pre, -1, input_grad, grad_len, err);
     cnn_blas_leave(host);
     return rc;
 }
 
-static int backward(cnn_net *net, int n, int from, int pre, float *input_grad, size_t grad_len,
-                    cnn_error *err)
+int cnn_net_backward_to(cnn_net *net, int n, int from, int pre, int to, cnn_error *err)
+{
+    if (net && (to < 0 || to >= from))
+        return cnn_errorf(err, "backward from layer %d to layer %d: the stop must be below", from,
+                          to);
+    int host;
+    if (cnn_blas_enter(&host, err)) return -1;
+    int rc = backward(net, n, from, pre, to, NULL, 0, err);
+    cnn_blas_leave(host);
+    return rc;
+}
+
+/* stop >= 0: layers from .. stop + 1 only, leaving the gradient of layer
+ * stop's output (after its activation) in dpost[stop]. */
+static int backward(cnn_net *net, int n, int from, int pre, int stop, float *input_grad,
+                    size_t grad_len, cnn_error *err)
 {
     if (!net) return cnn_errorf(err, "backward: the network is NULL");
     const cnn_model *m = net->m;
@@ -410,7 +424,7 @@ static int backward(cnn_net *net, int n, int from, int pre, float *input_grad, s
     if (from == m->nlayers - 1 && net->loss_seed != SEED_NONE)
         seed_pre = net->loss_seed == SEED_PRE;
     if (!seed_pre) activation_back(net, from, n);
-    for (int i = from; i >= 0; i--) {
+    for (int i = from; i > stop; i--) {
         const cnn_layer *L = &m->layers[i];
         float *din = i ? net->dpost[i - 1] : input_grad;
         const float *in = i ? net->post[i - 1] : net->input;
@@ -426,7 +440,7 @@ static int backward(cnn_net *net, int n, int from, int pre, float *input_grad, s
         if (net->check && din &&
             check_buf(net, i, "input gradient", din, n, cnn_shape_size(L->in), err))
             return -1;
-        if (i) activation_back(net, i - 1, n);
+        if (i && i - 1 > stop) activation_back(net, i - 1, n);
     }
     return 0;
 }

@@ -177,6 +177,11 @@ static void unit_rng(cnn_rng *r, uint64_t seed, int unit)
  * it on the later ones (to wake units that are off around the middle). */
 static void random_start(float *x, size_t per, const cnn_vis_opts *o, int attempt, cnn_rng *r)
 {
+    if (o->start && attempt == 0) { /* --start: a real image, clipped to the range */
+        for (size_t i = 0; i < per; i++)
+            x[i] = o->start[i] < o->lo ? o->lo : o->start[i] > o->hi ? o->hi : o->start[i];
+        return;
+    }
     float span = o->hi - o->lo;
     for (size_t i = 0; i < per; i++) {
         float u = cnn_rng_uniform(r);
@@ -587,4 +592,122 @@ int cnn_vis_grid(const float *tiles, int n, int c, int h, int w, const int *orde
     }
     *px = p, *width = (int)W, *height = (int)H;
     return 0;
+}
+
+/* ======================================================================== */
+/* Attribution: saliency and Grad-CAM                                       */
+/* ======================================================================== */
+
+/* The class objective: the last layer's output, its logit (a softmax is
+ * stripped, as for every objective). */
+static cnn_vis_objective class_objective(const cnn_model *m)
+{
+    return (cnn_vis_objective){.layer = m->nlayers - 1, .reduce = CNN_VIS_MEAN, .pre = 0};
+}
+
+/* Runs x forward; *cls < 0 becomes the predicted class (the largest output,
+ * the first of equals); a class out of range is an error. */
+static int pick_class(cnn_net *net, const float *x, int *cls, cnn_error *err)
+{
+    const cnn_model *m = cnn_net_model(net);
+    const cnn_layer *last = &m->layers[m->nlayers - 1];
+    if (!last->out.flat)
+        return cnn_errorf(err, "the last layer (%s) is not a flat class vector", last->name);
+    int K = (int)cnn_shape_size(last->out);
+    if (*cls >= K)
+        return cnn_errorf(err, "class %d: the model has classes 0 to %d", *cls, K - 1);
+    if (*cls >= 0) return 0;
+    if (cnn_net_forward(net, x, cnn_net_input_size(net), 1, 0, NULL, err)) return -1;
+    const float *y = cnn_net_output(net, m->nlayers - 1);
+    int best = 0;
+    for (int k = 1; k < K; k++)
+        if (y[k] > y[best]) best = k;
+    *cls = best;
+    return 0;
+}
+
+int cnn_vis_saliency(cnn_net *net, const float *x, int *cls, float *map, cnn_error *err)
+{
+    const cnn_model *m = cnn_net_model(net);
+    if (pick_class(net, x, cls, err)) return -1;
+    size_t per = cnn_net_input_size(net), hw = (size_t)m->input.h * m->input.w;
+    float *g = malloc(per * sizeof *g); /* (C, H, W) */
+    if (!g) return cnn_errorf(err, "out of memory");
+    cnn_vis_objective obj = class_objective(m);
+    if (cnn_vis_gradient(net, &obj, cls, 1, x, NULL, g, err)) {
+        free(g);
+        return -1;
+    }
+    for (size_t i = 0; i < hw; i++) {
+        float v = 0;
+        for (int c = 0; c < m->input.c; c++) {
+            float a = fabsf(g[(size_t)c * hw + i]);
+            if (a > v) v = a;
+        }
+        map[i] = v;
+    }
+    free(g);
+    return 0;
+}
+
+int cnn_vis_gradcam(cnn_net *net, int layer, const float *x, int *cls, float *cam,
+                    cnn_error *err)
+{
+    const cnn_model *m = cnn_net_model(net);
+    int last = m->nlayers - 1;
+    if (layer < 0 || layer >= last)
+        return cnn_errorf(err, "layer %d: Grad-CAM needs a layer below the last (0 to %d)", layer,
+                          last - 1);
+    const cnn_layer *L = &m->layers[layer];
+    if (L->out.flat)
+        return cnn_errorf(err, "layer %s (%s) is flat; Grad-CAM needs a spatial layer (Conv2D, "
+                               "pooling)", L->name, cnn_layer_type(L));
+    if (pick_class(net, x, cls, err)) return -1;
+    if (cnn_net_forward(net, x, cnn_net_input_size(net), 1, 0, NULL, err)) return -1;
+    /* Seed d logit_K at the last layer (its pre-activation for a softmax). */
+    cnn_vis_objective obj = class_objective(m);
+    int pre = cnn_vis_uses_preact(m, &obj);
+    size_t K = cnn_shape_size(m->layers[last].out);
+    float *seed = cnn_net_grad_at(net, last, pre);
+    memset(seed, 0, K * sizeof *seed);
+    seed[*cls] = 1;
+    cnn_net_zero_grads(net);
+    if (cnn_net_backward_to(net, 1, last, pre, layer, err)) return -1;
+    const float *A = cnn_net_output(net, layer);      /* (C, h, w) */
+    const float *dA = cnn_net_grad_at(net, layer, 0); /* (C, h, w) */
+    int C = L->out.c;
+    size_t hw = (size_t)L->out.h * L->out.w;
+    double *acc = calloc(hw, sizeof *acc);
+    if (!acc) return cnn_errorf(err, "out of memory");
+    for (int c = 0; c < C; c++) {
+        double wc = 0; /* alpha_c: the spatial mean of d logit / d A_c */
+        for (size_t i = 0; i < hw; i++) wc += dA[(size_t)c * hw + i];
+        wc /= (double)hw;
+        for (size_t i = 0; i < hw; i++) acc[i] += wc * A[(size_t)c * hw + i];
+    }
+    for (size_t i = 0; i < hw; i++) cam[i] = acc[i] > 0 ? (float)acc[i] : 0; /* ReLU */
+    free(acc);
+    return 0;
+}
+
+void cnn_vis_upsample_bilinear(const float *src, int h, int w, float *dst, int H, int W)
+{
+    for (int y = 0; y < H; y++) {
+        /* pixel centres line up: source coordinate (y + 0.5) * h / H - 0.5 */
+        double sy = ((double)y + 0.5) * h / H - 0.5;
+        if (sy < 0) sy = 0;
+        if (sy > h - 1) sy = h - 1;
+        int y0 = (int)sy, y1 = y0 + 1 < h ? y0 + 1 : y0;
+        double fy = sy - y0;
+        for (int x = 0; x < W; x++) {
+            double sx = ((double)x + 0.5) * w / W - 0.5;
+            if (sx < 0) sx = 0;
+            if (sx > w - 1) sx = w - 1;
+            int x0 = (int)sx, x1 = x0 + 1 < w ? x0 + 1 : x0;
+            double fx = sx - x0;
+            double top = src[y0 * w + x0] * (1 - fx) + src[y0 * w + x1] * fx;
+            double bot = src[y1 * w + x0] * (1 - fx) + src[y1 * w + x1] * fx;
+            dst[(size_t)y * W + x] = (float)(top * (1 - fy) + bot * fy);
+        }
+    }
 }

@@ -121,6 +121,14 @@ CNN_API float *cnn_net_grad_at(cnn_net *net, int layer, int pre);
 CNN_API int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad,
                              size_t grad_len, cnn_error *err);
 
+/* The same from layer `from` down to layer `to` < from only: afterwards
+ * cnn_net_grad_at(net, to, 0) holds the gradient with respect to layer to's
+ * output after its activation (what Grad-CAM needs), and layers to and below
+ * are untouched.  Parameter gradients of the layers above are added as by
+ * cnn_net_backward. */
+CNN_API int cnn_net_backward_to(cnn_net *net, int n, int from, int pre, int to,
+                                cnn_error *err);
+
 CNN_API void cnn_net_zero_grads(cnn_net *net);
 
 /* ---- data-parallel training ------------------------------------------------ */

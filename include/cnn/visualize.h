@@ -83,6 +83,9 @@ typedef struct cnn_vis_opts {
                        * an objective after a nonlinear activation, first raised along the
                        * pre-activation for max(10, steps / 4) steps to wake the unit */
     uint64_t seed;    /* unit u's randomness comes from (seed, u) alone */
+    const float *start; /* NULL, or an image (C, H, W) every unit's first start is
+                         * (clipped to [lo, hi]): "what the network sees in this
+                         * picture"; borrowed */
 } cnn_vis_opts;
 
 /* The defaults cnn-visualize uses (see man/cnn-visualize.1 for the reasons). */
@@ -119,6 +122,28 @@ CNN_API int cnn_vis_first_weights_layer(const cnn_model *m);
  * activation, or before it when pre is 1) to maps (out.c, out.h, out.w). */
 CNN_API int cnn_vis_feature_maps(cnn_net *net, int layer, int pre, const float *x, float *maps,
                          cnn_error *err);
+
+/* ---- attribution: which pixels drove a prediction --------------------------- */
+
+/* Saliency (Simonyan et al. 2014) of one image x (C, H, W) for class *cls:
+ * map (H, W) = max over channels of |d logit_cls / d x|, the logit being the
+ * last layer's output (its pre-activation when that is a softmax).  *cls < 0
+ * picks the predicted class (the largest output) and writes it back; a class
+ * out of range is an error.  The net needs a max batch >= 1. */
+CNN_API int cnn_vis_saliency(cnn_net *net, const float *x, int *cls, float *map,
+                             cnn_error *err);
+
+/* Grad-CAM (Selvaraju et al. 2017) of one image x at a spatial layer (output
+ * (C, h, w)) below the last, for class *cls as above: with A the layer's output
+ * after its activation, alpha_c = the spatial mean of d logit_cls / d A_c and
+ * cam (h, w) = ReLU(sum_c alpha_c A_c), at the layer's resolution. */
+CNN_API int cnn_vis_gradcam(cnn_net *net, int layer, const float *x, int *cls, float *cam,
+                            cnn_error *err);
+
+/* Bilinear resize of src (h, w) to dst (H, W), pixel centres aligned (source
+ * coordinate (y + 0.5) h / H - 0.5, clamped at the edges), as OpenCV's resize
+ * that Grad-CAM's reference code uses. */
+CNN_API void cnn_vis_upsample_bilinear(const float *src, int h, int w, float *dst, int H, int W);
 
 /* ---- image operations ------------------------------------------------------ */
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CLI tests of the pictures (issue 15): cnn-infer --confusion and cnn-train
-# --plot.  The pictures' pixels are checked in tests/test_plot.c; here the
+# CLI tests of the pictures (issue 15): cnn-infer --confusion, cnn-train
+# --plot, cnn-visualize --saliency, --gradcam and --start.  The pictures' pixels are checked in tests/test_plot.c; here the
 # tools must draw what the library draws for the figures computed by hand
 # (the confusion matrix of test_infer's hand-checked set), continue the curve
 # across --resume byte for byte, write "-" to stdout, and refuse misuse.
@@ -91,9 +91,103 @@ test_plot_misuse_and_bad_outputs() {
     expect_rc 2
 }
 
+# Saliency and Grad-CAM through --json, number by number against the closed
+# forms (tests/test_attribution.c computes them from the same weight formulas
+# its --write-fixtures wrote): Flatten -> Dense gives |W_K|; a linear 1x1
+# convolution -> global average pooling -> Dense gives ReLU(sum_c W[K,c] a_c . x) / (h w).
+ATTR=$BUILD/tests/test_attribution
+A=$TMP/attr
+mkdir -p "$A"
+"$ATTR" --write-fixtures "$A" || { echo "could not write the attribution fixtures"; echo "0 passed, 1 failed"; exit 1; }
+
+test_saliency_json_is_abs_weights() {
+    local k
+    for k in 0 1 2; do
+        run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --saliency "$A/rgb.png" --class $k --json
+        expect_rc 0
+        "$ATTR" --check-saliency $k "$TMP/out" || fail "saliency of class $k is not |W_$k|"
+    done
+    # without --class: the predicted class
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --saliency "$A/rgb.png" --json
+    expect_rc 0
+    local cls pred
+    cls=$(grep -o '"class": [0-9]*' "$TMP/out" | cut -d' ' -f2)
+    pred=$(grep -o '"predicted": [0-9]*' "$TMP/out" | cut -d' ' -f2)
+    [ -n "$cls" ] && [ "$cls" = "$pred" ] || fail "default class $cls, predicted $pred"
+    "$ATTR" --check-saliency "$cls" "$TMP/out" || fail "default class: not |W|"
+}
+
+test_gradcam_json_is_the_closed_form() {
+    local k
+    for k in 0 1 2; do
+        run "$BIN/cnn-visualize" -w "$A/gc.safetensors" --gradcam "$A/rgb.png" --layer mix --class $k --json
+        expect_rc 0
+        expect_out_contains '"layer": "mix"'
+        "$ATTR" --check-gradcam $k "$TMP/out" || fail "Grad-CAM of class $k is not the closed form"
+    done
+    # the check can fail: class 1's map is not class 0's closed form
+    sed 's/"class": 2,/"class": 0,/' "$TMP/out" >"$TMP/wrong"
+    "$ATTR" --check-gradcam 0 "$TMP/wrong" 2>/dev/null && fail "class 2's map passed as class 0's"
+    return 0
+}
+
+# The picture: image | map | overlay, scaled so the 4-pixel-wide image is 96
+# pixels (3 x 96 + 4 gaps of 12 + 70 for the colour bar = 406; at least 156
+# high for the bar); the same inputs give the same bytes; - is stdout.
+test_saliency_and_gradcam_pictures() {
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --saliency "$A/rgb.png" -o "$TMP/s.png"
+    expect_rc 0
+    [ "$("$PLOT" --info "$TMP/s.png")" = "406 156 2" ] || fail "s.png: $("$PLOT" --info "$TMP/s.png")"
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --saliency "$A/rgb.png" -o -
+    expect_rc 0; expect_out_equals_file "$TMP/s.png"
+    run "$BIN/cnn-visualize" -w "$A/gc.safetensors" --gradcam "$A/rgb.png" --layer mix --class 1 -o "$TMP/g.png"
+    expect_rc 0
+    run "$BIN/cnn-visualize" -w "$A/gc.safetensors" --gradcam "$A/rgb.png" --layer mix --class 1 -o "$TMP/g2.png"
+    cmp -s "$TMP/g.png" "$TMP/g2.png" || fail "two runs drew different Grad-CAM pictures"
+    cmp -s "$TMP/g.png" "$TMP/s.png" && fail "Grad-CAM drew the saliency picture"
+    return 0
+}
+
+test_attribution_misuse() {
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --saliency "$A/rgb.png" --class 3 --json
+    expect_rc 2; expect_err_contains "--class 3: the model has classes 0 to 2"
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --saliency "$A/rgb.png" --class cat --json
+    expect_rc 2; expect_err_contains "--class cat: not a class number"
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --layer dense --class 1 -o "$TMP/x.png"
+    expect_rc 2; expect_err_contains "--class goes with --saliency or --gradcam"
+    run "$BIN/cnn-visualize" -w "$A/gc.safetensors" --gradcam "$A/rgb.png" --json
+    expect_rc 2; expect_err_contains "--layer NAME is required"
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --saliency "$A/rgb.png"
+    expect_rc 2; expect_err_contains "-o FILE.png or --json is required"
+    run "$BIN/cnn-visualize" -w "$A/gc.safetensors" --gradcam "$A/rgb.png" --layer global_average_pooling2d --json
+    expect_rc 1; expect_err_contains "flat"
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --saliency "$A/rgb.png" -o "$A/rgb.png"
+    expect_rc 2; expect_err_contains "an output never replaces an input"
+}
+
+# --start: the ascent begins at the image.  With no steps, the picture is the
+# image itself: the same as the one an image of the same pixels would give.
+test_start_image_is_the_first_start() {
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --layer dense --units 0 --steps 0 --blur 0 \
+        --jitter 0 --normalize none --start "$A/rgb.png" --json -o "$TMP/start.png"
+    expect_rc 0
+    # the objective at the image is logit 0 = W_0 . x + b_0
+    local v; v=$(grep -o '"value": [-0-9.e]*' "$TMP/out" | cut -d' ' -f2)
+    "$ATTR" --logit 0 "$v" || fail "the value at the start image is not W_0 . x + b_0 ($v)"
+    run "$BIN/cnn-visualize" -w "$A/fd.safetensors" --layer dense --units 0 --steps 0 --blur 0 \
+        --jitter 0 --json -o "$TMP/noise.png"
+    cmp -s "$TMP/start.png" "$TMP/noise.png" && fail "--start drew the same as a random start"
+    return 0
+}
+
 run_test test_confusion_draws_the_hand_counted_matrix
 run_test test_confusion_misuse_and_bad_outputs
 run_test test_plot_continues_across_resume
 run_test test_plot_is_written_after_each_epoch
 run_test test_plot_misuse_and_bad_outputs
+run_test test_saliency_json_is_abs_weights
+run_test test_gradcam_json_is_the_closed_form
+run_test test_saliency_and_gradcam_pictures
+run_test test_attribution_misuse
+run_test test_start_image_is_the_first_start
 finish
