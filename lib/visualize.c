@@ -655,7 +655,10 @@ int cnn_vis_gradcam(cnn_net *net, int layer, const float *x, int *cls, float *ca
 {
     const cnn_model *m = cnn_net_model(net);
     int last = m->nlayers - 1;
-    if (layer < 0 || layer >= last)
+    if (layer == last)
+        return cnn_errorf(err, "layer %s is the output layer; Grad-CAM needs a spatial layer "
+                               "below the last", m->layers[last].name);
+    if (layer < 0 || layer > last)
         return cnn_errorf(err, "layer %d: Grad-CAM needs a layer below the last (0 to %d)", layer,
                           last - 1);
     const cnn_layer *L = &m->layers[layer];

@@ -152,7 +152,8 @@ test_man_page_examples_run() {
         expect_rc 0
     done <"$TMP/examples"
     [ "$n" -ge 6 ] || fail "only $n examples found in man/cnn-visualize.1"
-    for f in filters.png digits.png top.png first-layer.png maps.png neurons/dense-00.png; do
+    for f in filters.png digits.png top.png first-layer.png maps.png neurons/dense-00.png \
+             saliency.png gradcam.png seen.png; do
         [ -s "$d/$f" ] || fail "example output $f missing"
     done
 }
