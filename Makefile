@@ -186,7 +186,8 @@ run-tests: $(CMDS) $(TESTS) $(LIBCNN_SO) $(MPI_BIN)
 	@BIN=$(BIN) BUILD=$(BUILD) bash tests/run.sh
 
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin \
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  $(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  run-tests
 

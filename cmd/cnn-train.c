@@ -324,7 +324,8 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     struct { int set; long v; } epochs = {0}, batch = {0}, seed = {0}, step_epochs = {0};
     struct { int set; double v; } lr = {0}, momentum = {0}, step_gamma = {0};
     int optimizer = -1, schedule = -1, loss = -1, nesterov = 0;
-    int init_set = 0, shift_set = 0, patience_set = 0, val_split_set = 0, bn_images_set = 0;
+    int init_set = 0, shift_set = 0, patience_set = 0, val_split_set = 0, bn_images_set = 0,
+        rotate_set = 0, zoom_set = 0;
     long bn_images = 0;
     static const char *const init_names[] = {"glorot", "he", NULL};
 
@@ -342,9 +343,9 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
         case OPT_RESIZE: dc.resize = 1; break;
         case OPT_INVERT: dc.invert = 1; break;
         case OPT_SKIP_BAD: dc.skip_bad = 1; break;
-        case OPT_ROTATE: o.rotate = (float)cli_double("--rotate", optarg, 0, 180, 0); break;
+        case OPT_ROTATE: rotate_set = 1, o.rotate = (float)cli_double("--rotate", optarg, 0, 180, 0); break;
         case OPT_FLIP: o.flip = 1; break;
-        case OPT_ZOOM: o.zoom = (float)cli_double("--zoom", optarg, 0, 0.9, 0); break;
+        case OPT_ZOOM: zoom_set = 1, o.zoom = (float)cli_double("--zoom", optarg, 0, 0.9, 0); break;
         case OPT_VAL_SPLIT: val_split_set = 1, val_split = cli_double("--val-split", optarg, 0, 0.9, 1); break;
         case OPT_EPOCHS: epochs.set = 1, epochs.v = cli_long("--epochs", optarg, 1, CNN_EPOCHS_MAX); break;
         case OPT_BATCH: batch.set = 1, batch.v = cli_long("--batch-size", optarg, 1, CNN_BATCH_MAX); break;
@@ -398,6 +399,13 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
         if (!shift_set) o.shift = ck.shift;
         if (!init_set) o.init = ck.init;
         if (ck.bn_images >= 0 && !bn_images_set) bn_images = ck.bn_images;
+        /* Augmentation and how the sets were read, as the run had them; a flag
+         * given differently is refused below. */
+        if (!rotate_set) o.rotate = ck.rotate;
+        if (!zoom_set) o.zoom = ck.zoom;
+        if (ck.flip) o.flip = 1;
+        if (ck.resize) dc.resize = 1;
+        if (ck.invert) dc.invert = 1;
     }
     if (model_flag && optind < argc)
         cli_misuse("the model is given twice: -m %s and \"%s\"", model_flag, argv[optind]);
@@ -424,6 +432,12 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     if (resume && fabs(val_split - ck.val_split) > 1e-12)
         resume_refused("%s: the run used --val-split %g; the split cannot change on resume "
                        "(the training images would differ)", resume, ck.val_split);
+    if (resume && (o.rotate != ck.rotate || o.zoom != ck.zoom || o.flip != ck.flip ||
+                   dc.resize != ck.resize || dc.invert != ck.invert))
+        resume_refused("%s: the run used --rotate %g --zoom %g%s%s%s; augmentation and how the "
+                       "images are read cannot change on resume", resume, ck.rotate, ck.zoom,
+                       ck.flip ? " --flip" : "", ck.resize ? " --resize" : "",
+                       ck.invert ? " --invert" : "");
     if (resume && ck.bn_images >= 0 && bn_images != ck.bn_images)
         resume_refused("%s: the run used --bn-images %ld; it cannot change on resume", resume,
                        ck.bn_images);
@@ -577,6 +591,8 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     o.checkpoint = checkpoint;
     o.resume = resume;
     o.val_split = val_split;
+    o.resize = dc.resize;
+    o.invert = dc.invert;
     o.bn_images = bn_images;
     /* The checkpoint records a set given by one path (--train, --test) as its
      * images without labels. */

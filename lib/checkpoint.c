@@ -292,6 +292,20 @@ int cnn_checkpoint_read(const cnn_weights *w, cnn_checkpoint *c, cnn_error *err)
         return -1;
     if (cnn_st_meta(w->st, "cnn.val_split") && get_num(w, "cnn.val_split", 0, 0.9, &val_split, err))
         return -1;
+    /* Written only when set (a run without them keeps the older layout). */
+    double rotate = 0, zoom = 0;
+    long long flip = 0, resize = 0, invert = 0;
+    if ((cnn_st_meta(w->st, "cnn.rotate") && get_num(w, "cnn.rotate", 0, 180, &rotate, err)) ||
+        (cnn_st_meta(w->st, "cnn.zoom") && get_num(w, "cnn.zoom", 0, 0.9, &zoom, err)) ||
+        (cnn_st_meta(w->st, "cnn.flip") && get_int(w, "cnn.flip", 0, 1, &flip, err)) ||
+        (cnn_st_meta(w->st, "cnn.resize") && get_int(w, "cnn.resize", 0, 1, &resize, err)) ||
+        (cnn_st_meta(w->st, "cnn.invert") && get_int(w, "cnn.invert", 0, 1, &invert, err)))
+        return -1;
+    c->rotate = (float)rotate;
+    c->zoom = (float)zoom;
+    c->flip = (int)flip;
+    c->resize = (int)resize;
+    c->invert = (int)invert;
     s->epoch = (int)epoch;
     s->batch = (long)batch;
     s->step = (long)step;
@@ -420,9 +434,9 @@ static void rng_str(const cnn_rng *r, char *buf, size_t n)
 int cnn_checkpoint_save(const char *path, const cnn_model *m, const cnn_param_set *sets,
                         int nsets, const cnn_checkpoint *c, cnn_error *err)
 {
-    enum { NMAX = 28, V = 96 }; /* a generator state takes 67 characters */
+    enum { NMAX = 36, V = 96 }; /* a generator state takes 67 characters */
     const char *keys[NMAX], *vals[NMAX];
-    char v[20][V];
+    char v[28][V];
     int n = 0, k = 0;
     const cnn_ckpt_state *s = &c->s;
 #define PUT(key, ...) (snprintf(v[k], V, __VA_ARGS__), keys[n] = key, vals[n++] = v[k++])
@@ -446,6 +460,11 @@ int cnn_checkpoint_save(const char *path, const cnn_model *m, const cnn_param_se
     PUT("cnn.init", "%d", c->init);
     if (c->bn_images >= 0) PUT("cnn.bn_images", "%ld", c->bn_images);
     if (c->val_split > 0) PUT("cnn.val_split", "%.17g", c->val_split);
+    if (c->rotate > 0) PUT("cnn.rotate", "%.9g", c->rotate);
+    if (c->zoom > 0) PUT("cnn.zoom", "%.9g", c->zoom);
+    if (c->flip) PUT("cnn.flip", "%d", c->flip);
+    if (c->resize) PUT("cnn.resize", "%d", c->resize);
+    if (c->invert) PUT("cnn.invert", "%d", c->invert);
     keys[n] = "cnn.history", vals[n++] = s->history ? s->history : "";
     PUTS("cnn.train_images", c->train_images);
     PUTS("cnn.train_labels", c->train_labels);

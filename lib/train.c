@@ -144,7 +144,9 @@ static int save_checkpoint(const char *path, const cnn_model *m, const cnn_train
                            const train_state *s, cnn_error *err)
 {
     cnn_checkpoint c = {.s = *s, .ntrain = ntrain, .shift = o->shift, .patience = o->patience,
-                        .init = o->init, .bn_images = o->bn_images, .val_split = o->val_split};
+                        .init = o->init, .bn_images = o->bn_images, .val_split = o->val_split,
+                        .rotate = o->rotate, .zoom = o->zoom, .flip = o->flip,
+                        .resize = o->resize, .invert = o->invert};
     c.train_images = (char *)o->train_images;
     c.train_labels = (char *)o->train_labels;
     c.test_images = (char *)o->test_images;
@@ -188,6 +190,13 @@ static int load_checkpoint(const char *path, const cnn_model *m, const cnn_train
         cnn_errorf(err, "%s: the checkpoint was made with --shift %d --bn-images %ld; these "
                         "cannot change on resume", path, c.shift,
                    c.bn_images >= 0 ? c.bn_images : o->bn_images);
+        goto done;
+    }
+    if (c.rotate != o->rotate || c.zoom != o->zoom || c.flip != o->flip ||
+        c.resize != o->resize || c.invert != o->invert) {
+        cnn_errorf(err, "%s: the checkpoint was made with --rotate %g --zoom %g%s%s%s; these "
+                        "cannot change on resume", path, c.rotate, c.zoom, c.flip ? " --flip" : "",
+                   c.resize ? " --resize" : "", c.invert ? " --invert" : "");
         goto done;
     }
     if (o->patience && !c.patience && c.s.best_epoch) {

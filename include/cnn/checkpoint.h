@@ -49,6 +49,8 @@ typedef struct cnn_checkpoint {
     cnn_ckpt_state s;
     size_t ntrain;       /* training images of the run */
     int shift, patience, init;
+    float rotate, zoom;  /* augmentation (train.h); 0 when not recorded */
+    int flip, resize, invert;
     long bn_images;      /* BatchNormalization recomputation (train.h); -1: not recorded */
     int has_val;         /* the history's rows have validation figures */
     cnn_training training; /* the run's settings (from the stored model) */

@@ -50,6 +50,8 @@ typedef struct cnn_train_opts {
     float rotate;          /* augmentation: random rotations within +-rotate degrees */
     int flip;              /* augmentation: random horizontal flips */
     float zoom;            /* augmentation: random zoom in [1 - zoom, 1 + zoom] */
+    int resize, invert;    /* how the sets were read (cnn-train --resize, --invert); only
+                            * recorded in the checkpoint, for a resume to read them alike */
     int patience;          /* stop after this many epochs without a better val loss; 0 = off */
     int check_finite;      /* NaN/infinity checks in every layer */
     const char *output;    /* final weights (the best ones with patience) */

@@ -234,6 +234,31 @@ test_resume_alone_continues_the_run() {
     [ "$(wc -l <"$TMP/ra/h.csv")" = 3 ] || fail "the log has $(wc -l <"$TMP/ra/h.csv") lines, expected a header and 2 rows"
 }
 
+# A set given by one path (--train) and the augmentation settings are recorded
+# in the checkpoint: --resume alone continues with them to the weights of an
+# uninterrupted run; another --rotate on resume is refused (exit 2).
+test_resume_keeps_set_path_and_augmentation() {
+    local aug=(--rotate 10 --flip --zoom 0.1)
+    run "$BIN/cnn-train" $TINY --train $D-train-images-idx3-ubyte.gz "${aug[@]}" --threads 1 -q \
+        --epochs 2 -o "$TMP/ag-full.safetensors"
+    expect_rc 0
+    run "$BIN/cnn-train" $TINY --train $D-train-images-idx3-ubyte.gz "${aug[@]}" --threads 1 -q \
+        --epochs 1 -o "$TMP/ag.safetensors"
+    expect_rc 0
+    run "$BIN/cnn-train" --resume "$TMP/ag.safetensors.ckpt" --epochs 2 --rotate 5 --threads 1 -q
+    expect_rc 2
+    expect_err_contains "--rotate 10 --zoom 0.1 --flip"
+    (cd / && "$BIN/cnn-train" --resume "$TMP/ag.safetensors.ckpt" --epochs 2 --threads 1 -q) \
+        >"$TMP/out" 2>"$TMP/err" || fail "resume: $(cat "$TMP/err")"
+    cmp -s <(tensor_bytes "$TMP/ag-full.safetensors") <(tensor_bytes "$TMP/ag.safetensors") ||
+        fail "resumed weights differ from the uninterrupted augmented run"
+    # without the augmentation the run is another one
+    run "$BIN/cnn-train" $TINY --train $D-train-images-idx3-ubyte.gz --threads 1 -q --epochs 2 \
+        -o "$TMP/plain.safetensors"
+    cmp -s <(tensor_bytes "$TMP/ag-full.safetensors") <(tensor_bytes "$TMP/plain.safetensors") &&
+        fail "the augmentation changed nothing"
+}
+
 # Settings that may change on resume: --epochs (above), --patience, -o and the
 # data paths (given, they override the recorded ones).
 test_resume_overrides_outputs_and_patience() {
@@ -273,6 +298,7 @@ test_resume_of_finished_run_writes_missing_output() {
 run_test test_check_finite_names_the_layer
 run_test test_help_and_version
 run_test test_resume_alone_continues_the_run
+run_test test_resume_keeps_set_path_and_augmentation
 run_test test_resume_overrides_outputs_and_patience
 run_test test_resume_of_finished_run_writes_missing_output
 finish
