@@ -68,6 +68,8 @@ static const char help[] =
     "      --seed N              seed for initialization, shuffling, dropout, shifts\n"
     "      --init NAME           glorot (Keras' default) or he\n"
     "      --shift N             augment by random shifts of up to N pixels\n"
+    "      --bn-images N         recompute BatchNormalization statistics from N training\n"
+    "                            images after every epoch (default 4096; 0 = off)\n"
     "      --rotate DEG          augment by random rotations within +-DEG degrees\n"
     "      --flip                augment by random horizontal flips\n"
     "      --zoom F              augment by random zoom in [1-F, 1+F] (F < 0.9)\n"
@@ -99,8 +101,9 @@ static const char help[] =
 enum {
     OPT_TRAIN_IMAGES = 256, OPT_TRAIN_LABELS, OPT_TEST_IMAGES, OPT_TEST_LABELS, OPT_VAL_SPLIT,
     OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_SCHEDULE,
-    OPT_STEP_EPOCHS, OPT_STEP_GAMMA, OPT_LOSS, OPT_SEED, OPT_INIT, OPT_SHIFT, OPT_PATIENCE,
-    OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_LOG, OPT_JSON, OPT_CHECK_FINITE, OPT_PLOT,
+    OPT_STEP_EPOCHS, OPT_STEP_GAMMA, OPT_LOSS, OPT_SEED, OPT_INIT, OPT_SHIFT, OPT_BN_IMAGES,
+    OPT_PATIENCE, OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_LOG, OPT_JSON, OPT_CHECK_FINITE,
+    OPT_PLOT,
     OPT_TRAIN, OPT_TEST, OPT_RESIZE, OPT_INVERT, OPT_SKIP_BAD, OPT_ROTATE, OPT_FLIP, OPT_ZOOM,
 };
 
@@ -133,6 +136,7 @@ static const struct option options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"init", required_argument, NULL, OPT_INIT},
     {"shift", required_argument, NULL, OPT_SHIFT},
+    {"bn-images", required_argument, NULL, OPT_BN_IMAGES},
     {"patience", required_argument, NULL, OPT_PATIENCE},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
@@ -326,7 +330,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     int optimizer = -1, schedule = -1, loss = -1, nesterov = 0;
     int init_set = 0, shift_set = 0, patience_set = 0, val_split_set = 0, bn_images_set = 0,
         rotate_set = 0, zoom_set = 0;
-    long bn_images = 0;
+    long bn_images = CNN_BN_IMAGES_DEFAULT;
     static const char *const init_names[] = {"glorot", "he", NULL};
 
     int c;
@@ -359,6 +363,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
         case OPT_LOSS: loss = cli_name("--loss", optarg, cnn_loss_names); break;
         case OPT_SEED: seed.set = 1, seed.v = cli_long("--seed", optarg, 0, CNN_SEED_MAX); break;
         case OPT_INIT: init_set = 1, o.init = cli_name("--init", optarg, init_names); break;
+        case OPT_BN_IMAGES: bn_images_set = 1, bn_images = cli_long("--bn-images", optarg, 0, CNN_CKPT_MAX_BN_IMAGES); break;
         case OPT_SHIFT: shift_set = 1, o.shift = (int)cli_long("--shift", optarg, 0, CNN_CKPT_MAX_SHIFT); break;
         case OPT_PATIENCE: patience_set = 1, o.patience = (int)cli_long("--patience", optarg, 0, CNN_CKPT_MAX_EPOCHS); break;
         case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
@@ -398,7 +403,8 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
         if (!patience_set) o.patience = ck.patience;
         if (!shift_set) o.shift = ck.shift;
         if (!init_set) o.init = ck.init;
-        if (ck.bn_images >= 0 && !bn_images_set) bn_images = ck.bn_images;
+        /* a checkpoint without the field comes from a run without recomputation */
+        if (!bn_images_set) bn_images = ck.bn_images >= 0 ? ck.bn_images : 0;
         /* Augmentation and how the sets were read, as the run had them; a flag
          * given differently is refused below. */
         if (!rotate_set) o.rotate = ck.rotate;

@@ -280,20 +280,48 @@ static int check_input_len(const cnn_net *net, const char *what, size_t len, int
 }
 
 static int forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
-                   cnn_error *err);
+                   float stat_weight, cnn_error *err);
 
 int cnn_net_forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
                     cnn_error *err)
 {
     int host;
     if (cnn_blas_enter(&host, err)) return -1;
-    int rc = forward(net, x, x_len, n, training, rng, err);
+    int rc = forward(net, x, x_len, n, training, rng, 0, err);
     cnn_blas_leave(host);
     return rc;
 }
 
+int cnn_net_stats_forward(cnn_net *net, const float *x, size_t x_len, int n, float weight,
+                          cnn_error *err)
+{
+    if (!(weight > 0 && weight <= 1))
+        return cnn_errorf(err, "statistics pass: weight %g is not in (0, 1]", weight);
+    int host;
+    if (cnn_blas_enter(&host, err)) return -1;
+    int rc = forward(net, x, x_len, n, 1, NULL, weight, err);
+    cnn_blas_leave(host);
+    if (net) net->last_n = 0; /* no backward through a statistics pass */
+    return rc;
+}
+
+int cnn_net_has_moving_stats(const cnn_net *net)
+{
+    if (!net) return 0;
+    for (int i = 0; i < net->m->nlayers; i++) {
+        cnn_tensor_info t[CNN_MAX_LAYER_TENSORS];
+        int nt = cnn_layer_tensors(&net->m->layers[i], t);
+        for (int j = 0; j < nt; j++)
+            if (t[j].role == CNN_ROLE_MOVING_MEAN || t[j].role == CNN_ROLE_MOVING_VARIANCE)
+                return 1;
+    }
+    return 0;
+}
+
+/* stat_weight > 0: a statistics pass (cnn_net_stats_forward): layers with
+ * batch statistics run as in training, random ones (Dropout) as in inference. */
 static int forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
-                   cnn_error *err)
+                   float stat_weight, cnn_error *err)
 {
     if (!net || !x)
         return cnn_errorf(err, "forward: %s is NULL", net ? "the input" : "the network");
@@ -303,7 +331,7 @@ static int forward(cnn_net *net, const float *x, size_t x_len, int n, int traini
     if (check_input_len(net, "input", x_len, n, err)) return -1;
     net->loss_seed = SEED_NONE;
     net->last_n = 0;
-    if (training && !rng)
+    if (training && !rng && !(stat_weight > 0))
         for (int i = 0; i < m->nlayers; i++) {
             const cnn_layer *L = &m->layers[i];
             if (L->ops->needs_rng && L->ops->needs_rng(L))
@@ -316,6 +344,10 @@ static int forward(cnn_net *net, const float *x, size_t x_len, int n, int traini
         const cnn_layer *L = &m->layers[i];
         const float *in = i ? net->post[i - 1] : net->input;
         cnn_layer_ctx ctx = layer_ctx(net, i, n, training, rng);
+        if (stat_weight > 0) {
+            ctx.stat_weight = stat_weight;
+            if (L->ops->needs_rng && L->ops->needs_rng(L)) ctx.training = 0;
+        }
         /* (a lean net checking for NaN keeps the relu apart: the check reads
          * the output before relu, which would turn NaN into 0) */
         int fused = L->activation == CNN_ACT_RELU && L->ops->fuses_relu && !(net->lean && net->check);

@@ -358,7 +358,8 @@ static int same_run(const cnn_comm *c, const cnn_model *m, size_t ntrain, size_t
     const cnn_training *t = &o->t;
     uint64_t v[] = {ntrain, nval, (uint64_t)t->batch_size, (uint64_t)t->epochs, m->nparams,
                     t->seed, (uint64_t)t->optimizer, (uint64_t)(t->learning_rate * 1e9),
-                    (uint64_t)o->shift, (uint64_t)o->patience, o->resume != NULL};
+                    (uint64_t)o->shift, (uint64_t)o->patience, o->resume != NULL,
+                    (uint64_t)o->bn_images};
     uint64_t h = 1469598103934665603ull; /* FNV-1a over the words */
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) h = (h ^ v[i]) * 1099511628211ull;
     int f = (int)(h >> 34); /* 30 bits: -f does not overflow */
@@ -388,6 +389,34 @@ static int evaluate_split(cnn_net *net, const cnn_comm *comm, const cnn_dataset 
     if (v[2] != 0) return -1; /* the caller's agreement tells the others */
     *mean_loss = n ? v[0] / (double)n : 0;
     *acc = n ? v[1] / (double)n : 0;
+    return 0;
+}
+
+/* BatchNormalization's moving statistics recomputed from the first `count`
+ * training images (in index order, without augmentation), in batches of bs
+ * split over the ranks as training batches are (issue 11 §5: Keras' momentum
+ * of 0.99 leaves them far from the data for hundreds of steps). */
+static int recompute_stats(cnn_net *net, const cnn_comm *comm, const cnn_dataset *d,
+                           const uint32_t *idx, size_t count, int bs, float *x, cnn_error *err)
+{
+    int nranks = comm ? comm->size : 1;
+    size_t per = cnn_net_input_size(net), done = 0;
+    for (size_t at = 0; at < count; at += (size_t)bs) {
+        int n = count - at < (size_t)bs ? (int)(count - at) : bs;
+        if (n < nranks) break; /* a tail too small to split: left out */
+        size_t lo, hi;
+        cnn_comm_slice(comm, (size_t)n, &lo, &hi);
+        int ln = (int)(hi - lo);
+        if (cnn_dataset_batch(d, idx + at + lo, ln, x))
+            return cnn_errorf(err, "recomputing the BatchNormalization statistics: batch at %zu "
+                                   "is out of the set", at);
+        cnn_net_set_slice(net, (int)lo, comm ? n : 0);
+        done += (size_t)n;
+        if (cnn_net_stats_forward(net, x, (size_t)ln * per, ln, (float)n / (float)done, err)) {
+            cnn_error_prefix(err, "recomputing the BatchNormalization statistics");
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -583,6 +612,15 @@ setup_done:
         e.train_acc = s.seen ? (double)s.sum_correct / (double)s.seen : 0;
         e.lr = lr;
         e.images_per_s = train_time > 0 ? (double)(nb - first_batch) * bs / train_time : 0;
+        /* Statistics for what follows (evaluation, checkpoint, output). */
+        if (o->bn_images > 0 && cnn_net_has_moving_stats(net)) {
+            size_t cnt = (size_t)o->bn_images < ntrain ? (size_t)o->bn_images : ntrain;
+            bad = recompute_stats(net, comm, train, tidx, cnt, bs, x, err);
+            if (agree(comm, bad)) {
+                peer_failed(bad, res, err);
+                goto done;
+            }
+        }
         if (val) {
             e.has_val = 1;
             bad = evaluate_split(net, comm, val, vidx, nval, t->loss, &e.val_loss, &e.val_acc,

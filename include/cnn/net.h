@@ -60,6 +60,20 @@ CNN_API void cnn_net_init(cnn_net *net, int init, cnn_rng *rng);
 CNN_API int cnn_net_forward(cnn_net *net, const float *x, size_t x_len, int n, int training,
                             cnn_rng *rng, cnn_error *err);
 
+/* A statistics pass over a batch of images: layers with moving statistics
+ * (BatchNormalization) compute this batch's statistics and move their moving
+ * statistics to moving * (1 - weight) + batch * weight (weight 1 replaces
+ * them); random layers (Dropout) act as in inference; nothing is learned and
+ * no backward may follow.  Run over the batches of a set with weight = the
+ * batch's images / the images so far, it sets the statistics an inference
+ * uses to their average over that set, as PyTorch's
+ * torch.optim.swa_utils.update_bn does (the mean of the batches' biased
+ * variances, which leaves out the spread of the batch means). */
+CNN_API int cnn_net_stats_forward(cnn_net *net, const float *x, size_t x_len, int n,
+                                  float weight, cnn_error *err);
+/* 1 when the network has moving statistics (a BatchNormalization layer). */
+CNN_API int cnn_net_has_moving_stats(const cnn_net *net);
+
 /* Floats per image of the network's input: C * H * W of the model's input. */
 CNN_API size_t cnn_net_input_size(const cnn_net *net);
 

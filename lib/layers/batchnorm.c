@@ -118,8 +118,9 @@ static void batchnorm_forward(const cnn_layer *L, float *out, const float *in, f
             double m = s1[c] / total, var = s2[c] / total;
             mean[c] = (float)m;
             istd[c] = (float)(1.0 / sqrt(var + L->epsilon));
-            mmean[c] = mmean[c] * L->momentum + (float)m * (1.0f - L->momentum);
-            mvar[c] = mvar[c] * L->momentum + (float)var * (1.0f - L->momentum);
+            float keep = ctx->stat_weight > 0 ? 1.0f - ctx->stat_weight : L->momentum;
+            mmean[c] = mmean[c] * keep + (float)m * (1.0f - keep);
+            mvar[c] = mvar[c] * keep + (float)var * (1.0f - keep);
         }
     } else {
         for (int c = 0; c < C; c++) {

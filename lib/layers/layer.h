@@ -96,6 +96,9 @@ typedef struct cnn_layer_ctx {
                                   * the batch (batch statistics are summed over
                                   * them); NULL for one process */
     int first;            /* global index of this slice's first image in the batch */
+    float stat_weight;    /* 0: moving statistics follow the layer's momentum; else a
+                           * statistics pass (cnn_net_stats_forward) gives this batch
+                           * this weight in them */
 } cnn_layer_ctx;
 
 struct cnn_layer_ops {
