@@ -69,20 +69,37 @@ int cnn_read_stream(FILE *fp, const char *name, size_t max_bytes, char **buf, si
     return cnn_read_stream_after(fp, name, max_bytes, NULL, 0, buf, len, err);
 }
 
+FILE *cnn_open_input(const char *path, size_t max_bytes, long long *size, cnn_error *err)
+{
+    *size = -1;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        cnn_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            fclose(fp);
+            cnn_errorf(err, "%s: is a directory", path);
+            return NULL;
+        }
+        if (S_ISREG(st.st_mode)) *size = (long long)st.st_size;
+    }
+    if (*size >= 0 && (unsigned long long)*size > max_bytes) {
+        fclose(fp);
+        cnn_errorf(err, "%s: %lld bytes is larger than the limit of %zu bytes", path, *size,
+                   max_bytes);
+        return NULL;
+    }
+    return fp;
+}
+
 int cnn_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, cnn_error *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return cnn_errorf(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(fp);
-        return cnn_errorf(err, "%s: is a directory", path);
-    }
-    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > max_bytes) {
-        fclose(fp);
-        return cnn_errorf(err, "%s: %lld bytes is larger than the limit of %zu bytes", path,
-                          (long long)st.st_size, max_bytes);
-    }
+    long long size;
+    FILE *fp = cnn_open_input(path, max_bytes, &size, err);
+    if (!fp) return -1;
     int rc = cnn_read_stream(fp, path, max_bytes, buf, len, err);
     fclose(fp);
     return rc;

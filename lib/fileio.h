@@ -15,6 +15,12 @@
 
 #include "error.h"
 
+/* Opens an input file for reading: a folder is refused, and a regular file
+ * larger than max_bytes is refused with a message naming the limit, before
+ * anything is read.  *size is the regular file's size, -1 for a stream (a
+ * pipe, a device).  NULL on error. */
+FILE *cnn_open_input(const char *path, size_t max_bytes, long long *size, cnn_error *err);
+
 /* Reads a whole file ("-" is not special) into a NUL-terminated malloc'd buffer.
  * Refuses files larger than max_bytes with a message naming the limit.
  * On success *buf is owned by the caller (free()). */

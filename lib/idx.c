@@ -401,17 +401,10 @@ static int idx_load_file(const char *path, size_t max_bytes, cnn_idx_check_fn ch
                          void *ctx, int header_only, cnn_idx **out, cnn_error *err)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return cnn_errorf(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    long long size = -1;
-    if (fstat(fileno(fp), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            fclose(fp);
-            return cnn_errorf(err, "%s: is a directory", path);
-        }
-        if (S_ISREG(st.st_mode)) size = (long long)st.st_size;
-    }
+    /* max_bytes bounds the decoded data (idx_start), not the (compressed) file */
+    long long size;
+    FILE *fp = cnn_open_input(path, SIZE_MAX, &size, err);
+    if (!fp) return -1;
     reader r;
     memset(&r, 0, sizeof r);
     r.name = path;

@@ -461,22 +461,9 @@ fail:
 int cnn_st_load(const char *path, size_t max_bytes, cnn_st_file **out, cnn_error *err)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return cnn_errorf(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    long long size = -1;
-    if (fstat(fileno(fp), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            fclose(fp);
-            return cnn_errorf(err, "%s: is a directory", path);
-        }
-        if (S_ISREG(st.st_mode)) size = (long long)st.st_size;
-    }
-    if (size >= 0 && (unsigned long long)size > max_bytes) {
-        fclose(fp);
-        return cnn_errorf(err, "%s: %lld bytes is larger than the limit of %zu bytes", path,
-                          size, max_bytes);
-    }
+    long long size;
+    FILE *fp = cnn_open_input(path, max_bytes, &size, err);
+    if (!fp) return -1;
     /* The length field and the header's first byte decide before the rest is
      * read: a stream that is not safetensors (a pipe, /dev/zero) is refused
      * after 9 bytes, not after max_bytes. */
