@@ -51,7 +51,7 @@ DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev \
             libhdf5-dev libzip-dev time libjpeg62-turbo-dev libjpeg-turbo-progs libcairo2-dev \
             fonts-dejavu-core
 
-.PHONY: all deps data run test check run-tests asan valgrind bench bench-smoke clean fuzz \
+.PHONY: all deps data run pictures test check run-tests asan valgrind bench bench-smoke clean fuzz \
         fuzz-build shared install uninstall
 all: $(CMDS)
 
@@ -171,6 +171,16 @@ run: deps
 	rm -rf $(OUT)/digits && $(BIN)/cnn-data export -q --count 12 $(DATA)-test-images-idx3-ubyte.gz $(OUT)/digits
 	$(BIN)/cnn-infer -w $(OUT)/lee-mnist.safetensors $(OUT)/digits
 	@echo "wrote $(OUT)/conv2d_1-filters.png (what each second-layer filter detects) and $(OUT)/digit-classes.png (an image per digit class)"
+
+# README.md's pictures, drawn by the tools (man/img/draw.sh): the lecture's
+# model trained 8 epochs with its training curves, its confusion matrix, its
+# kernels, filters and classes, a saliency map and a Grad-CAM of a held-out
+# digit.  PICTURES=DIR draws them elsewhere.  The tests run the same script
+# in a quick form (tests/cli/readme_pictures.sh).
+PICTURES ?= man/img
+pictures: deps
+	@$(MAKE) --no-print-directory $(CMDS)
+	BIN=$(BIN) bash man/img/draw.sh $(PICTURES)
 
 # The tests also need Fashion-MNIST's test set (cnn-import reproduces a trained
 # model's published accuracy on it).
