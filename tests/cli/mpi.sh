@@ -198,6 +198,65 @@ run_killed_mid_epoch_resumes_with_other_rank_counts() {
     resume_from_killed_run cnn-train 1e-6 $GUARD "$BIN/cnn-train"
 }
 
+# ---- SIGINT/SIGTERM: the batch ends on every rank, the checkpoint is written -
+# Open MPI 4.1's mpirun, signalled, sends its ranks SIGCONT at once, SIGTERM
+# odls_base_sigkill_timeout seconds later (default 1) and SIGKILL as much
+# later again: the ranks finish the batch and write the checkpoint in that
+# second.  mpirun itself then exits 1 whatever its ranks return (the status
+# orterun's clean_abort sets when it is told to abort); SIGTERM to the ranks
+# themselves, as a batch scheduler sends it, ends mpirun with their 130.
+# interrupted_run HOW: the resume test's 2-rank run, signalled once its epoch 1
+# is checkpointed; one "interrupted" message, a checkpoint inside an epoch
+# (batch > 0), no output.  Leaves the checkpoint in $TMP/sig-HOW/w.st.ckpt.
+interrupted_run() {
+    local how=$1 dir=$TMP/sig-$1 i job; rm -rf "$dir"; mkdir -p "$dir"
+    # (setsid: mpirun and its ranks in a process group of their own, mpirun its leader.)
+    $GUARD setsid $MPIRUN -n 2 "$BIN/cnn-train-mpi" "${RES[@]}" -o "$dir/w.st" 2>"$dir/err" &
+    local guard=$!
+    for i in $(seq 1 3000); do
+        [ -e "$dir/w.st.ckpt" ] && break
+        kill -0 $guard 2>/dev/null || break
+        sleep 0.01
+    done
+    job=$(pgrep -P $guard | head -n 1)
+    case $how in
+    term-mpirun) kill -TERM "$job" ;;
+    int-group) kill -INT -- -"$job" ;; # Ctrl-C: the terminal's whole process group
+    term-ranks) kill -TERM $(pgrep -P "$job" -f cnn-train-mpi) ;;
+    esac
+    wait $guard; rc=$?
+    cp "$dir/err" "$TMP/err"
+    expect_err_contains "cnn-train-mpi: interrupted; checkpoint written to $dir/w.st.ckpt"
+    [ "$(grep -c 'cnn-train-mpi' "$dir/err")" = 1 ] || fail "$how: not one message: $(cat "$dir/err")"
+    [ ! -e "$dir/w.st" ] || fail "$how: an output was written"
+    local b; b=$(meta "$dir/w.st.ckpt" cnn.batch)
+    [ -n "$b" ] && [ "$b" -gt 0 ] || fail "$how: the checkpoint is not inside an epoch (batch '$b')"
+    echo "  $how: mpirun exit $rc; checkpoint at epoch $(meta "$dir/w.st.ckpt" cnn.epoch), batch $b" >&2
+}
+sigterm_to_mpirun_checkpoints_the_batch_and_resumes_exactly() {
+    resume_sets
+    interrupted_run term-mpirun
+    [ "$rc" = 1 ] || fail "mpirun exit status $rc (Open MPI 4.1 gives 1)"
+    # Resumed with 2 ranks: the uninterrupted 2-rank run's weights, byte for byte.
+    [ -e "$TMP/2-ranks-ref.st" ] || run $GUARD $MPIRUN -n 2 "$BIN/cnn-train-mpi" "${RES[@]}" \
+        -o "$TMP/2-ranks-ref.st" --checkpoint "$TMP/2-ranks-ref.ckpt"
+    run $GUARD $MPIRUN -n 2 "$BIN/cnn-train-mpi" --resume "$TMP/sig-term-mpirun/w.st.ckpt" \
+        --threads 1 -q -o "$TMP/sig-resumed.st"
+    expect_rc 0
+    cmp -s <(tensors "$TMP/2-ranks-ref.st") <(tensors "$TMP/sig-resumed.st") ||
+        fail "resumed weights differ from the uninterrupted run's"
+}
+ctrl_c_checkpoints_the_batch() {
+    resume_sets
+    interrupted_run int-group
+    [ "$rc" = 1 ] || fail "mpirun exit status $rc (Open MPI 4.1 gives 1)"
+}
+sigterm_to_the_ranks_exits_130() {
+    resume_sets
+    interrupted_run term-ranks
+    [ "$rc" = 130 ] || fail "mpirun exit status $rc, expected the ranks' 130"
+}
+
 # ---- errors: every rank stops, one message, no output ----------------------
 TINY=tests/train/tiny.json
 missing_file_on_one_rank_stops_all_with_one_message() {
@@ -238,4 +297,7 @@ run_test one_step_batchnorm_dropout_sgd_matches_one_process
 run_test one_step_batchnorm_dropout_adam_matches_one_process
 run_test whole_run_matches_one_process
 run_test run_killed_mid_epoch_resumes_with_other_rank_counts
+run_test sigterm_to_mpirun_checkpoints_the_batch_and_resumes_exactly
+run_test ctrl_c_checkpoints_the_batch
+run_test sigterm_to_the_ranks_exits_130
 finish
