@@ -214,14 +214,14 @@ valgrind: deps
 BENCH_DEB_PKGS := python3-torch hyperfine time dataset-fashion-mnist
 bench: deps
 	$(call install_missing,$(BENCH_DEB_PKGS))
-	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench $(BUILD)/bench/empty
+	@$(MAKE) --no-print-directory $(CMDS) $(MPI_BIN) $(BUILD)/bench/bench $(BUILD)/bench/empty
 	@BIN=$(BIN) BUILD=$(BUILD) bash bench/run.sh
 
 # A few seconds of the same (CI runs it so the benchmark cannot silently break);
 # without PyTorch and with 2,000 embedded digits instead of Fashion-MNIST.
 bench-smoke: deps
 	$(call install_missing,hyperfine time)
-	@$(MAKE) --no-print-directory $(CMDS) $(BUILD)/bench/bench $(BUILD)/bench/empty
+	@$(MAKE) --no-print-directory $(CMDS) $(MPI_BIN) $(BUILD)/bench/bench $(BUILD)/bench/empty
 	@BIN=$(BIN) BUILD=$(BUILD) bash bench/smoke.sh
 
 $(BUILD)/bench/bench: LDLIBS += $(BLAS_LIBS)

@@ -9,6 +9,8 @@
 #      accuracy, peak RSS;
 #   4. start-up: one PNG through cnn-infer and cnn-summary against an empty C
 #      program, side by side in hyperfine; cnn-infer over the test set.
+#   5. data-parallel training (bench/mpi.sh, issue 14): 1 rank x 1 and 2 threads,
+#      2 ranks x 1 thread, time in MPI, gain of overlapping.
 # With BENCH_SMOKE=1 (bench/smoke.sh, CI) each part runs once and briefly:
 # no PyTorch, 2,000 embedded digits for one epoch; its figures mean nothing.
 set -eu
@@ -119,3 +121,7 @@ awk -F, 'NR == 2 { e = $4 } NR > 1 { n = $1; sub(/ .*/, "", n); sub(/.*\//, "", 
     BEGIN { print "start-up, process start to exit (hyperfine, side by side, medians):" }' "$TMP/hf.csv"
 if [ -n "$SMOKE" ]; then FASHION=$TMP/none RUNS=1 PNG_RUNS=0 WEIGHTS=$W BIN=$BIN bash bench/infer.sh 2>/dev/null
 else RUNS=3 PNG_RUNS=0 WEIGHTS=$W BIN=$BIN bash bench/infer.sh; fi
+
+# ---- 5. data-parallel training (bench/mpi.sh) --------------------------------
+echo
+BIN=$BIN bash bench/mpi.sh

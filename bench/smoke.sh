@@ -22,7 +22,9 @@ done
 for line in 'training step: .* of sgemm' 'inference: .* of sgemm' 'batch   1: training' \
             'batch 256: training' 'cifar-cnn.json *batch +[0-9]+: training' 'alphago-policy.json *batch +[0-9]+: training' \
             'peak RSS [0-9.]+ MiB' 'cnn-infer \(one PNG\) +[0-9.]+ ms +[0-9.]+ x the empty' \
-            'cnn-summary \(lecture model\) +[0-9.]+ ms' 'cnn-infer: [0-9]+ images/s'; do
+            'cnn-summary \(lecture model\) +[0-9.]+ ms' 'cnn-infer: [0-9]+ images/s' \
+            '2 ranks x 1 thread +[0-9]+ images/s +[0-9.]+ % of training time in MPI|data-parallel training: not measured' \
+            'overlap: 2 ranks [0-9]+ images/s|data-parallel training: not measured'; do
     if printf '%s\n' "$out" | grep -Eq "$line"; then pass=$((pass + 1))
     else fail=$((fail + 1)); echo "FAIL bench/run.sh printed no line matching '$line'"; fi
 done

@@ -27,7 +27,7 @@ test_install_puts_every_file_in_place() {
     local d=$STAGE$PREFIX f
     for f in bin/cnn-train bin/cnn-infer bin/cnn-visualize bin/cnn-summary bin/cnn-import \
              lib/libcnn.a lib/libcnn.so.0.1.0 lib/pkgconfig/cnn.pc include/cnn/cnn.h \
-             share/man/man1/cnn-train.1 share/man/man3/libcnn.3 share/man/man5/cnn-model.5; do
+             share/man/man1/cnn-train.1 share/man/man1/cnn-train-mpi.1 share/man/man3/libcnn.3 share/man/man5/cnn-model.5; do
         [ -f "$d/$f" ] || fail "missing $f"
     done
     [ "$(readlink "$d/lib/libcnn.so.0")" = libcnn.so.0.1.0 ] || fail "libcnn.so.0 link"

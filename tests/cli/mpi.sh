@@ -257,6 +257,33 @@ sigterm_to_the_ranks_exits_130() {
     [ "$rc" = 130 ] || fail "mpirun exit status $rc, expected the ranks' 130"
 }
 
+# ---- man/cnn-train-mpi.1 ------------------------------------------------------
+# Its scaling table is bench/mpi_model.py's output (parameters and FLOPs from
+# cnn-summary), and the commands of its EXAMPLES run as written (mpirun with
+# this file's options) in a folder holding data/ and tests/train/.
+man_page_table_is_the_models_output() {
+    python3 bench/mpi_model.py --bin "$BIN" >"$TMP/table" || { fail "mpi_model.py failed"; return; }
+    sed -n '/^\.TS/,/^\.TE/p' man/cnn-train-mpi.1 | sed '1,2d;$d' >"$TMP/page-table"
+    cmp -s "$TMP/table" "$TMP/page-table" ||
+        fail "the table differs: $(diff "$TMP/table" "$TMP/page-table" | head -n 6)"
+    [ "$(wc -l <"$TMP/table")" = 19 ] || fail "expected 18 rows and a header"
+}
+man_page_examples_run() {
+    local dir=$TMP/examples n=0 line
+    mkdir -p "$dir/tests" && ln -s "$PWD/data" "$dir/data" && ln -s "$PWD/tests/train" "$dir/tests/train"
+    while IFS= read -r line; do
+        line=$(printf '%s\n' "$line" | sed 's/\\-/-/g; s/\\e/\\/g')
+        line=${line/#mpirun /$MPIRUN }
+        line=${line//cnn-train-mpi /$BIN/cnn-train-mpi }
+        (cd "$dir" && eval "$GUARD $line") >"$TMP/out" 2>"$TMP/err" ||
+            fail "example failed: $line: $(tail -n 3 "$TMP/err")"
+        n=$((n + 1))
+    done < <(sed -n '/^\.SH EXAMPLES/,/^\.SH /p' man/cnn-train-mpi.1 | sed -n '/^\.EX/,/^\.EE/p' |
+             grep -v '^\.E[XE]')
+    [ "$n" -ge 1 ] || fail "no example found"
+    [ -s "$dir/w.safetensors" ] || fail "the example wrote no weights"
+}
+
 # ---- errors: every rank stops, one message, no output ----------------------
 TINY=tests/train/tiny.json
 missing_file_on_one_rank_stops_all_with_one_message() {
@@ -300,4 +327,6 @@ run_test run_killed_mid_epoch_resumes_with_other_rank_counts
 run_test sigterm_to_mpirun_checkpoints_the_batch_and_resumes_exactly
 run_test ctrl_c_checkpoints_the_batch
 run_test sigterm_to_the_ranks_exits_130
+run_test man_page_table_is_the_models_output
+run_test man_page_examples_run
 finish
