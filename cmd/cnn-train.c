@@ -386,6 +386,8 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     if (resume) {
         if (cnn_weights_open(resume, &ckw, &err) || cnn_checkpoint_read(ckw, &ck, &err)) {
             fprintf(stderr, "cnn-train: error: %s\n", err.msg);
+            cnn_checkpoint_clear(&ck);
+            cnn_weights_free(ckw);
             return 1;
         }
         /* A set given by one path (--train/--test) is recorded without labels. */
