@@ -304,6 +304,16 @@ test_readme_flag_table_matches_the_tools() {
     [ $n -ge 30 ] || fail "only $n flag/tool pairs found in README's table"
 }
 
+# -o - into - : an imported model piped straight into cnn-summary.
+test_import_to_stdout_into_summary_stdin() {
+    [ -x "$BIN/cnn-import" ] || return 0
+    "$BIN/cnn-import" tests/import/lee-mnist/model.h5 -q -o "$TMP/imp.st" || { fail "cnn-import failed"; return; }
+    run "$BIN/cnn-summary" "$TMP/imp.st"; cp "$TMP/out" "$TMP/imp.txt"
+    grep -q '^Model: "lee_mnist"$' "$TMP/imp.txt" || fail "the imported model's summary: $(head -n 2 "$TMP/imp.txt")"
+    "$BIN/cnn-import" tests/import/lee-mnist/model.h5 -q -o - | "$BIN/cnn-summary" - >"$TMP/out" 2>"$TMP/err"
+    expect_out_equals_file "$TMP/imp.txt"
+}
+
 # ---- cnn-infer -0 -------------------------------------------------------------
 
 test_infer_null_separated_names() {
@@ -336,6 +346,7 @@ run_test test_every_tool_has_help_version_quiet
 run_test test_threads_flag_is_the_same_everywhere
 run_test test_train_names_the_held_out_set_once
 run_test test_readme_flag_table_matches_the_tools
+run_test test_import_to_stdout_into_summary_stdin
 run_test test_infer_null_separated_names
 run_test test_train_model_flag
 run_test test_visualize_weights_long_flag_is_the_weights_file
