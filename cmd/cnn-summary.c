@@ -189,8 +189,8 @@ int main(int argc, char **argv)
         case OPT_FLOPS: opts.flops = 1; break;
         case OPT_DENSE: opts.compare_dense = 1; break;
         case 'q': break; /* nothing to silence: errors are always said */
-        case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
-        case 'V': printf("cnn-summary %s\n", CNN_VERSION); return cli_stdout_status();
+        case 'h': free(inputs), fputs(usage, stdout), fputs(help, stdout); return cli_stdout_status();
+        case 'V': free(inputs), printf("cnn-summary %s\n", CNN_VERSION); return cli_stdout_status();
         default: cli_other_option(c, argv);
         }
     }
