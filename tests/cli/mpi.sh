@@ -205,13 +205,17 @@ run_killed_mid_epoch_resumes_with_other_rank_counts() {
 # second.  mpirun itself then exits 1 whatever its ranks return (the status
 # orterun's clean_abort sets when it is told to abort); SIGTERM to the ranks
 # themselves, as a batch scheduler sends it, ends mpirun with their 130.
-# interrupted_run HOW: the resume test's 2-rank run, signalled once its epoch 1
-# is checkpointed; one "interrupted" message, a checkpoint inside an epoch
-# (batch > 0), no output.  Leaves the checkpoint in $TMP/sig-HOW/w.st.ckpt.
+# interrupted_run HOW: the resume test's 2-rank run, made SIG_EPOCHS epochs long
+# so that it outlasts mpirun's one-second delay on a fast quiet machine (three
+# epochs finished before the signal came, in CI), signalled once its epoch 1 is
+# checkpointed; one "interrupted" message, a checkpoint of an unfinished run, no
+# output.  Leaves the checkpoint in $TMP/sig-HOW/w.st.ckpt.
+SIG_EPOCHS=30
 interrupted_run() {
     local how=$1 dir=$TMP/sig-$1 i job; rm -rf "$dir"; mkdir -p "$dir"
     # (setsid: mpirun and its ranks in a process group of their own, mpirun its leader.)
-    $GUARD setsid $MPIRUN -n 2 "$BIN/cnn-train-mpi" "${RES[@]}" -o "$dir/w.st" 2>"$dir/err" &
+    $GUARD setsid $MPIRUN -n 2 "$BIN/cnn-train-mpi" "${RES[@]}" --epochs $SIG_EPOCHS -o "$dir/w.st" \
+        2>"$dir/err" &
     local guard=$!
     for i in $(seq 1 3000); do
         [ -e "$dir/w.st.ckpt" ] && break
@@ -229,21 +233,21 @@ interrupted_run() {
     expect_err_contains "cnn-train-mpi: interrupted; checkpoint written to $dir/w.st.ckpt"
     [ "$(grep -c 'cnn-train-mpi' "$dir/err")" = 1 ] || fail "$how: not one message: $(cat "$dir/err")"
     [ ! -e "$dir/w.st" ] || fail "$how: an output was written"
-    local b; b=$(meta "$dir/w.st.ckpt" cnn.batch)
-    [ -n "$b" ] && [ "$b" -gt 0 ] || fail "$how: the checkpoint is not inside an epoch (batch '$b')"
-    echo "  $how: mpirun exit $rc; checkpoint at epoch $(meta "$dir/w.st.ckpt" cnn.epoch), batch $b" >&2
+    local b e; b=$(meta "$dir/w.st.ckpt" cnn.batch); e=$(meta "$dir/w.st.ckpt" cnn.epoch)
+    [ -n "$e" ] && [ "$e" -lt $SIG_EPOCHS ] || fail "$how: the checkpoint is of a finished run (epoch '$e')"
+    echo "  $how: mpirun exit $rc; checkpoint at epoch $e, batch $b" >&2
 }
 sigterm_to_mpirun_checkpoints_the_batch_and_resumes_exactly() {
     resume_sets
     interrupted_run term-mpirun
     [ "$rc" = 1 ] || fail "mpirun exit status $rc (Open MPI 4.1 gives 1)"
     # Resumed with 2 ranks: the uninterrupted 2-rank run's weights, byte for byte.
-    [ -e "$TMP/2-ranks-ref.st" ] || run $GUARD $MPIRUN -n 2 "$BIN/cnn-train-mpi" "${RES[@]}" \
-        -o "$TMP/2-ranks-ref.st" --checkpoint "$TMP/2-ranks-ref.ckpt"
+    run $GUARD $MPIRUN -n 2 "$BIN/cnn-train-mpi" "${RES[@]}" --epochs $SIG_EPOCHS \
+        -o "$TMP/sig-ref.st"
     run $GUARD $MPIRUN -n 2 "$BIN/cnn-train-mpi" --resume "$TMP/sig-term-mpirun/w.st.ckpt" \
         --threads 1 -q -o "$TMP/sig-resumed.st"
     expect_rc 0
-    cmp -s <(tensors "$TMP/2-ranks-ref.st") <(tensors "$TMP/sig-resumed.st") ||
+    cmp -s <(tensors "$TMP/sig-ref.st") <(tensors "$TMP/sig-resumed.st") ||
         fail "resumed weights differ from the uninterrupted run's"
 }
 ctrl_c_checkpoints_the_batch() {
