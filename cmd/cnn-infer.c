@@ -1,4 +1,4 @@
-/* cnn-infer: predictions for PNG files, PNG on standard input or IDX image sets,
+/* cnn-infer: predictions for PNG and JPEG files, one image on standard input or IDX image sets,
  * one line per input on stdout; evaluation against labels. */
 #include <errno.h>
 #include <getopt.h>
@@ -22,7 +22,7 @@
 #define MAX_STDIN_PNG ((size_t)256 << 20)
 
 static const char usage[] =
-    "usage: cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] FILE.png... | -\n"
+    "usage: cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] IMAGE... | -\n"
     "       cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] --png-stdin\n"
     "       cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] --images F [--labels F]\n"
     "       cnn-infer -w WEIGHTS.safetensors [MODEL.json] [options] --eval SET\n";
@@ -35,10 +35,10 @@ static const char help[] =
     "  -m, --model FILE        model JSON; must agree with the weights (a first\n"
     "                          argument ending in .json is taken as this too)\n"
     "  FOLDER                  every PNG and JPEG under it, in sorted order\n"
-    "  -                       read PNG file names from stdin, one per line\n"
+    "  -                       read image file names from stdin, one per line\n"
     "  -0, --null              with -: the names end with a NUL byte instead of a\n"
     "                          newline (find -print0, xargs -0)\n"
-    "      --png-stdin         read one PNG image from stdin\n"
+    "      --png-stdin         read one PNG or JPEG image from stdin\n"
     "      --images FILE       an IDX image set (plain or gzip), run in batches\n"
     "      --labels FILE       its labels: evaluate (table on stderr; JSON with --json)\n"
     "      --eval SET          evaluate on a labelled set: class folders, a list\n"
@@ -51,7 +51,7 @@ static const char help[] =
     "      --json              JSON lines instead of TSV\n"
     "      --class-names FILE  class names, one per line, instead of indices\n"
     "      --invert            use 1 - v for every pixel (dark-on-light images)\n"
-    "      --resize            resize PNG images to the model's input (bilinear)\n"
+    "      --resize            resize PNG and JPEG images to the model's input (bilinear)\n"
     "      --batch-size N      images per forward pass (default 128)\n"
     "      --threads N         threads for the math (default: all cores)\n"
     "  -q, --quiet             no evaluation table on stderr\n"
@@ -158,7 +158,7 @@ static int flush_batch(run *r)
     return write_out(r);
 }
 
-/* Decodes one PNG file into the next input slot; a bad file is reported and
+/* Decodes one PNG or JPEG file into the next input slot; a bad file is reported and
  * skipped.  Returns -1 only for errors that end the run. */
 static int add_png(run *r, const char *path)
 {
@@ -457,7 +457,7 @@ int main(int argc, char **argv)
     if (r.confusion && !labels && !eval) cli_misuse("--confusion goes with --labels or --eval");
     if (r.confusion && strcmp(r.confusion, "-") == 0 && (r.fmt.json || predictions))
         cli_misuse("--confusion - and --json or --predictions would both write to standard output");
-    if (images && r.in_opts.resize) cli_misuse("--resize applies to PNG input, not to --images");
+    if (images && r.in_opts.resize) cli_misuse("--resize applies to PNG and JPEG input, not to --images");
 
     cnn_error err;
     char **names = NULL;

@@ -26,7 +26,7 @@ static const char usage[] =
     "usage: cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --layer NAME [--units LIST]\n"
     "                     (-o GRID.png | --each DIR) [options]\n"
     "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --kernels [--layer NAME] -o F.png\n"
-    "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --layer NAME --feature-maps IMAGE.png\n"
+    "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --layer NAME --feature-maps IMAGE\n"
     "                     -o F.png\n"
     "       cnn-visualize -w WEIGHTS.safetensors [MODEL.json] --saliency IMAGE [--class K]\n"
     "                     (-o F.png | --json)\n"
@@ -78,7 +78,7 @@ static const char help[] =
     "      --kernels            draw the filters of the first layer (or of --layer) themselves,\n"
     "                           zero mid-grey, positive red, negative blue, with a colour bar\n"
 
-    "      --feature-maps IMG   draw every channel of --layer's output for the PNG image IMG\n"
+    "      --feature-maps IMG   draw every channel of --layer's output for the image IMG (PNG, JPEG)\n"
     "      --invert             with --feature-maps: invert IMG (dark digits on white)\n"
     "      --resize             with --feature-maps: resize IMG to the model's input size\n"
     "      --saliency IMG       which pixels of the image IMG drove the class: |d logit / d pixel|\n"
@@ -412,18 +412,6 @@ static void check_each(const char *dir, const char *layer, const int *units, int
 
 /* ---- images, class names ---------------------------------------------------- */
 
-/* A PNG or JPEG as the model's input x (luminance or RGB as the model takes). */
-static int load_input(const char *path, const cnn_model *m, const cnn_input_opts *o, float *x,
-                      cnn_error *err)
-{
-    cnn_image *img = NULL;
-    int rc = cnn_input_check(m->input, err) ||
-             cnn_image_load(path, m->input.c, o->limits, &img, err) ||
-             cnn_image_to_input(img, m->input, o, path, x, err);
-    cnn_image_free(img);
-    return rc ? -1 : 0;
-}
-
 /* The class names stored with the weights for the model's last layer, or NULL. */
 static char **stored_class_names(const cnn_weights *wf, const cnn_model *m, cnn_error *err,
                                  int *failed)
@@ -500,7 +488,7 @@ static int attribution(cnn_net *net, const cnn_model *m, char *const *names, con
         cnn_errorf(err, "out of memory");
         goto done;
     }
-    if (load_input(a->image, m, a->in, x, err)) goto done;
+    if (cnn_png_to_input(a->image, m->input, a->in, x, err)) goto done;
     /* the prediction, for the title and the JSON */
     if (cnn_net_forward(net, x, cnn_shape_size(m->input), 1, 0, NULL, err)) goto done;
     const float *y = cnn_net_output(net, m->nlayers - 1);
@@ -800,7 +788,7 @@ int main(int argc, char **argv)
         if (!tiles) goto oom;
         if (start_path) {
             if (!(x = malloc(sizeof *x * cnn_shape_size(m->input)))) goto oom;
-            if (load_input(start_path, m, &in_opts, x, &err)) goto fail;
+            if (cnn_png_to_input(start_path, m->input, &in_opts, x, &err)) goto fail;
             o.start = x;
         }
         int tty = !quiet && isatty(STDERR_FILENO);

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "fileio.h"
+#include "image_internal.h"
 #include "net.h"
 #include "weights.h"
 #include "layer.h"
@@ -55,39 +55,29 @@ int cnn_image_to_input(const cnn_image *img, cnn_shape in, const cnn_input_opts 
     return 0;
 }
 
-/* The size in a PNG's IHDR (when the first 33 bytes hold a well-formed one),
- * compared with the model's input before anything is decoded: a small file can
- * claim an image of gigabytes, which only the limits would stop otherwise. */
-static int check_png_size(const unsigned char *h, size_t n, const char *name, cnn_shape in,
-                          const cnn_input_opts *o, cnn_error *err)
+/* The size a PNG or JPEG header declares, compared with the model's input
+ * before anything is decoded: a small file can claim an image of gigabytes,
+ * which only the limits would stop otherwise. */
+static int check_header_size(const void *buf, size_t len, const char *name, cnn_shape in,
+                             const cnn_input_opts *o, cnn_error *err)
 {
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if ((o && o->resize) || n < 33 || memcmp(h, sig, 8) != 0 || memcmp(h + 8, "\0\0\0\rIHDR", 8))
+    uint32_t w, h;
+    if ((o && o->resize) || cnn_image_header_size(buf, len, &w, &h) || w == 0 || h == 0 ||
+        (w == (uint32_t)in.w && h == (uint32_t)in.h))
         return 0;
-    uint32_t crc = (uint32_t)h[29] << 24 | (uint32_t)h[30] << 16 | (uint32_t)h[31] << 8 | h[32];
-    if (crc32(crc32(0L, Z_NULL, 0), h + 12, 17) != crc) return 0; /* libpng names it */
-    uint32_t w = (uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19];
-    uint32_t ht = (uint32_t)h[20] << 24 | (uint32_t)h[21] << 16 | (uint32_t)h[22] << 8 | h[23];
-    if (w == 0 || ht == 0 || (w == (uint32_t)in.w && ht == (uint32_t)in.h)) return 0;
     return cnn_errorf(err, "%s: the image is %lux%lu but the model takes %dx%d (use --resize to "
-                           "scale it)", name, (unsigned long)w, (unsigned long)ht, in.w, in.h);
+                           "scale it)", name, (unsigned long)w, (unsigned long)h, in.w, in.h);
 }
 
 int cnn_png_to_input(const char *path, cnn_shape in, const cnn_input_opts *o, float *x,
                      cnn_error *err)
 {
     if (cnn_input_check(in, err)) return cnn_error_prefix(err, "%s", path);
-    FILE *fp = fopen(path, "rb");
-    if (fp) {
-        unsigned char head[33];
-        size_t n = fread(head, 1, sizeof head, fp);
-        fclose(fp);
-        if (check_png_size(head, n, path, in, o, err)) return -1;
-    }
-    cnn_image *img;
-    if (cnn_png_load(path, in.c, o ? o->limits : NULL, &img, err)) return -1;
-    int rc = cnn_image_to_input(img, in, o, path, x, err);
-    cnn_image_free(img);
+    char *buf = NULL;
+    size_t len = 0;
+    if (cnn_read_file(path, cnn_image_file_cap(o ? o->limits : NULL), &buf, &len, err)) return -1;
+    int rc = cnn_png_mem_to_input(buf, len, path, in, o, x, err);
+    free(buf);
     return rc;
 }
 
@@ -95,9 +85,9 @@ int cnn_png_mem_to_input(const void *buf, size_t len, const char *name, cnn_shap
                          const cnn_input_opts *o, float *x, cnn_error *err)
 {
     if (cnn_input_check(in, err)) return cnn_error_prefix(err, "%s", name);
-    if (buf && check_png_size(buf, len, name, in, o, err)) return -1;
+    if (check_header_size(buf, len, name, in, o, err)) return -1;
     cnn_image *img;
-    if (cnn_png_load_mem(buf, len, name, in.c, o ? o->limits : NULL, &img, err)) return -1;
+    if (cnn_image_load_mem(buf, len, name, in.c, o ? o->limits : NULL, &img, err)) return -1;
     int rc = cnn_image_to_input(img, in, o, name, x, err);
     cnn_image_free(img);
     return rc;

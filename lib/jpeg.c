@@ -7,8 +7,11 @@
 
 #include <jpeglib.h>
 
+#include <zlib.h>
+
 #include "fileio.h"
 #include "image.h"
+#include "image_internal.h"
 
 /* libjpeg reports errors through error_exit, which must not return: jump back
  * to the decoder with the library's message. */
@@ -113,7 +116,14 @@ int cnn_image_load_mem(const void *buf, size_t len, const char *name, int want_c
         return cnn_jpeg_load_mem(buf, len, name, want_channels, lim, out, err);
     if (len >= 8 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0)
         return cnn_png_load_mem(buf, len, name, want_channels, lim, out, err);
+    if (len == 0) return cnn_errorf(err, "%s: empty file: not a PNG or JPEG image", name);
     return cnn_errorf(err, "%s: not a PNG or JPEG image (by its first bytes)", name);
+}
+
+size_t cnn_image_file_cap(const cnn_png_limits *lim)
+{
+    uint64_t max_px = lim && lim->max_pixels ? lim->max_pixels : CNN_PNG_MAX_PIXELS;
+    return max_px > (SIZE_MAX - 65536) / 8 ? SIZE_MAX : (size_t)max_px * 8 + 65536;
 }
 
 int cnn_image_load(const char *path, int want_channels, const cnn_png_limits *lim,
@@ -121,12 +131,53 @@ int cnn_image_load(const char *path, int want_channels, const cnn_png_limits *li
 {
     char *buf = NULL;
     size_t len = 0;
-    /* A compressed image is at most a few bytes per pixel; the file limit
-     * follows from the pixel limit (PNG can be larger than raw, so allow 8x). */
-    uint64_t max_px = lim && lim->max_pixels ? lim->max_pixels : CNN_PNG_MAX_PIXELS;
-    size_t cap = max_px > (SIZE_MAX - 65536) / 8 ? SIZE_MAX : (size_t)max_px * 8 + 65536;
-    if (cnn_read_file(path, cap, &buf, &len, err)) return -1;
+    if (cnn_read_file(path, cnn_image_file_cap(lim), &buf, &len, err)) return -1;
     int rc = cnn_image_load_mem(buf, len, path, want_channels, lim, out, err);
     free(buf);
     return rc;
+}
+
+static int png_header_size(const unsigned char *p, size_t n, uint32_t *w, uint32_t *h)
+{
+    if (n < 33 || memcmp(p, "\x89PNG\r\n\x1a\n", 8) != 0 || memcmp(p + 8, "\0\0\0\rIHDR", 8) != 0)
+        return -1;
+    uint32_t crc = (uint32_t)p[29] << 24 | (uint32_t)p[30] << 16 | (uint32_t)p[31] << 8 | p[32];
+    if (crc32(crc32(0L, Z_NULL, 0), p + 12, 17) != crc) return -1;
+    *w = (uint32_t)p[16] << 24 | (uint32_t)p[17] << 16 | (uint32_t)p[18] << 8 | p[19];
+    *h = (uint32_t)p[20] << 24 | (uint32_t)p[21] << 16 | (uint32_t)p[22] << 8 | p[23];
+    return 0;
+}
+
+/* Silent: a header libjpeg cannot read is left to the decoder to name. */
+static void header_error(j_common_ptr cinfo)
+{
+    longjmp(((jerr_mgr *)cinfo->err)->jump, 1);
+}
+
+static void header_warning(j_common_ptr cinfo, int level)
+{
+    (void)cinfo;
+    (void)level;
+}
+
+int cnn_image_header_size(const void *buf, size_t len, uint32_t *w, uint32_t *h)
+{
+    if (!buf) return -1;
+    if (len < 3 || memcmp(buf, "\xff\xd8\xff", 3) != 0) return png_header_size(buf, len, w, h);
+    struct jpeg_decompress_struct cinfo;
+    jerr_mgr jerr;
+    cinfo.err = jpeg_std_error(&jerr.pub);
+    jerr.pub.error_exit = header_error;
+    jerr.pub.emit_message = header_warning;
+    if (setjmp(jerr.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, (const unsigned char *)buf, (unsigned long)len);
+    jpeg_read_header(&cinfo, TRUE);
+    *w = cinfo.image_width;
+    *h = cinfo.image_height;
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
 }

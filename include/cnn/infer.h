@@ -53,13 +53,18 @@ CNN_API int cnn_input_check(cnn_shape in, cnn_error *err);
 CNN_API int cnn_image_to_input(const cnn_image *img, cnn_shape in, const cnn_input_opts *o,
                        const char *name, float *x, cnn_error *err);
 
-/* Decodes the PNG file at path (any colour type and bit depth, image.h) into
- * in.c channels and converts it with cnn_image_to_input.  Errors start with the
- * path. */
+/* Decodes the PNG or JPEG file at path (recognised by its first bytes, as
+ * cnn_image_load_mem: any PNG colour type and bit depth, baseline or progressive
+ * JPEG; image.h) into in.c channels and converts it with cnn_image_to_input.
+ * Without o->resize, a size other than the model's is refused from the file's
+ * header, before any pixel is decoded.  The file is read whole (at most what
+ * o->limits allow).  Errors start with the path.  (The name is older than JPEG
+ * support.) */
 CNN_API int cnn_png_to_input(const char *path, cnn_shape in, const cnn_input_opts *o, float *x,
                      cnn_error *err);
 
-/* The same for a PNG in memory (len bytes, borrowed); name is used in messages. */
+/* The same for a PNG or JPEG in memory (len bytes, borrowed); name is used in
+ * messages. */
 CNN_API int cnn_png_mem_to_input(const void *buf, size_t len, const char *name, cnn_shape in,
                          const cnn_input_opts *o, float *x, cnn_error *err);
 

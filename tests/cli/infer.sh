@@ -253,6 +253,39 @@ test_threads_give_the_same_answers() {
     done
 }
 
+# A JPEG file is read as djpeg decodes it (libjpeg-turbo-progs, the reference):
+# its probabilities equal those of an IDX record holding djpeg's gray bytes, by
+# name, on --png-stdin, and cnn-visualize's --feature-maps and --saliency of the
+# JPEG are the same PNG bytes as of an 8-bit PNG of djpeg's pixels.
+test_jpeg_files_are_read_as_djpeg_decodes_them() {
+    command -v djpeg >/dev/null || { fail "djpeg missing (libjpeg-turbo-progs)"; return; }
+    "$BUILD/tests/test_infer" --write-subset data/mnist-train-images-idx3-ubyte.gz \
+        data/mnist-train-labels-idx1-ubyte.gz 500 "$TMP" || { fail "could not write the subset"; return; }
+    "$BIN/cnn-train" models/lee-mnist.json --train-images "$TMP/sub-images.idx" \
+        --train-labels "$TMP/sub-labels.idx" --epochs 1 -q \
+        -o "$TMP/lee.safetensors" >/dev/null 2>"$TMP/err" || { fail "cnn-train: $(cat "$TMP/err")"; return; }
+    local j v
+    for j in gray28 rgb28; do
+        # IDX u8, 1 x 28 x 28, of djpeg's gray pixels (for the colour one, its luma)
+        { printf '\0\0\10\3\0\0\0\1\0\0\0\34\0\0\0\34'
+          djpeg -grayscale -pnm "tests/jpeg/$j.jpg" | tail -c 784; } >"$TMP/$j.idx"
+        "$INFER" -w "$TMP/lee.safetensors" --probs "tests/jpeg/$j.jpg" >"$TMP/jpg" || { fail "$j.jpg"; continue; }
+        "$INFER" -w "$TMP/lee.safetensors" --probs --images "$TMP/$j.idx" >"$TMP/idx" || fail "$j.idx"
+        same_probs "$TMP/jpg" "$TMP/idx" || fail "$j: the JPEG file and djpeg's pixels differ"
+        "$INFER" -w "$TMP/lee.safetensors" --probs --png-stdin <"tests/jpeg/$j.jpg" >"$TMP/stdin" || fail "$j on stdin"
+        same_probs "$TMP/jpg" "$TMP/stdin" || fail "$j: the JPEG file and the JPEG on stdin differ"
+        mkdir -p "$TMP/$j"
+        "$BUILD/tests/test_infer" --write-digits "$TMP/$j.idx" 1 "$TMP/$j" || { fail "$j: PNG"; continue; }
+        for v in "--layer conv2d --feature-maps" "--saliency"; do
+            # shellcheck disable=SC2086
+            "$BIN/cnn-visualize" -w "$TMP/lee.safetensors" $v "tests/jpeg/$j.jpg" -o "$TMP/a.png" &&
+                "$BIN/cnn-visualize" -w "$TMP/lee.safetensors" $v "$TMP/$j/digit-0.png" -o "$TMP/b.png" ||
+                { fail "$j: cnn-visualize $v"; continue; }
+            cmp -s "$TMP/a.png" "$TMP/b.png" || fail "$j: cnn-visualize $v differs for the JPEG and its pixels"
+        done
+    done
+}
+
 run_test test_help_version_and_misuse
 run_test test_one_png_gives_the_closed_form_probability
 run_test test_same_image_as_png_idx_record_and_stdin_agrees
@@ -266,4 +299,5 @@ run_test test_evaluation_on_a_hand_checked_set
 run_test test_names_on_stdin_are_answered_as_they_come
 run_test test_man_page_examples_run
 run_test test_threads_give_the_same_answers
+run_test test_jpeg_files_are_read_as_djpeg_decodes_them
 finish
