@@ -3,7 +3,9 @@
  *
  * Fixtures are encoded here with libpng from raw samples; the expected float
  * values are computed independently from the same samples (v / (2^d - 1),
- * palette lookup, alpha on black, BT.601 luminance). */
+ * palette lookup, alpha on black, BT.601 luminance).  JPEG colour rules: flat
+ * JPEGs encoded here by libjpeg at quality 100, expected values from JFIF's
+ * YCbCr formulas by hand (tests/cli/data.sh compares whole images with djpeg). */
 #include <dirent.h>
 #include <png.h>
 #include <setjmp.h>
@@ -12,6 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include <jpeglib.h>
+#include <math.h>
 
 #include "check.h"
 #include "error.h"
@@ -1068,6 +1073,111 @@ static void write_refuses_bad_arguments_without_creating_a_file(void)
     CHECK(buf == NULL);
 }
 
+/* ------------------------------------------------------------------------ */
+/* JPEG colour rules, computed by hand (JFIF)                                */
+/* ------------------------------------------------------------------------ */
+
+/* A flat w x h JPEG of one colour (RGB, or gray when gray >= 0), encoded here by
+ * libjpeg at quality 100: every quantizer is 1, so a flat block's DC coefficient
+ * is exact and the decoder sees the encoder's Y, Cb and Cr values unchanged. */
+static unsigned char *flat_jpeg(int w, int h, int r, int g, int b, int gray, size_t *len)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    unsigned char *buf = NULL;
+    unsigned long n = 0;
+    jpeg_mem_dest(&c, &buf, &n);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = gray >= 0 ? 1 : 3;
+    c.in_color_space = gray >= 0 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 100, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    unsigned char row[3 * 64];
+    for (int x = 0; x < w; x++) {
+        if (gray >= 0) {
+            row[x] = (unsigned char)gray;
+        } else {
+            row[3 * x] = (unsigned char)r;
+            row[3 * x + 1] = (unsigned char)g;
+            row[3 * x + 2] = (unsigned char)b;
+        }
+    }
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW rp = row;
+        jpeg_write_scanlines(&c, &rp, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    *len = n;
+    return buf;
+}
+
+static int clamp255(double v)
+{
+    long k = lround(v);
+    return k < 0 ? 0 : k > 255 ? 255 : (int)k;
+}
+
+/* RGB -> YCbCr (encoder) and YCbCr -> RGB (decoder), JFIF's full-range rules
+ * (ITU-T T.871), each rounded to 8 bits; the to-gray rule is the stored Y.  The
+ * decoder's fixed-point arithmetic may round the other way: 1/255 of slack. */
+static void jpeg_colours_are_jfif_ycbcr_computed_by_hand(void)
+{
+    static const int colours[][3] = {{200, 50, 20}, {20, 100, 200}, {255, 255, 0}, {0, 0, 0},
+                                     {255, 255, 255}, {128, 64, 192}, {10, 240, 130}};
+    for (size_t k = 0; k < sizeof colours / sizeof colours[0]; k++) {
+        int R = colours[k][0], G = colours[k][1], B = colours[k][2];
+        int Y = clamp255(0.299 * R + 0.587 * G + 0.114 * B);
+        int Cb = clamp255(-0.168736 * R - 0.331264 * G + 0.5 * B + 128);
+        int Cr = clamp255(0.5 * R - 0.418688 * G - 0.081312 * B + 128);
+        int want[3] = {clamp255(Y + 1.402 * (Cr - 128)),
+                       clamp255(Y - 0.344136 * (Cb - 128) - 0.714136 * (Cr - 128)),
+                       clamp255(Y + 1.772 * (Cb - 128))};
+        size_t len;
+        unsigned char *jpg = flat_jpeg(16, 16, R, G, B, -1, &len);
+        cnn_image *img = NULL;
+        cnn_error err;
+        CHECK_INT_EQ(0, cnn_image_load_mem(jpg, len, "flat.jpg", 3, NULL, &img, &err));
+        if (img) {
+            for (int c = 0; c < 3; c++)
+                for (int i = 0; i < 256; i += 51)
+                    CHECK_NEAR(want[c] / 255.0, img->px[c * 256 + i], 1.0 / 255 + 1e-6);
+            cnn_image_free(img);
+        }
+        CHECK_INT_EQ(0, cnn_image_load_mem(jpg, len, "flat.jpg", 1, NULL, &img, &err));
+        if (img) {
+            CHECK_NEAR(Y / 255.0, img->px[0], 1e-6); /* the stored luma, exactly */
+            CHECK_NEAR(Y / 255.0, img->px[255], 1e-6);
+            cnn_image_free(img);
+        }
+        free(jpg);
+    }
+}
+
+static void gray_jpeg_is_its_value_and_replicates_to_rgb(void)
+{
+    size_t len;
+    unsigned char *jpg = flat_jpeg(8, 8, 0, 0, 0, 77, &len);
+    cnn_image *img = NULL;
+    cnn_error err;
+    CHECK_INT_EQ(0, cnn_image_load_mem(jpg, len, "gray.jpg", 1, NULL, &img, &err));
+    if (img) {
+        CHECK_NEAR(77 / 255.0, img->px[0], 1e-6);
+        CHECK_NEAR(77 / 255.0, img->px[63], 1e-6);
+        cnn_image_free(img);
+    }
+    CHECK_INT_EQ(0, cnn_image_load_mem(jpg, len, "gray.jpg", 3, NULL, &img, &err));
+    if (img) {
+        for (int c = 0; c < 3; c++) CHECK_NEAR(77 / 255.0, img->px[c * 64 + 9], 1e-6);
+        cnn_image_free(img);
+    }
+    free(jpg);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_image.XXXXXX");
@@ -1092,6 +1202,8 @@ int main(void)
     RUN(corrupt_image_data_is_an_error_not_garbage);
     RUN(file_truncated_inside_idat_is_reported);
     RUN(huge_claimed_size_is_refused_before_allocation);
+    RUN(jpeg_colours_are_jfif_ycbcr_computed_by_hand);
+    RUN(gray_jpeg_is_its_value_and_replicates_to_rgb);
     RUN(default_limits_allow_16384_per_side_but_not_more);
     RUN(caller_limits_refuse_smaller_images);
     RUN(want_channels_other_than_1_or_3_is_refused);
