@@ -292,6 +292,363 @@ __attribute__((format(printf, 1, 2), noreturn)) static void resume_refused(const
     exit(2);
 }
 
+/* ---- the command line ---------------------------------------------------- */
+
+/* A flag's value and whether it was given: a flag given overrides the model's
+ * "training" object and the checkpoint's settings. */
+typedef struct { int set; long v; } given_long;
+typedef struct { int set; double v; } given_double;
+
+/* What the command line says; with --resume, completed from the checkpoint. */
+typedef struct args {
+    const char *out, *train_images, *train_labels, *test_images, *test_labels, *checkpoint,
+        *resume, *train_set, *test_set, *model_flag;
+    data_cli dc;                 /* --resize, --invert, --skip-bad */
+    double val_split;
+    int json, threads;
+    ui u;                        /* --quiet, --log, --plot */
+    cnn_train_opts o;            /* --rotate, --flip, --zoom, --init, --shift, --patience,
+                                  * --check-finite */
+    given_long epochs, batch, seed, step_epochs;
+    given_double lr, momentum, step_gamma;
+    int optimizer, schedule, loss, nesterov; /* -1, 0: not given */
+    int init_set, shift_set, patience_set, val_split_set, bn_images_set, rotate_set, zoom_set;
+    long bn_images;
+} args;
+
+static const char *const init_names[] = {"glorot", "he", NULL};
+
+/* Reads the flags into *a.  Returns -1 to go on, or the exit status once
+ * --help or --version is done (misuse exits 2). */
+static int parse_args(int argc, char **argv, int rank, args *a)
+{
+    a->optimizer = a->schedule = a->loss = -1;
+    a->bn_images = CNN_BN_IMAGES_DEFAULT;
+    int c;
+    while ((c = getopt_long(argc, argv, ":o:m:qhV", options, NULL)) != -1) {
+        switch (c) {
+        case 'o': a->out = optarg; break;
+        case 'm': a->model_flag = optarg; break;
+        case OPT_TRAIN_IMAGES: a->train_images = optarg; break;
+        case OPT_TRAIN_LABELS: a->train_labels = optarg; break;
+        case OPT_TEST_IMAGES: a->test_images = optarg; break;
+        case OPT_TEST_LABELS: a->test_labels = optarg; break;
+        case OPT_TRAIN: a->train_set = optarg; break;
+        case OPT_TEST: a->test_set = optarg; break;
+        case OPT_RESIZE: a->dc.resize = 1; break;
+        case OPT_INVERT: a->dc.invert = 1; break;
+        case OPT_SKIP_BAD: a->dc.skip_bad = 1; break;
+        case OPT_ROTATE: a->rotate_set = 1, a->o.rotate = (float)cli_double("--rotate", optarg, 0, 180, 0); break;
+        case OPT_FLIP: a->o.flip = 1; break;
+        case OPT_ZOOM: a->zoom_set = 1, a->o.zoom = (float)cli_double("--zoom", optarg, 0, 0.9, 0); break;
+        case OPT_VAL_SPLIT: a->val_split_set = 1, a->val_split = cli_double("--val-split", optarg, 0, 0.9, 1); break;
+        case OPT_EPOCHS: a->epochs.set = 1, a->epochs.v = cli_long("--epochs", optarg, 1, CNN_EPOCHS_MAX); break;
+        case OPT_BATCH: a->batch.set = 1, a->batch.v = cli_long("--batch-size", optarg, 1, CNN_BATCH_MAX); break;
+        case OPT_OPTIMIZER: a->optimizer = cli_name("--optimizer", optarg, cnn_optimizer_names); break;
+        case OPT_LR: a->lr.set = 1, a->lr.v = cli_double("--learning-rate", optarg, CNN_LR_MIN, CNN_LR_MAX, 0); break;
+        case OPT_MOMENTUM: a->momentum.set = 1, a->momentum.v = cli_double("--momentum", optarg, 0, CNN_MOMENTUM_MAX, 0); break;
+        case OPT_NESTEROV: a->nesterov = 1; break;
+        case OPT_SCHEDULE: a->schedule = cli_name("--schedule", optarg, cnn_schedule_names); break;
+        case OPT_STEP_EPOCHS: a->step_epochs.set = 1, a->step_epochs.v = cli_long("--step-epochs", optarg, 1, CNN_STEP_EPOCHS_MAX); break;
+        case OPT_STEP_GAMMA: a->step_gamma.set = 1, a->step_gamma.v = cli_double("--step-gamma", optarg, CNN_STEP_GAMMA_MIN, CNN_STEP_GAMMA_MAX, 0); break;
+        case OPT_LOSS: a->loss = cli_name("--loss", optarg, cnn_loss_names); break;
+        case OPT_SEED: a->seed.set = 1, a->seed.v = cli_long("--seed", optarg, 0, CNN_SEED_MAX); break;
+        case OPT_INIT: a->init_set = 1, a->o.init = cli_name("--init", optarg, init_names); break;
+        case OPT_BN_IMAGES: a->bn_images_set = 1, a->bn_images = cli_long("--bn-images", optarg, 0, CNN_CKPT_MAX_BN_IMAGES); break;
+        case OPT_SHIFT: a->shift_set = 1, a->o.shift = (int)cli_long("--shift", optarg, 0, CNN_CKPT_MAX_SHIFT); break;
+        case OPT_PATIENCE: a->patience_set = 1, a->o.patience = (int)cli_long("--patience", optarg, 0, CNN_CKPT_MAX_EPOCHS); break;
+        case OPT_THREADS: a->threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
+        case OPT_CHECKPOINT: a->checkpoint = optarg; break;
+        case OPT_RESUME: a->resume = optarg; break;
+        case OPT_LOG: a->u.log = optarg; break;
+        case OPT_PLOT: a->u.plot = optarg; break;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_CHECK_FINITE: a->o.check_finite = 1; break;
+        case 'q': a->u.quiet = 1; break;
+        case 'h': if (!rank) fputs(usage, stdout), fputs(help, stdout); return cli_stdout_status();
+        case 'V': if (!rank) printf("%s %s\n", cli_prog, CNN_VERSION); return cli_stdout_status();
+        default: cli_other_option(c, argv);
+        }
+    }
+    return -1;
+}
+
+/* --resume: the checkpoint's data paths, outputs and settings where no flag
+ * gave them (the strings stay ck's). */
+static void resume_defaults(args *a, const cnn_checkpoint *ck)
+{
+    /* A set given by one path (--train/--test) is recorded without labels. */
+    if (!a->train_set && !a->train_images && !a->train_labels) {
+        if (ck->train_labels) a->train_images = ck->train_images, a->train_labels = ck->train_labels;
+        else a->train_set = ck->train_images;
+    }
+    if (!a->test_set && !a->test_images && !a->test_labels && !a->val_split_set) {
+        if (ck->test_labels) a->test_images = ck->test_images, a->test_labels = ck->test_labels;
+        else a->test_set = ck->test_images;
+    }
+    if (!a->val_split_set && !a->test_images && !a->test_set) a->val_split = ck->val_split;
+    if (!a->out) a->out = ck->output;
+    if (!a->u.log) a->u.log = ck->log;
+    if (!a->patience_set) a->o.patience = ck->patience;
+    if (!a->shift_set) a->o.shift = ck->shift;
+    if (!a->init_set) a->o.init = ck->init;
+    /* a checkpoint without the field comes from a run without recomputation */
+    if (!a->bn_images_set) a->bn_images = ck->bn_images >= 0 ? ck->bn_images : 0;
+    /* Augmentation and how the sets were read, as the run had them; a flag
+     * given differently is refused (check_resume_unchanged). */
+    if (!a->rotate_set) a->o.rotate = ck->rotate;
+    if (!a->zoom_set) a->o.zoom = ck->zoom;
+    if (ck->flip) a->o.flip = 1;
+    if (ck->resize) a->dc.resize = 1;
+    if (ck->invert) a->dc.invert = 1;
+}
+
+/* Misuse of the operands and the data flags (exits 2). */
+static void check_usage(const args *a, int argc, char **argv)
+{
+    if (a->model_flag && optind < argc)
+        cli_misuse("the model is given twice: -m %s and \"%s\"", a->model_flag, argv[optind]);
+    if (optind >= argc && !a->resume && !a->model_flag) cli_misuse("missing the model file");
+    if (optind < argc - 1) cli_misuse("one model file expected, also got \"%s\"", argv[optind + 1]);
+    if (a->train_set && (a->train_images || a->train_labels))
+        cli_misuse("use either --train or --train-images/--train-labels");
+    if (a->test_set && (a->test_images || a->test_labels))
+        cli_misuse("use either --test or --test-images/--test-labels");
+    if (!a->train_set && (!a->train_images || !a->train_labels))
+        cli_misuse("--train SET (or --train-images and --train-labels) is required");
+    if (!a->out) cli_misuse("-o WEIGHTS.safetensors is required");
+    if (!a->test_images != !a->test_labels)
+        cli_misuse("--test-images and --test-labels go together");
+    if ((a->test_images || a->test_set) && a->val_split > 0)
+        cli_misuse("use either --test (or --test-images/--test-labels) or --val-split");
+    if (a->o.patience && !a->test_images && !a->test_set && a->val_split <= 0)
+        cli_misuse("--patience needs --test, --test-images or --val-split");
+}
+
+/* With --resume, the settings that shape the data stream must be the run's
+ * (exits 2 otherwise). */
+static void check_resume_unchanged(const args *a, const cnn_checkpoint *ck)
+{
+    const char *resume = a->resume;
+    if (a->shift_set && a->o.shift != ck->shift)
+        resume_refused("%s: the run used --shift %d; --shift cannot change on resume", resume,
+                       ck->shift);
+    if (a->init_set && a->o.init != ck->init)
+        resume_refused("%s: the run used --init %s; --init cannot change on resume", resume,
+                       init_names[ck->init]);
+    if (fabs(a->val_split - ck->val_split) > 1e-12)
+        resume_refused("%s: the run used --val-split %g; the split cannot change on resume "
+                       "(the training images would differ)", resume, ck->val_split);
+    if (a->o.rotate != ck->rotate || a->o.zoom != ck->zoom || a->o.flip != ck->flip ||
+        a->dc.resize != ck->resize || a->dc.invert != ck->invert)
+        resume_refused("%s: the run used --rotate %g --zoom %g%s%s%s; augmentation and how the "
+                       "images are read cannot change on resume", resume, ck->rotate, ck->zoom,
+                       ck->flip ? " --flip" : "", ck->resize ? " --resize" : "",
+                       ck->invert ? " --invert" : "");
+    if (ck->bn_images >= 0 && a->bn_images != ck->bn_images)
+        resume_refused("%s: the run used --bn-images %ld; it cannot change on resume", resume,
+                       ck->bn_images);
+}
+
+/* "-" is standard output only for -o, and not beside --json (exits 2). */
+static void check_standard_output(const args *a)
+{
+    if (strcmp(a->out, "-") == 0 && a->json)
+        cli_misuse("-o - and --json would both write to standard output");
+    if (a->checkpoint && strcmp(a->checkpoint, "-") == 0)
+        cli_misuse("--checkpoint -: a checkpoint is rewritten every epoch; standard output "
+                   "cannot be (name a file)");
+    if (a->u.plot && strcmp(a->u.plot, "-") == 0)
+        cli_misuse("--plot -: the plot is rewritten every epoch; standard output cannot be "
+                   "(name a file)");
+    if (a->u.log && strcmp(a->u.log, "-") == 0)
+        cli_misuse("--log -: the log is rewritten every epoch; standard output cannot be "
+                   "(name a file)");
+}
+
+/* ---- setting up the run -------------------------------------------------- */
+
+/* The model: model_path, or with --resume alone the checkpoint's (taken from
+ * ckw); with both, they must be the same model. */
+static int load_model(const char *model_path, const char *resume, cnn_weights *ckw,
+                      cnn_model **m, cnn_error *err)
+{
+    if (model_path) {
+        if (cnn_model_load(model_path, m, err)) return -1;
+    } else {
+        *m = ckw->model; /* --resume alone: the checkpoint's model */
+        ckw->model = NULL;
+    }
+    if (resume && model_path) {
+        char why[512];
+        if (!cnn_model_same(*m, ckw->model, why, sizeof why))
+            return cnn_errorf(err, "%s: the checkpoint is for a different model: %s", resume, why);
+    }
+    return 0;
+}
+
+/* The hyperparameters the flags give, over the model's (or checkpoint's). */
+static void apply_training_flags(const args *a, cnn_training *t)
+{
+    if (a->epochs.set) t->epochs = (int)a->epochs.v;
+    if (a->batch.set) t->batch_size = (int)a->batch.v;
+    if (a->seed.set) t->seed = (uint64_t)a->seed.v;
+    if (a->lr.set) t->learning_rate = (float)a->lr.v;
+    if (a->momentum.set) t->momentum = (float)a->momentum.v;
+    if (a->step_epochs.set) t->step_epochs = (int)a->step_epochs.v;
+    if (a->step_gamma.set) t->step_gamma = (float)a->step_gamma.v;
+    if (a->optimizer >= 0) t->optimizer = a->optimizer;
+    if (a->schedule >= 0) t->schedule = a->schedule;
+    if (a->loss >= 0) t->loss = a->loss;
+    if (a->nesterov) t->nesterov = 1;
+}
+
+/* A resume must keep the settings its saved position depends on, and must have
+ * something left to do (exits 2 otherwise). */
+static void check_resume_left(const args *a, const cnn_checkpoint *ck, const cnn_training *t)
+{
+    const char *resume = a->resume, *out = a->out;
+    /* Only --epochs and --patience may change; the position, optimizer state and
+     * generators depend on the rest. */
+    const char *fixed = cnn_checkpoint_fixed_setting_differs(&ck->training, t);
+    if (fixed)
+        resume_refused("%s: %s differs from the run's; it cannot change on resume (the "
+                       "saved position and optimizer state depend on it); only --epochs, "
+                       "--patience, --log, -o, --checkpoint and the data paths may",
+                       resume, fixed);
+    /* A finished run whose output exists has nothing left to do; without the
+     * output (killed between the last checkpoint and the weights) the
+     * resume writes it. */
+    struct stat st;
+    if (cnn_checkpoint_finished(ck, t->epochs, a->o.patience) &&
+        (strcmp(out, "-") == 0 || stat(out, &st) == 0)) {
+        if (ck->s.epoch >= t->epochs)
+            resume_refused("%s: the run already finished (%d of %d epochs done) and wrote "
+                           "%s; to train on, resume with a larger --epochs (e.g. --epochs "
+                           "%d)", resume, ck->s.epoch, t->epochs, out, ck->s.epoch + 10);
+        resume_refused("%s: the run stopped early after epoch %d (%d epochs without a "
+                       "better validation loss, --patience %d) and wrote %s; to train on, "
+                       "resume with a larger --patience", resume, ck->s.epoch,
+                       ck->s.bad_epochs, a->o.patience, out);
+    }
+}
+
+/* Reads the training set and the test set (if any) for m.  Afterwards
+ * a->train_images names the training set however it was given. */
+static int load_sets(args *a, const cnn_model *m, cnn_dataset **train, cnn_dataset **test,
+                     cnn_error *err)
+{
+    a->dc.quiet = a->u.quiet;
+    if (a->train_set) {
+        if (data_cli_open(&a->dc, a->train_set, m, 1, 0, train, err) ||
+            cnn_dataset_check(*train, a->train_set, m, err))
+            return -1;
+        if (!a->u.quiet) data_cli_describe(a->train_set, *train);
+        a->train_images = a->train_set;
+    } else if (cnn_dataset_load(a->train_images, a->train_labels, m,
+                                cnn_limits_get()->max_file_bytes, train, err)) {
+        return -1;
+    }
+    if (a->test_set) {
+        if (data_cli_open(&a->dc, a->test_set, m, 1, 0, test, err) ||
+            cnn_dataset_check(*test, a->test_set, m, err))
+            return -1;
+        if (!a->u.quiet) data_cli_describe(a->test_set, *test);
+    } else if (a->test_images && cnn_dataset_load(a->test_images, a->test_labels, m,
+                                                  cnn_limits_get()->max_file_bytes, test, err)) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The indices: *idx the whole training set, or a seeded --val-split of it
+ * (*ntrain training indices, then *nval held out); with a test set, *vidx
+ * all of it and *nval its size. */
+static int split_sets(const args *a, const cnn_dataset *train, const cnn_dataset *test,
+                      uint64_t seed, uint32_t **idx, size_t *ntrain, uint32_t **vidx, size_t *nval,
+                      cnn_error *err)
+{
+    if (cnn_train_split(train->count, a->val_split, seed, idx, ntrain, nval, err)) {
+        cnn_error_prefix(err, "%s: --val-split", a->train_images);
+        return -1;
+    }
+    if (test) {
+        *vidx = malloc(sizeof **vidx * (test->count ? test->count : 1));
+        if (!*vidx) return cnn_errorf(err, "out of memory");
+        for (size_t i = 0; i < test->count; i++) (*vidx)[i] = (uint32_t)i;
+        *nval = test->count;
+    }
+    return 0;
+}
+
+/* A log or plot that cannot be written is found out now, not after training. */
+static int check_per_epoch_files(const ui *u, int rank, cnn_error *err)
+{
+    const char *per_epoch[2] = {u->log, u->plot};
+    for (int i = 0; i < 2; i++)
+        if (per_epoch[i] && !rank) {
+            cnn_atomic_file af;
+            if (cnn_atomic_open(&af, per_epoch[i], err)) return -1;
+            cnn_atomic_abort(&af);
+        }
+    return 0;
+}
+
+/* The paths the checkpoint records, made absolute into abs_paths[6] (the
+ * caller frees them) and pointed at from a->o. */
+static int record_paths(args *a, char *abs_paths[6], cnn_error *err)
+{
+    /* The checkpoint records a set given by one path (--train, --test) as its
+     * images without labels. */
+    const char *test_path = a->test_set ? a->test_set : a->test_images;
+    if (!(abs_paths[0] = absolute(a->train_images)) ||
+        (a->train_labels && !(abs_paths[1] = absolute(a->train_labels))) ||
+        (test_path && !(abs_paths[2] = absolute(test_path))) ||
+        (a->test_labels && !(abs_paths[3] = absolute(a->test_labels))) ||
+        (strcmp(a->out, "-") != 0 && !(abs_paths[4] = absolute(a->out))) ||
+        (a->u.log && !(abs_paths[5] = absolute(a->u.log))))
+        return cnn_errorf(err, "out of memory");
+    a->o.train_images = abs_paths[0];
+    a->o.train_labels = abs_paths[1];
+    a->o.test_images = abs_paths[2];
+    a->o.test_labels = abs_paths[3];
+    a->o.log = abs_paths[5];
+    a->o.record_output = abs_paths[4];
+    return 0;
+}
+
+/* ---- reporting ----------------------------------------------------------- */
+
+/* The closing lines on stderr and, with --json, the JSON object on stdout, for
+ * the weights written (the best epoch's with --patience). */
+static void report(const args *a, const cnn_train_result *r, size_t nval)
+{
+    const cnn_epoch_stats *fin = a->o.patience && r->best_epoch ? &r->best : &r->last;
+    const char *where = strcmp(a->out, "-") == 0 ? "standard output" : a->out;
+    if (!a->u.quiet) {
+        if (r->stopped_early)
+            fprintf(stderr, "stopped early after epoch %d; keeping epoch %d\n", r->epochs_done,
+                    r->best_epoch);
+        if (fin->has_val)
+            fprintf(stderr, "%s accuracy %.4f (%.0f of %zu), loss %.4f; weights in %s\n",
+                    a->u.held, fin->val_acc, fin->val_acc * (double)nval, nval, fin->val_loss,
+                    where);
+        else
+            fprintf(stderr, "train accuracy %.4f; weights in %s\n", fin->train_acc, where);
+    }
+    if (a->json) {
+        printf("{\"epochs\": %d, \"best_epoch\": %d, \"stopped_early\": %s, \"train_loss\": %.6f, "
+               "\"train_accuracy\": %.6f",
+               r->epochs_done, r->best_epoch, r->stopped_early ? "true" : "false",
+               fin->train_loss, fin->train_acc);
+        if (fin->has_val)
+            printf(", \"val_loss\": %.6f, \"val_accuracy\": %.6f, \"val_images\": %zu",
+                   fin->val_loss, fin->val_acc, nval);
+        printf(", \"images_per_second\": %.1f, \"elapsed_seconds\": %.3f}\n",
+               r->last.images_per_s, r->last.elapsed);
+    }
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #ifndef CNN_TRAIN_NO_MAIN
@@ -316,361 +673,109 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     }
     cli_prog = comm ? "cnn-train-mpi" : "cnn-train";
     cli_usage = usage;
-    const char *out = NULL, *train_images = NULL, *train_labels = NULL, *test_images = NULL,
-               *test_labels = NULL, *checkpoint = NULL, *resume = NULL, *train_set = NULL,
-               *test_set = NULL, *model_flag = NULL;
-    data_cli dc = {0};
-    double val_split = 0;
-    int json = 0, threads = 0;
-    ui u = {0};
-    cnn_train_opts o = {0};
-    /* Flags first collected as "given" so they override the model's defaults. */
-    struct { int set; long v; } epochs = {0}, batch = {0}, seed = {0}, step_epochs = {0};
-    struct { int set; double v; } lr = {0}, momentum = {0}, step_gamma = {0};
-    int optimizer = -1, schedule = -1, loss = -1, nesterov = 0;
-    int init_set = 0, shift_set = 0, patience_set = 0, val_split_set = 0, bn_images_set = 0,
-        rotate_set = 0, zoom_set = 0;
-    long bn_images = CNN_BN_IMAGES_DEFAULT;
-    static const char *const init_names[] = {"glorot", "he", NULL};
+    args a = {0};
+    int status = parse_args(argc, argv, rank, &a);
+    if (status >= 0) return status;
 
-    int c;
-    while ((c = getopt_long(argc, argv, ":o:m:qhV", options, NULL)) != -1) {
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'm': model_flag = optarg; break;
-        case OPT_TRAIN_IMAGES: train_images = optarg; break;
-        case OPT_TRAIN_LABELS: train_labels = optarg; break;
-        case OPT_TEST_IMAGES: test_images = optarg; break;
-        case OPT_TEST_LABELS: test_labels = optarg; break;
-        case OPT_TRAIN: train_set = optarg; break;
-        case OPT_TEST: test_set = optarg; break;
-        case OPT_RESIZE: dc.resize = 1; break;
-        case OPT_INVERT: dc.invert = 1; break;
-        case OPT_SKIP_BAD: dc.skip_bad = 1; break;
-        case OPT_ROTATE: rotate_set = 1, o.rotate = (float)cli_double("--rotate", optarg, 0, 180, 0); break;
-        case OPT_FLIP: o.flip = 1; break;
-        case OPT_ZOOM: zoom_set = 1, o.zoom = (float)cli_double("--zoom", optarg, 0, 0.9, 0); break;
-        case OPT_VAL_SPLIT: val_split_set = 1, val_split = cli_double("--val-split", optarg, 0, 0.9, 1); break;
-        case OPT_EPOCHS: epochs.set = 1, epochs.v = cli_long("--epochs", optarg, 1, CNN_EPOCHS_MAX); break;
-        case OPT_BATCH: batch.set = 1, batch.v = cli_long("--batch-size", optarg, 1, CNN_BATCH_MAX); break;
-        case OPT_OPTIMIZER: optimizer = cli_name("--optimizer", optarg, cnn_optimizer_names); break;
-        case OPT_LR: lr.set = 1, lr.v = cli_double("--learning-rate", optarg, CNN_LR_MIN, CNN_LR_MAX, 0); break;
-        case OPT_MOMENTUM: momentum.set = 1, momentum.v = cli_double("--momentum", optarg, 0, CNN_MOMENTUM_MAX, 0); break;
-        case OPT_NESTEROV: nesterov = 1; break;
-        case OPT_SCHEDULE: schedule = cli_name("--schedule", optarg, cnn_schedule_names); break;
-        case OPT_STEP_EPOCHS: step_epochs.set = 1, step_epochs.v = cli_long("--step-epochs", optarg, 1, CNN_STEP_EPOCHS_MAX); break;
-        case OPT_STEP_GAMMA: step_gamma.set = 1, step_gamma.v = cli_double("--step-gamma", optarg, CNN_STEP_GAMMA_MIN, CNN_STEP_GAMMA_MAX, 0); break;
-        case OPT_LOSS: loss = cli_name("--loss", optarg, cnn_loss_names); break;
-        case OPT_SEED: seed.set = 1, seed.v = cli_long("--seed", optarg, 0, CNN_SEED_MAX); break;
-        case OPT_INIT: init_set = 1, o.init = cli_name("--init", optarg, init_names); break;
-        case OPT_BN_IMAGES: bn_images_set = 1, bn_images = cli_long("--bn-images", optarg, 0, CNN_CKPT_MAX_BN_IMAGES); break;
-        case OPT_SHIFT: shift_set = 1, o.shift = (int)cli_long("--shift", optarg, 0, CNN_CKPT_MAX_SHIFT); break;
-        case OPT_PATIENCE: patience_set = 1, o.patience = (int)cli_long("--patience", optarg, 0, CNN_CKPT_MAX_EPOCHS); break;
-        case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
-        case OPT_CHECKPOINT: checkpoint = optarg; break;
-        case OPT_RESUME: resume = optarg; break;
-        case OPT_LOG: u.log = optarg; break;
-        case OPT_PLOT: u.plot = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_CHECK_FINITE: o.check_finite = 1; break;
-        case 'q': u.quiet = 1; break;
-        case 'h': if (!rank) fputs(usage, stdout), fputs(help, stdout); return cli_stdout_status();
-        case 'V': if (!rank) printf("%s %s\n", cli_prog, CNN_VERSION); return cli_stdout_status();
-        default: cli_other_option(c, argv);
-        }
-    }
     /* --resume: the checkpoint's model, data, outputs and settings, unless given. */
     cnn_weights *ckw = NULL;
     cnn_checkpoint ck = {0};
     cnn_error err;
-    if (resume) {
-        if (cnn_weights_open(resume, &ckw, &err) || cnn_checkpoint_read(ckw, &ck, &err)) {
+    if (a.resume) {
+        if (cnn_weights_open(a.resume, &ckw, &err) || cnn_checkpoint_read(ckw, &ck, &err)) {
             fprintf(stderr, "cnn-train: error: %s\n", err.msg);
             cnn_checkpoint_clear(&ck);
             cnn_weights_free(ckw);
             return 1;
         }
-        /* A set given by one path (--train/--test) is recorded without labels. */
-        if (!train_set && !train_images && !train_labels) {
-            if (ck.train_labels) train_images = ck.train_images, train_labels = ck.train_labels;
-            else train_set = ck.train_images;
-        }
-        if (!test_set && !test_images && !test_labels && !val_split_set) {
-            if (ck.test_labels) test_images = ck.test_images, test_labels = ck.test_labels;
-            else test_set = ck.test_images;
-        }
-        if (!val_split_set && !test_images && !test_set) val_split = ck.val_split;
-        if (!out) out = ck.output;
-        if (!u.log) u.log = ck.log;
-        if (!patience_set) o.patience = ck.patience;
-        if (!shift_set) o.shift = ck.shift;
-        if (!init_set) o.init = ck.init;
-        /* a checkpoint without the field comes from a run without recomputation */
-        if (!bn_images_set) bn_images = ck.bn_images >= 0 ? ck.bn_images : 0;
-        /* Augmentation and how the sets were read, as the run had them; a flag
-         * given differently is refused below. */
-        if (!rotate_set) o.rotate = ck.rotate;
-        if (!zoom_set) o.zoom = ck.zoom;
-        if (ck.flip) o.flip = 1;
-        if (ck.resize) dc.resize = 1;
-        if (ck.invert) dc.invert = 1;
+        resume_defaults(&a, &ck);
     }
-    if (model_flag && optind < argc)
-        cli_misuse("the model is given twice: -m %s and \"%s\"", model_flag, argv[optind]);
-    if (optind >= argc && !resume && !model_flag) cli_misuse("missing the model file");
-    if (optind < argc - 1) cli_misuse("one model file expected, also got \"%s\"", argv[optind + 1]);
-    if (train_set && (train_images || train_labels))
-        cli_misuse("use either --train or --train-images/--train-labels");
-    if (test_set && (test_images || test_labels))
-        cli_misuse("use either --test or --test-images/--test-labels");
-    if (!train_set && (!train_images || !train_labels))
-        cli_misuse("--train SET (or --train-images and --train-labels) is required");
-    if (!out) cli_misuse("-o WEIGHTS.safetensors is required");
-    if (!test_images != !test_labels) cli_misuse("--test-images and --test-labels go together");
-    if ((test_images || test_set) && val_split > 0)
-        cli_misuse("use either --test (or --test-images/--test-labels) or --val-split");
-    if (o.patience && !test_images && !test_set && val_split <= 0)
-        cli_misuse("--patience needs --test, --test-images or --val-split");
-    if (resume && (shift_set && o.shift != ck.shift))
-        resume_refused("%s: the run used --shift %d; --shift cannot change on resume", resume,
-                       ck.shift);
-    if (resume && init_set && o.init != ck.init)
-        resume_refused("%s: the run used --init %s; --init cannot change on resume", resume,
-                       init_names[ck.init]);
-    if (resume && fabs(val_split - ck.val_split) > 1e-12)
-        resume_refused("%s: the run used --val-split %g; the split cannot change on resume "
-                       "(the training images would differ)", resume, ck.val_split);
-    if (resume && (o.rotate != ck.rotate || o.zoom != ck.zoom || o.flip != ck.flip ||
-                   dc.resize != ck.resize || dc.invert != ck.invert))
-        resume_refused("%s: the run used --rotate %g --zoom %g%s%s%s; augmentation and how the "
-                       "images are read cannot change on resume", resume, ck.rotate, ck.zoom,
-                       ck.flip ? " --flip" : "", ck.resize ? " --resize" : "",
-                       ck.invert ? " --invert" : "");
-    if (resume && ck.bn_images >= 0 && bn_images != ck.bn_images)
-        resume_refused("%s: the run used --bn-images %ld; it cannot change on resume", resume,
-                       ck.bn_images);
-
-    int out_stdout = strcmp(out, "-") == 0;
-    if (out_stdout && json) cli_misuse("-o - and --json would both write to standard output");
-    if (checkpoint && strcmp(checkpoint, "-") == 0)
-        cli_misuse("--checkpoint -: a checkpoint is rewritten every epoch; standard output "
-                   "cannot be (name a file)");
-    if (u.plot && strcmp(u.plot, "-") == 0)
-        cli_misuse("--plot -: the plot is rewritten every epoch; standard output cannot be "
-                   "(name a file)");
-    if (u.log && strcmp(u.log, "-") == 0)
-        cli_misuse("--log -: the log is rewritten every epoch; standard output cannot be "
-                   "(name a file)");
-
+    check_usage(&a, argc, argv);
+    if (a.resume) check_resume_unchanged(&a, &ck);
+    check_standard_output(&a);
     if (saved_stderr >= 0) dup2(saved_stderr, STDERR_FILENO), close(saved_stderr);
 
-    const char *model_path = model_flag ? model_flag : optind < argc ? argv[optind] : NULL;
+    const char *model_path = a.model_flag ? a.model_flag : optind < argc ? argv[optind] : NULL;
+    int out_stdout = strcmp(a.out, "-") == 0;
     cnn_model *m = NULL;
     cnn_dataset *train = NULL, *test = NULL;
     uint32_t *idx = NULL, *vidx = NULL;
     char *ckpt = NULL, *abs_paths[6] = {NULL};
-    int status = 1;
+    status = 1;
     /* The checkpoint defaults to OUTPUT.ckpt; with -o - there is none unless named. */
-    if (!checkpoint && !out_stdout) {
-        size_t len = strlen(out) + 6;
+    if (!a.checkpoint && !out_stdout) {
+        size_t len = strlen(a.out) + 6;
         if (!(ckpt = malloc(len))) {
             cnn_errorf(&err, "out of memory");
             goto fail;
         }
-        snprintf(ckpt, len, "%s.ckpt", out);
-        checkpoint = ckpt;
+        snprintf(ckpt, len, "%s.ckpt", a.out);
+        a.checkpoint = ckpt;
     }
     const cnn_file_role ins[] = {
-        {"MODEL", model_path, NULL},            {"--train-images", train_images, NULL},
-        {"--train-labels", train_labels, NULL}, {"--test-images", test_images, NULL},
-        {"--test-labels", test_labels, NULL},   {"--resume", resume, "--checkpoint"},
-        {"--train", train_set, NULL},           {"--test", test_set, NULL},
+        {"MODEL", model_path, NULL},                {"--train-images", a.train_images, NULL},
+        {"--train-labels", a.train_labels, NULL},   {"--test-images", a.test_images, NULL},
+        {"--test-labels", a.test_labels, NULL},     {"--resume", a.resume, "--checkpoint"},
+        {"--train", a.train_set, NULL},             {"--test", a.test_set, NULL},
     };
     const cnn_file_role outs[] = {
-        {"-o", out, NULL}, {"--checkpoint", checkpoint, NULL}, {"--log", u.log, NULL},
-        {"--plot", u.plot, NULL}};
+        {"-o", a.out, NULL}, {"--checkpoint", a.checkpoint, NULL}, {"--log", a.u.log, NULL},
+        {"--plot", a.u.plot, NULL}};
     cli_check_files(ins, sizeof ins / sizeof *ins, outs, sizeof outs / sizeof *outs);
 
-    if (model_path) {
-        if (cnn_model_load(model_path, &m, &err)) goto fail;
-    } else {
-        m = ckw->model; /* --resume alone: the checkpoint's model */
-        ckw->model = NULL;
-    }
+    if (load_model(model_path, a.resume, ckw, &m, &err)) goto fail;
     /* On resume, the run's settings come from the checkpoint. */
-    if (resume && model_path) {
-        char why[512];
-        if (!cnn_model_same(m, ckw->model, why, sizeof why)) {
-            cnn_errorf(&err, "%s: the checkpoint is for a different model: %s", resume, why);
-            goto fail;
-        }
-    }
-    if (resume) m->training = ck.training;
-    cnn_training *t = &m->training;
-    if (epochs.set) t->epochs = (int)epochs.v;
-    if (batch.set) t->batch_size = (int)batch.v;
-    if (seed.set) t->seed = (uint64_t)seed.v;
-    if (lr.set) t->learning_rate = (float)lr.v;
-    if (momentum.set) t->momentum = (float)momentum.v;
-    if (step_epochs.set) t->step_epochs = (int)step_epochs.v;
-    if (step_gamma.set) t->step_gamma = (float)step_gamma.v;
-    if (optimizer >= 0) t->optimizer = optimizer;
-    if (schedule >= 0) t->schedule = schedule;
-    if (loss >= 0) t->loss = loss;
-    if (nesterov) t->nesterov = 1;
-    o.t = *t;
-    if (resume) {
-        /* Only --epochs and --patience may change; the position, optimizer state and
-         * generators depend on the rest. */
-        const char *fixed = cnn_checkpoint_fixed_setting_differs(&ck.training, t);
-        if (fixed)
-            resume_refused("%s: %s differs from the run's; it cannot change on resume (the "
-                           "saved position and optimizer state depend on it); only --epochs, "
-                           "--patience, --log, -o, --checkpoint and the data paths may",
-                           resume, fixed);
-        /* A finished run whose output exists has nothing left to do; without the
-         * output (killed between the last checkpoint and the weights) the
-         * resume writes it. */
-        struct stat st;
-        if (cnn_checkpoint_finished(&ck, t->epochs, o.patience) &&
-            (out_stdout || stat(out, &st) == 0)) {
-            if (ck.s.epoch >= t->epochs)
-                resume_refused("%s: the run already finished (%d of %d epochs done) and wrote "
-                               "%s; to train on, resume with a larger --epochs (e.g. --epochs "
-                               "%d)", resume, ck.s.epoch, t->epochs, out, ck.s.epoch + 10);
-            resume_refused("%s: the run stopped early after epoch %d (%d epochs without a "
-                           "better validation loss, --patience %d) and wrote %s; to train on, "
-                           "resume with a larger --patience", resume, ck.s.epoch,
-                           ck.s.bad_epochs, o.patience, out);
-        }
-    }
+    if (a.resume) m->training = ck.training;
+    apply_training_flags(&a, &m->training);
+    a.o.t = m->training;
+    if (a.resume) check_resume_left(&a, &ck, &m->training);
 
-    dc.quiet = u.quiet;
-    if (train_set) {
-        if (data_cli_open(&dc, train_set, m, 1, 0, &train, &err) ||
-            cnn_dataset_check(train, train_set, m, &err))
-            goto fail;
-        if (!u.quiet) data_cli_describe(train_set, train);
-        train_images = train_set;
-    } else if (cnn_dataset_load(train_images, train_labels, m, cnn_limits_get()->max_file_bytes,
-                                &train, &err)) {
-        goto fail;
-    }
-    if (test_set) {
-        if (data_cli_open(&dc, test_set, m, 1, 0, &test, &err) ||
-            cnn_dataset_check(test, test_set, m, &err))
-            goto fail;
-        if (!u.quiet) data_cli_describe(test_set, test);
-    } else if (test_images && cnn_dataset_load(test_images, test_labels, m,
-                                               cnn_limits_get()->max_file_bytes, &test, &err)) {
-        goto fail;
-    }
-
-    /* Indices: the whole training set, or a seeded split of it. */
     size_t ntrain, nval;
-    if (cnn_train_split(train->count, val_split, t->seed, &idx, &ntrain, &nval, &err)) {
-        cnn_error_prefix(&err, "%s: --val-split", train_images);
+    if (load_sets(&a, m, &train, &test, &err) ||
+        split_sets(&a, train, test, m->training.seed, &idx, &ntrain, &vidx, &nval, &err) ||
+        check_per_epoch_files(&a.u, rank, &err))
         goto fail;
-    }
     const cnn_dataset *val = test ? test : (nval ? train : NULL);
-    if (test) {
-        vidx = malloc(sizeof *vidx * (test->count ? test->count : 1));
-        if (!vidx) {
-            cnn_errorf(&err, "out of memory");
-            goto fail;
-        }
-        for (size_t i = 0; i < test->count; i++) vidx[i] = (uint32_t)i;
-        nval = test->count;
-    }
 
-    /* a log or plot that cannot be written is found out now, not after training */
-    const char *per_epoch[2] = {u.log, u.plot};
-    for (int i = 0; i < 2; i++)
-        if (per_epoch[i] && !rank) {
-            cnn_atomic_file af;
-            if (cnn_atomic_open(&af, per_epoch[i], &err)) goto fail;
-            cnn_atomic_abort(&af);
-        }
-    u.title = m->name[0] ? m->name : NULL;
-    cnn_set_threads(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
-    u.tty = isatty(STDERR_FILENO);
-    if (rank) u.quiet = 1, json = 0;
-    o.output = out;
-    o.checkpoint = checkpoint;
-    o.resume = resume;
-    o.val_split = val_split;
-    o.resize = dc.resize;
-    o.invert = dc.invert;
-    o.bn_images = bn_images;
-    /* The checkpoint records a set given by one path (--train, --test) as its
-     * images without labels. */
-    const char *test_path = test_set ? test_set : test_images;
-    if (!(abs_paths[0] = absolute(train_images)) ||
-        (train_labels && !(abs_paths[1] = absolute(train_labels))) ||
-        (test_path && !(abs_paths[2] = absolute(test_path))) ||
-        (test_labels && !(abs_paths[3] = absolute(test_labels))) ||
-        (!out_stdout && !(abs_paths[4] = absolute(out))) ||
-        (u.log && !(abs_paths[5] = absolute(u.log)))) {
-        cnn_errorf(&err, "out of memory");
-        goto fail;
-    }
-    o.train_images = abs_paths[0];
-    o.train_labels = abs_paths[1];
-    o.test_images = abs_paths[2];
-    o.test_labels = abs_paths[3];
-    o.log = abs_paths[5];
-    o.record_output = abs_paths[4];
-    o.stop = &stop_flag;
-    o.on_batch = on_batch;
-    o.on_epoch = on_epoch;
-    o.ctx = &u;
-    u.held = test ? "test" : "val";
-    o.comm = comm;
+    a.u.title = m->name[0] ? m->name : NULL;
+    cnn_set_threads(a.threads ? a.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    a.u.tty = isatty(STDERR_FILENO);
+    if (rank) a.u.quiet = 1, a.json = 0;
+    a.o.output = a.out;
+    a.o.checkpoint = a.checkpoint;
+    a.o.resume = a.resume;
+    a.o.val_split = a.val_split;
+    a.o.resize = a.dc.resize;
+    a.o.invert = a.dc.invert;
+    a.o.bn_images = a.bn_images;
+    if (record_paths(&a, abs_paths, &err)) goto fail;
+    a.o.stop = &stop_flag;
+    a.o.on_batch = on_batch;
+    a.o.on_epoch = on_epoch;
+    a.o.ctx = &a.u;
+    a.u.held = test ? "test" : "val";
+    a.o.comm = comm;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     /* A file-size limit must fail the write (EFBIG), not kill the process. */
     signal(SIGXFSZ, SIG_IGN);
 
     pre_train = 0; /* from here on, cnn_train has joined the ranks' agreements */
-    int rc = cnn_train(m, train, idx, ntrain, val, test ? vidx : idx + ntrain, nval, &o, &r, &err);
-    if (rc) goto fail;
+    if (cnn_train(m, train, idx, ntrain, val, test ? vidx : idx + ntrain, nval, &a.o, &r, &err))
+        goto fail;
     if (r.interrupted) {
         if (rank)
             ;
-        else if (checkpoint)
+        else if (a.checkpoint)
             fprintf(stderr, "%s: interrupted; checkpoint written to %s (continue with "
-                            "--resume %s)\n", cli_prog, checkpoint, checkpoint);
+                            "--resume %s)\n", cli_prog, a.checkpoint, a.checkpoint);
         else
             fprintf(stderr, "%s: interrupted; no checkpoint (name one with --checkpoint)\n",
                     cli_prog);
         status = 130;
         goto done;
     }
-    /* The figures of the weights written: the best epoch's with --patience. */
-    const cnn_epoch_stats *fin = o.patience && r.best_epoch ? &r.best : &r.last;
-    if (!u.quiet) {
-        if (r.stopped_early)
-            fprintf(stderr, "stopped early after epoch %d; keeping epoch %d\n", r.epochs_done,
-                    r.best_epoch);
-        if (fin->has_val)
-            fprintf(stderr, "%s accuracy %.4f (%.0f of %zu), loss %.4f; weights in %s\n",
-                    u.held, fin->val_acc, fin->val_acc * (double)nval,
-                    nval, fin->val_loss, out_stdout ? "standard output" : out);
-        else
-            fprintf(stderr, "train accuracy %.4f; weights in %s\n", fin->train_acc,
-                    out_stdout ? "standard output" : out);
-    }
-    if (json) {
-        printf("{\"epochs\": %d, \"best_epoch\": %d, \"stopped_early\": %s, \"train_loss\": %.6f, "
-               "\"train_accuracy\": %.6f",
-               r.epochs_done, r.best_epoch, r.stopped_early ? "true" : "false", fin->train_loss,
-               fin->train_acc);
-        if (fin->has_val)
-            printf(", \"val_loss\": %.6f, \"val_accuracy\": %.6f, \"val_images\": %zu",
-                   fin->val_loss, fin->val_acc, nval);
-        printf(", \"images_per_second\": %.1f, \"elapsed_seconds\": %.3f}\n",
-               r.last.images_per_s, r.last.elapsed);
-    }
+    report(&a, &r, nval);
     status = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "%s: error: writing the results to standard output: %s\n", cli_prog,
