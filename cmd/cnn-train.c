@@ -379,12 +379,16 @@ static void resume_defaults(args *a, const cnn_checkpoint *ck)
 {
     /* A set given by one path (--train/--test) is recorded without labels. */
     if (!a->train_set && !a->train_images && !a->train_labels) {
-        if (ck->train_labels) a->train_images = ck->train_images, a->train_labels = ck->train_labels;
-        else a->train_set = ck->train_images;
+        if (ck->train_labels)
+            a->train_images = ck->train_images, a->train_labels = ck->train_labels;
+        else
+            a->train_set = ck->train_images;
     }
     if (!a->test_set && !a->test_images && !a->test_labels && !a->val_split_set) {
-        if (ck->test_labels) a->test_images = ck->test_images, a->test_labels = ck->test_labels;
-        else a->test_set = ck->test_images;
+        if (ck->test_labels)
+            a->test_images = ck->test_images, a->test_labels = ck->test_labels;
+        else
+            a->test_set = ck->test_images;
     }
     if (!a->val_split_set && !a->test_images && !a->test_set) a->val_split = ck->val_split;
     if (!a->out) a->out = ck->output;
