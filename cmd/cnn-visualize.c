@@ -551,108 +551,347 @@ done:
     return rc;
 }
 
+/* ---- the command line ---------------------------------------------------- */
+
+/* What the command line says. */
+typedef struct vis_args {
+    const char *weights_path, *model_path, *layer_name, *units_arg, *out, *each, *fmap_path;
+    const char *saliency, *gradcam, *class_arg, *start_path;
+    const char *attr_image; /* --saliency or --gradcam IMAGE, or NULL */
+    int json, weights_view, sort, quiet, threads, scale, margin;
+    int old_kernels, old_weights_file; /* the deprecated spellings were used */
+    int normalize, cols;               /* normalize -1: the view's default */
+    cnn_input_opts in_opts;            /* --invert, --resize */
+    cnn_vis_opts o;                    /* the objective and the ascent */
+} vis_args;
+
+/* Reads the flags into *a.  Returns -1 to go on, or the exit status once
+ * --help or --version is done (misuse exits 2). */
+static int parse_args(int argc, char **argv, vis_args *a)
+{
+    *a = (vis_args){.margin = 2, .normalize = -1};
+    cnn_vis_opts_default(&a->o);
+    cnn_vis_opts *o = &a->o;
+    a->old_kernels = old_weights_flag(argc, argv);
+    int c;
+    while ((c = getopt_long(argc, argv, ":w:m:l:u:o:qhV", options, NULL)) != -1) {
+        switch (c) {
+        case 'w': a->weights_path = optarg; break;
+        case OPT_WEIGHTS_FILE: a->weights_path = optarg, a->old_weights_file = 1; break;
+        case 'm': a->model_path = optarg; break;
+        case 'l': a->layer_name = optarg; break;
+        case 'u': a->units_arg = optarg; break;
+        case 'o': a->out = optarg; break;
+        case OPT_EACH: a->each = optarg; break;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_REDUCE: o->obj.reduce = cli_name("--reduce", optarg, cnn_vis_reduce_names); break;
+        case OPT_CENTER: o->obj.reduce = CNN_VIS_CENTER; break;
+        case OPT_PRE: o->obj.pre = 1; break;
+        case OPT_OPTIMIZER: o->method = cli_name("--optimizer", optarg, cnn_vis_method_names); break;
+        case OPT_STEPS: o->steps = (int)cli_long("--steps", optarg, 0, 1000000); break;
+        case OPT_STEP_SIZE: o->step = (float)cli_double("--step-size", optarg, 0, 1e6, 1); break;
+        case OPT_SEED: o->seed = (uint64_t)cli_long("--seed", optarg, 0, 2147483647L); break;
+        case OPT_RANGE: parse_range(optarg, &o->lo, &o->hi); break;
+        case OPT_RESTARTS: o->restarts = (int)cli_long("--restarts", optarg, 1, 1000); break;
+        case OPT_L1: o->l1 = (float)cli_double("--l1", optarg, 0, 1e6, 0); break;
+        case OPT_L2: o->l2 = (float)cli_double("--l2", optarg, 0, 1e6, 0); break;
+        case OPT_TV: o->tv = (float)cli_double("--tv", optarg, 0, 1e6, 0); break;
+        case OPT_BLUR: o->blur = (float)cli_double("--blur", optarg, 0, 20, 0); break;
+        case OPT_BLUR_EVERY: o->blur_every = (int)cli_long("--blur-every", optarg, 1, 1000000); break;
+        case OPT_JITTER: o->jitter = (int)cli_long("--jitter", optarg, 0, 1000); break;
+        case OPT_WEIGHTS: a->weights_view = 1; break;
+        case OPT_FEATURE_MAPS: a->fmap_path = optarg; break;
+        case OPT_SALIENCY: a->saliency = optarg; break;
+        case OPT_GRADCAM: a->gradcam = optarg; break;
+        case OPT_CLASS: a->class_arg = optarg; break;
+        case OPT_START: a->start_path = optarg; break;
+        case OPT_INVERT: a->in_opts.invert = 1; break;
+        case OPT_RESIZE: a->in_opts.resize = 1; break;
+        case OPT_SORT: a->sort = 1; break;
+        case OPT_NORMALIZE: a->normalize = cli_name("--normalize", optarg, cnn_vis_norm_names); break;
+        case OPT_SCALE: a->scale = (int)cli_long("--scale", optarg, 1, 1000); break;
+        case OPT_COLS: a->cols = (int)cli_long("--cols", optarg, 1, 100000); break;
+        case OPT_MARGIN: a->margin = (int)cli_long("--margin", optarg, 0, 1000); break;
+        case OPT_THREADS: a->threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
+        case 'q': a->quiet = 1; break;
+        case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
+        case 'V': printf("cnn-visualize %s\n", CNN_VERSION); return cli_stdout_status();
+        default: cli_other_option(c, argv);
+        }
+    }
+    return -1;
+}
+
+/* The deprecation notes, then misuse (exits 2); takes the MODEL.json operand
+ * into a->model_path and sets a->attr_image. */
+static void check_usage(vis_args *a, int argc, char **argv)
+{
+    if (a->old_weights_file && !a->quiet)
+        fputs("cnn-visualize: note: --weights-file is deprecated; use -w/--weights FILE\n", stderr);
+    if (a->old_kernels && !a->quiet)
+        fputs("cnn-visualize: note: --weights as the kernel view is deprecated; use --kernels "
+              "(--weights FILE names the weights file)\n", stderr);
+    if (optind < argc - 1)
+        cli_misuse("at most one model file expected, also got \"%s\"", argv[optind + 1]);
+    if (optind < argc && a->model_path)
+        cli_misuse("the model is given twice: -m %s and \"%s\"", a->model_path, argv[optind]);
+    if (optind < argc) a->model_path = argv[optind];
+    if (!a->weights_path) cli_misuse("-w WEIGHTS.safetensors is required");
+    const char *attr_image = a->attr_image = a->saliency ? a->saliency : a->gradcam;
+    if (a->saliency && a->gradcam) cli_misuse("use either --saliency or --gradcam");
+    if (attr_image && (a->weights_view || a->fmap_path || a->each || a->start_path ||
+                       a->units_arg || a->sort))
+        cli_misuse("--%s goes without --kernels, --feature-maps, --each, --start, --units and "
+                   "--sort", a->saliency ? "saliency" : "gradcam");
+    if (a->class_arg && !attr_image) cli_misuse("--class goes with --saliency or --gradcam");
+    if (a->saliency && a->layer_name) cli_misuse("--saliency is of the input: it takes no --layer");
+    if (attr_image && !a->out && !a->json) cli_misuse("-o FILE.png or --json is required");
+    if (!attr_image && !a->out && !a->each) cli_misuse("-o FILE.png or --each DIR is required");
+    if (a->weights_view && a->fmap_path) cli_misuse("use either --kernels or --feature-maps");
+    if (a->start_path && (a->weights_view || a->fmap_path))
+        cli_misuse("--start goes with the ascent, not with --kernels or --feature-maps");
+    if (!a->layer_name && !a->weights_view && !a->saliency) cli_misuse("--layer NAME is required");
+    if ((a->in_opts.invert || a->in_opts.resize) && !a->fmap_path && !attr_image && !a->start_path)
+        cli_misuse("--invert and --resize go with --feature-maps, --saliency, --gradcam or "
+                   "--start");
+    if (a->out && strcmp(a->out, "-") == 0 && a->json)
+        cli_misuse("-o - and --json would both write to standard output");
+}
+
+/* ---- the views ----------------------------------------------------------- */
+
+/* The layer drawn: --layer, the output layer for --saliency, else the first
+ * layer with weights. */
+static int choose_layer(const vis_args *a, const cnn_model *m, int *layer, cnn_error *err)
+{
+    if (a->layer_name) {
+        *layer = cnn_model_find_layer(m, a->layer_name);
+        if (*layer < 0) {
+            char list[CNN_ERROR_MAX / 2];
+            size_t k = 0;
+            list[0] = 0;
+            for (int i = 0; i < m->nlayers && k + 4 < sizeof list; i++)
+                k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "",
+                                      m->layers[i].name);
+            return cnn_errorf(err, "the model has no layer \"%s\" (its layers: %s)",
+                              a->layer_name, list);
+        }
+    } else if (a->saliency) {
+        *layer = m->nlayers - 1;
+    } else {
+        *layer = cnn_vis_first_weights_layer(m);
+        if (*layer < 0)
+            return cnn_errorf(err, "the model's first layer with weights is not a Conv2D or "
+                                   "Dense layer on the image; name one with --layer");
+    }
+    return 0;
+}
+
+/* The tiles of a unit view: n units' pictures of c x h x w each, with the
+ * value --sort orders them by and whether the unit is dead. */
+typedef struct tileset {
+    int *units;    /* (n) the unit numbers drawn */
+    int n, count;  /* units drawn, units the view has */
+    float *tiles;  /* (n, c, h, w) */
+    float *values; /* (n) */
+    int *dead;     /* (n) */
+    int *order;    /* (n) the drawing order */
+    int c, h, w;
+} tileset;
+
+static void tileset_free(tileset *t)
+{
+    free(t->tiles);
+    free(t->values);
+    free(t->order);
+    free(t->dead);
+    free(t->units);
+}
+
+/* How many units the view of layer has (t->count), then the units drawn:
+ * --units read against it, or all. */
+static int choose_units(const vis_args *a, const cnn_model *m, int layer, tileset *t,
+                        cnn_error *err)
+{
+    const cnn_layer *L = &m->layers[layer];
+    if (a->weights_view) {
+        t->count = L->units;
+    } else if (a->fmap_path) {
+        if (L->out.flat)
+            return cnn_errorf(err, "layer %s (%s) is flat; feature maps need a spatial layer "
+                                   "(Conv2D, pooling)", L->name, cnn_layer_type(L));
+        t->count = L->out.c;
+    } else {
+        t->count = cnn_vis_units(m, layer);
+        if (cnn_input_check(m->input, err)) return -1;
+    }
+    if (a->units_arg) {
+        t->units = parse_units(a->units_arg, t->count, L->name, &t->n);
+    } else {
+        t->n = t->count;
+        t->units = malloc(sizeof *t->units * (size_t)(t->count > 0 ? t->count : 1));
+        if (!t->units) return cnn_errorf(err, "out of memory");
+        for (int i = 0; i < t->count; i++) t->units[i] = i;
+    }
+    return 0;
+}
+
+/* --kernels: the units' filters, valued by their L2 norm. */
+static int kernel_tiles(cnn_net *net, int layer, tileset *t, cnn_error *err)
+{
+    float *all;
+    int n;
+    if (cnn_vis_layer_weights(net, layer, &all, &n, &t->c, &t->h, &t->w, err)) return -1;
+    size_t per = (size_t)t->c * t->h * t->w;
+    t->tiles = malloc(sizeof *t->tiles * per * (size_t)t->n);
+    if (!t->tiles) {
+        free(all);
+        return cnn_errorf(err, "out of memory");
+    }
+    for (int i = 0; i < t->n; i++) {
+        float *tile = t->tiles + (size_t)i * per;
+        memcpy(tile, all + (size_t)t->units[i] * per, per * sizeof *tile);
+        double ss = 0; /* sorted by the filter's L2 norm */
+        for (size_t j = 0; j < per; j++) ss += (double)tile[j] * tile[j];
+        t->values[i] = (float)sqrt(ss);
+    }
+    free(all);
+    return 0;
+}
+
+/* --feature-maps IMG: the units' channels of the layer's output for the image,
+ * valued by their mean activation. */
+static int fmap_tiles(cnn_net *net, const cnn_model *m, int layer, const vis_args *a,
+                      tileset *t, cnn_error *err)
+{
+    const cnn_layer *L = &m->layers[layer];
+    size_t hw = (size_t)L->out.h * L->out.w;
+    float *x = malloc(sizeof *x * cnn_shape_size(m->input));
+    float *maps = malloc(sizeof *maps * cnn_shape_size(L->out));
+    t->tiles = malloc(sizeof *t->tiles * hw * (size_t)t->n);
+    int rc = -1;
+    if (!x || !maps || !t->tiles) {
+        cnn_errorf(err, "out of memory");
+        goto done;
+    }
+    if (cnn_png_to_input(a->fmap_path, m->input, &a->in_opts, x, err) ||
+        cnn_vis_feature_maps(net, layer, a->o.obj.pre, x, maps, err))
+        goto done;
+    for (int i = 0; i < t->n; i++) {
+        float *tile = t->tiles + (size_t)i * hw;
+        memcpy(tile, maps + (size_t)t->units[i] * hw, hw * sizeof *tile);
+        double s = 0; /* sorted by the mean activation */
+        for (size_t j = 0; j < hw; j++) s += tile[j];
+        t->values[i] = (float)(s / (double)hw);
+    }
+    t->c = 1, t->h = L->out.h, t->w = L->out.w;
+    rc = 0;
+done:
+    free(maps);
+    free(x);
+    return rc;
+}
+
+/* The default view: for each unit, the input that maximizes it (gradient
+ * ascent from noise or --start), valued by the final objective; dead units
+ * are named in a warning. */
+static int ascent_tiles(cnn_net *net, const cnn_model *m, const cnn_layer *L, const vis_args *a,
+                        tileset *t, cnn_error *err)
+{
+    cnn_vis_opts o = a->o;
+    float *x = NULL;
+    int rc = -1;
+    t->c = m->input.c, t->h = m->input.h, t->w = m->input.w;
+    t->tiles = malloc(sizeof *t->tiles * cnn_shape_size(m->input) * (size_t)t->n);
+    if (!t->tiles) {
+        cnn_errorf(err, "out of memory");
+        goto done;
+    }
+    if (a->start_path) {
+        if (!(x = malloc(sizeof *x * cnn_shape_size(m->input)))) {
+            cnn_errorf(err, "out of memory");
+            goto done;
+        }
+        if (cnn_png_to_input(a->start_path, m->input, &a->in_opts, x, err)) goto done;
+        o.start = x;
+    }
+    int tty = !a->quiet && isatty(STDERR_FILENO);
+    if (cnn_vis_maximize(net, &o, t->units, t->n, t->tiles, t->values, t->dead,
+                         tty ? on_progress : NULL, (void *)L->name, err))
+        goto done;
+    int ndead = 0;
+    for (int i = 0; i < t->n; i++) ndead += t->dead[i];
+    if (ndead && !a->quiet) {
+        fprintf(stderr, "cnn-visualize: warning: %s: %d dead unit%s (zero gradient at all %d "
+                        "random starts), drawn crossed out:", L->name, ndead,
+                ndead > 1 ? "s" : "", o.restarts);
+        for (int i = 0; i < t->n; i++)
+            if (t->dead[i]) fprintf(stderr, " %d", t->units[i]);
+        fputc('\n', stderr);
+    }
+    rc = 0;
+done:
+    free(x);
+    return rc;
+}
+
+/* --json: one line per unit in drawing order. */
+static int print_values(const cnn_layer *L, const tileset *t, cnn_error *err)
+{
+    for (int k = 0; k < t->n; k++) {
+        int i = t->order[k];
+        printf("{\"layer\": \"%s\", \"unit\": %d, ", L->name, t->units[i]);
+        if (isfinite(t->values[i])) printf("\"value\": %.9g", t->values[i]);
+        else printf("\"value\": null");
+        printf(", \"dead\": %s}\n", t->dead[i] ? "true" : "false");
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cnn_errorf(err, "writing to stdout: %s", strerror(errno));
+    return 0;
+}
+
+/* -o's grid and --each's files (the tiles are normalized in place for them). */
+static int write_pictures(const vis_args *a, const cnn_model *m, int layer, char *const *names,
+                          tileset *t, cnn_error *err)
+{
+    const cnn_layer *L = &m->layers[layer];
+    int scale = a->scale ? a->scale : cnn_vis_auto_scale(t->h, t->w);
+    int normalize = a->normalize;
+    if (a->out && write_grid(a->out, L, a->weights_view, a->fmap_path != NULL, t->tiles,
+                             t->units, t->n, t->c, t->h, t->w, t->order, t->dead, normalize,
+                             a->cols, scale, a->margin, layer == m->nlayers - 1 ? names : NULL,
+                             err))
+        return -1;
+    if (normalize < 0) normalize = a->weights_view ? CNN_VIS_NORM_GLOBAL : CNN_VIS_NORM_TILE;
+    cnn_vis_normalize(t->tiles, t->n, (size_t)t->c * t->h * t->w, normalize, t->dead);
+    if (a->each && write_each(a->each, L->name, t->tiles, t->units, t->n, t->count, t->c, t->h,
+                              t->w, t->dead, scale, err))
+        return -1;
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
     cli_prog = "cnn-visualize";
     cli_usage = usage;
-    const char *weights_path = NULL, *model_path = NULL, *layer_name = NULL, *units_arg = NULL, *out = NULL,
-               *each = NULL, *fmap_path = NULL;
-    const char *saliency = NULL, *gradcam = NULL, *class_arg = NULL, *start_path = NULL;
-    int json = 0, weights_view = 0, sort = 0, quiet = 0, threads = 0, scale = 0, margin = 2;
-    int old_kernels = old_weights_flag(argc, argv), old_weights_file = 0;
-    int normalize = -1, cols = 0; /* normalize -1: the view's default */
-    cnn_input_opts in_opts = {0};
-    cnn_vis_opts o;
-    cnn_vis_opts_default(&o);
-
-    int c;
-    while ((c = getopt_long(argc, argv, ":w:m:l:u:o:qhV", options, NULL)) != -1) {
-        switch (c) {
-        case 'w': weights_path = optarg; break;
-        case OPT_WEIGHTS_FILE: weights_path = optarg, old_weights_file = 1; break;
-        case 'm': model_path = optarg; break;
-        case 'l': layer_name = optarg; break;
-        case 'u': units_arg = optarg; break;
-        case 'o': out = optarg; break;
-        case OPT_EACH: each = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_REDUCE: o.obj.reduce = cli_name("--reduce", optarg, cnn_vis_reduce_names); break;
-        case OPT_CENTER: o.obj.reduce = CNN_VIS_CENTER; break;
-        case OPT_PRE: o.obj.pre = 1; break;
-        case OPT_OPTIMIZER: o.method = cli_name("--optimizer", optarg, cnn_vis_method_names); break;
-        case OPT_STEPS: o.steps = (int)cli_long("--steps", optarg, 0, 1000000); break;
-        case OPT_STEP_SIZE: o.step = (float)cli_double("--step-size", optarg, 0, 1e6, 1); break;
-        case OPT_SEED: o.seed = (uint64_t)cli_long("--seed", optarg, 0, 2147483647L); break;
-        case OPT_RANGE: parse_range(optarg, &o.lo, &o.hi); break;
-        case OPT_RESTARTS: o.restarts = (int)cli_long("--restarts", optarg, 1, 1000); break;
-        case OPT_L1: o.l1 = (float)cli_double("--l1", optarg, 0, 1e6, 0); break;
-        case OPT_L2: o.l2 = (float)cli_double("--l2", optarg, 0, 1e6, 0); break;
-        case OPT_TV: o.tv = (float)cli_double("--tv", optarg, 0, 1e6, 0); break;
-        case OPT_BLUR: o.blur = (float)cli_double("--blur", optarg, 0, 20, 0); break;
-        case OPT_BLUR_EVERY: o.blur_every = (int)cli_long("--blur-every", optarg, 1, 1000000); break;
-        case OPT_JITTER: o.jitter = (int)cli_long("--jitter", optarg, 0, 1000); break;
-        case OPT_WEIGHTS: weights_view = 1; break;
-        case OPT_FEATURE_MAPS: fmap_path = optarg; break;
-        case OPT_SALIENCY: saliency = optarg; break;
-        case OPT_GRADCAM: gradcam = optarg; break;
-        case OPT_CLASS: class_arg = optarg; break;
-        case OPT_START: start_path = optarg; break;
-        case OPT_INVERT: in_opts.invert = 1; break;
-        case OPT_RESIZE: in_opts.resize = 1; break;
-        case OPT_SORT: sort = 1; break;
-        case OPT_NORMALIZE: normalize = cli_name("--normalize", optarg, cnn_vis_norm_names); break;
-        case OPT_SCALE: scale = (int)cli_long("--scale", optarg, 1, 1000); break;
-        case OPT_COLS: cols = (int)cli_long("--cols", optarg, 1, 100000); break;
-        case OPT_MARGIN: margin = (int)cli_long("--margin", optarg, 0, 1000); break;
-        case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
-        case 'q': quiet = 1; break;
-        case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
-        case 'V': printf("cnn-visualize %s\n", CNN_VERSION); return cli_stdout_status();
-        default: cli_other_option(c, argv);
-        }
-    }
-    if (old_weights_file && !quiet)
-        fputs("cnn-visualize: note: --weights-file is deprecated; use -w/--weights FILE\n", stderr);
-    if (old_kernels && !quiet)
-        fputs("cnn-visualize: note: --weights as the kernel view is deprecated; use --kernels "
-              "(--weights FILE names the weights file)\n", stderr);
-    if (optind < argc - 1) cli_misuse("at most one model file expected, also got \"%s\"", argv[optind + 1]);
-    if (optind < argc && model_path)
-        cli_misuse("the model is given twice: -m %s and \"%s\"", model_path, argv[optind]);
-    if (optind < argc) model_path = argv[optind];
-    if (!weights_path) cli_misuse("-w WEIGHTS.safetensors is required");
-    const char *attr_image = saliency ? saliency : gradcam;
-    if (saliency && gradcam) cli_misuse("use either --saliency or --gradcam");
-    if (attr_image && (weights_view || fmap_path || each || start_path || units_arg || sort))
-        cli_misuse("--%s goes without --kernels, --feature-maps, --each, --start, --units and "
-                   "--sort", saliency ? "saliency" : "gradcam");
-    if (class_arg && !attr_image) cli_misuse("--class goes with --saliency or --gradcam");
-    if (saliency && layer_name) cli_misuse("--saliency is of the input: it takes no --layer");
-    if (attr_image && !out && !json) cli_misuse("-o FILE.png or --json is required");
-    if (!attr_image && !out && !each) cli_misuse("-o FILE.png or --each DIR is required");
-    if (weights_view && fmap_path) cli_misuse("use either --kernels or --feature-maps");
-    if (start_path && (weights_view || fmap_path))
-        cli_misuse("--start goes with the ascent, not with --kernels or --feature-maps");
-    if (!layer_name && !weights_view && !saliency) cli_misuse("--layer NAME is required");
-    if ((in_opts.invert || in_opts.resize) && !fmap_path && !attr_image && !start_path)
-        cli_misuse("--invert and --resize go with --feature-maps, --saliency, --gradcam or "
-                   "--start");
-    if (out && strcmp(out, "-") == 0 && json)
-        cli_misuse("-o - and --json would both write to standard output");
-    const cnn_file_role ins[] = {{"-w", weights_path, NULL},
-                                 {"MODEL", model_path, NULL},
-                                 {"--feature-maps", fmap_path, NULL},
-                                 {"--saliency", saliency, NULL},
-                                 {"--gradcam", gradcam, NULL},
-                                 {"--start", start_path, NULL}};
+    vis_args a;
+    int status = parse_args(argc, argv, &a);
+    if (status >= 0) return status;
+    check_usage(&a, argc, argv);
+    const cnn_file_role ins[] = {{"-w", a.weights_path, NULL},
+                                 {"MODEL", a.model_path, NULL},
+                                 {"--feature-maps", a.fmap_path, NULL},
+                                 {"--saliency", a.saliency, NULL},
+                                 {"--gradcam", a.gradcam, NULL},
+                                 {"--start", a.start_path, NULL}};
     const size_t nins = sizeof ins / sizeof *ins;
-    const cnn_file_role outs[] = {{"-o", out, NULL}};
+    const cnn_file_role outs[] = {{"-o", a.out, NULL}};
     cli_check_files(ins, nins, outs, 1);
     struct stat each_st;
-    if (each && stat(each, &each_st) == 0 && !S_ISDIR(each_st.st_mode)) {
-        fprintf(stderr, "cnn-visualize: error: --each %s: exists and is not a folder\n", each);
+    if (a.each && stat(a.each, &each_st) == 0 && !S_ISDIR(each_st.st_mode)) {
+        fprintf(stderr, "cnn-visualize: error: --each %s: exists and is not a folder\n", a.each);
         return 2;
     }
 
@@ -660,195 +899,61 @@ int main(int argc, char **argv)
     cnn_weights *wf = NULL;
     cnn_model *m = NULL;
     cnn_net *net = NULL;
-    int *units = NULL, *dead = NULL, *order = NULL;
-    float *tiles = NULL, *values = NULL, *x = NULL;
+    tileset t = {0};
     char **names = NULL;
-    int status = 1, nunits = 0, tc = 1, th = 0, tw = 0, names_failed;
-
-    if (threads) cnn_set_threads(threads); /* else the library's default: all cores */
-    if (cnn_weights_open(weights_path, &wf, &err) ||
-        cnn_weights_resolve_model(wf, model_path, &m, &err))
+    int names_failed, layer;
+    status = 1;
+    if (a.threads) cnn_set_threads(a.threads); /* else the library's default: all cores */
+    if (cnn_weights_open(a.weights_path, &wf, &err) ||
+        cnn_weights_resolve_model(wf, a.model_path, &m, &err))
         goto fail;
     names = stored_class_names(wf, m, &err, &names_failed);
-    if (names_failed) goto fail;
-
-    int layer;
-    if (layer_name) {
-        layer = cnn_model_find_layer(m, layer_name);
-        if (layer < 0) {
-            char list[CNN_ERROR_MAX / 2];
-            size_t k = 0;
-            list[0] = 0;
-            for (int i = 0; i < m->nlayers && k + 4 < sizeof list; i++)
-                k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "",
-                                      m->layers[i].name);
-            cnn_errorf(&err, "the model has no layer \"%s\" (its layers: %s)", layer_name, list);
-            goto fail;
-        }
-    } else if (saliency) {
-        layer = m->nlayers - 1;
-    } else {
-        layer = cnn_vis_first_weights_layer(m);
-        if (layer < 0) {
-            cnn_errorf(&err, "the model's first layer with weights is not a Conv2D or Dense layer "
-                             "on the image; name one with --layer");
-            goto fail;
-        }
-    }
+    if (names_failed || choose_layer(&a, m, &layer, &err)) goto fail;
     const cnn_layer *L = &m->layers[layer];
-    o.obj.layer = layer;
-    if (attr_image) {
-        attrib a = {.image = attr_image, .gradcam = gradcam != NULL, .layer = layer,
-                    .class_arg = class_arg, .out = out, .json = json, .scale = scale,
-                    .in = &in_opts};
+    a.o.obj.layer = layer;
+    if (a.attr_image) {
+        attrib at = {.image = a.attr_image, .gradcam = a.gradcam != NULL, .layer = layer,
+                     .class_arg = a.class_arg, .out = a.out, .json = a.json, .scale = a.scale,
+                     .in = &a.in_opts};
         if (cnn_net_new(m, 1, &net, &err) ||
             cnn_weights_read_params(wf, "", m, cnn_net_params(net), &err) ||
-            attribution(net, m, names, &a, &err))
+            attribution(net, m, names, &at, &err))
             goto fail;
         status = 0;
         goto done;
     }
 
-    /* How many units the chosen view has, before reading --units against it. */
-    int count;
-    if (weights_view) {
-        count = L->units;
-    } else if (fmap_path) {
-        if (L->out.flat) {
-            cnn_errorf(&err, "layer %s (%s) is flat; feature maps need a spatial layer (Conv2D, "
-                             "pooling)", L->name, cnn_layer_type(L));
-            goto fail;
-        }
-        count = L->out.c;
-    } else {
-        count = cnn_vis_units(m, layer);
-        if (cnn_input_check(m->input, &err)) goto fail;
+    if (choose_units(&a, m, layer, &t, &err)) goto fail;
+    if (a.each) check_each(a.each, L->name, t.units, t.n, t.count, ins, nins, a.out);
+    t.dead = calloc((size_t)t.n, sizeof *t.dead);
+    t.values = calloc((size_t)t.n, sizeof *t.values);
+    t.order = malloc(sizeof *t.order * (size_t)t.n);
+    if (!t.dead || !t.values || !t.order) {
+        cnn_errorf(&err, "out of memory");
+        goto fail;
     }
-    if (units_arg) {
-        units = parse_units(units_arg, count, L->name, &nunits);
-    } else {
-        nunits = count;
-        units = malloc(sizeof *units * (size_t)(count > 0 ? count : 1));
-        if (!units) goto oom;
-        for (int i = 0; i < count; i++) units[i] = i;
-    }
-    if (each) check_each(each, L->name, units, nunits, count, ins, nins, out);
-    dead = calloc((size_t)nunits, sizeof *dead);
-    values = calloc((size_t)nunits, sizeof *values);
-    order = malloc(sizeof *order * (size_t)nunits);
-    if (!dead || !values || !order) goto oom;
-
-    int batch = nunits < MAX_BATCH ? nunits : MAX_BATCH;
-    if (cnn_net_new(m, fmap_path || weights_view ? 1 : batch, &net, &err) ||
+    int batch = t.n < MAX_BATCH ? t.n : MAX_BATCH;
+    if (cnn_net_new(m, a.fmap_path || a.weights_view ? 1 : batch, &net, &err) ||
         cnn_weights_read_params(wf, "", m, cnn_net_params(net), &err))
         goto fail;
-
-    if (weights_view) {
-        float *all;
-        int n;
-        if (cnn_vis_layer_weights(net, layer, &all, &n, &tc, &th, &tw, &err)) goto fail;
-        size_t per = (size_t)tc * th * tw;
-        tiles = malloc(sizeof *tiles * per * (size_t)nunits);
-        if (!tiles) {
-            free(all);
-            goto oom;
-        }
-        for (int i = 0; i < nunits; i++) {
-            memcpy(tiles + (size_t)i * per, all + (size_t)units[i] * per, per * sizeof *tiles);
-            double ss = 0; /* sorted by the filter's L2 norm */
-            for (size_t j = 0; j < per; j++) ss += (double)tiles[i * per + j] * tiles[i * per + j];
-            values[i] = (float)sqrt(ss);
-        }
-        free(all);
-    } else if (fmap_path) {
-        size_t hw = (size_t)L->out.h * L->out.w;
-        x = malloc(sizeof *x * cnn_shape_size(m->input));
-        float *maps = malloc(sizeof *maps * cnn_shape_size(L->out));
-        tiles = malloc(sizeof *tiles * hw * (size_t)nunits);
-        if (!x || !maps || !tiles) {
-            free(maps);
-            goto oom;
-        }
-        if (cnn_png_to_input(fmap_path, m->input, &in_opts, x, &err) ||
-            cnn_vis_feature_maps(net, layer, o.obj.pre, x, maps, &err)) {
-            free(maps);
-            goto fail;
-        }
-        for (int i = 0; i < nunits; i++) {
-            memcpy(tiles + (size_t)i * hw, maps + (size_t)units[i] * hw, hw * sizeof *tiles);
-            double s = 0; /* sorted by the mean activation */
-            for (size_t j = 0; j < hw; j++) s += tiles[i * hw + j];
-            values[i] = (float)(s / (double)hw);
-        }
-        free(maps);
-        tc = 1, th = L->out.h, tw = L->out.w;
-    } else {
-        tc = m->input.c, th = m->input.h, tw = m->input.w;
-        tiles = malloc(sizeof *tiles * cnn_shape_size(m->input) * (size_t)nunits);
-        if (!tiles) goto oom;
-        if (start_path) {
-            if (!(x = malloc(sizeof *x * cnn_shape_size(m->input)))) goto oom;
-            if (cnn_png_to_input(start_path, m->input, &in_opts, x, &err)) goto fail;
-            o.start = x;
-        }
-        int tty = !quiet && isatty(STDERR_FILENO);
-        if (cnn_vis_maximize(net, &o, units, nunits, tiles, values, dead,
-                             tty ? on_progress : NULL, (void *)L->name, &err))
-            goto fail;
-        int ndead = 0;
-        for (int i = 0; i < nunits; i++) ndead += dead[i];
-        if (ndead && !quiet) {
-            fprintf(stderr, "cnn-visualize: warning: %s: %d dead unit%s (zero gradient at all %d "
-                            "random starts), drawn crossed out:", L->name, ndead,
-                    ndead > 1 ? "s" : "", o.restarts);
-            for (int i = 0; i < nunits; i++)
-                if (dead[i]) fprintf(stderr, " %d", units[i]);
-            fputc('\n', stderr);
-        }
-    }
-
-    if (sort) {
-        cnn_vis_sort_order(values, dead, nunits, order);
-    } else {
-        for (int i = 0; i < nunits; i++) order[i] = i;
-    }
-    if (json) {
-        for (int k = 0; k < nunits; k++) {
-            int i = order[k];
-            printf("{\"layer\": \"%s\", \"unit\": %d, ", L->name, units[i]);
-            if (isfinite(values[i])) printf("\"value\": %.9g", values[i]);
-            else printf("\"value\": null");
-            printf(", \"dead\": %s}\n", dead[i] ? "true" : "false");
-        }
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            cnn_errorf(&err, "writing to stdout: %s", strerror(errno));
-            goto fail;
-        }
-    }
-
-    if (!scale) scale = cnn_vis_auto_scale(th, tw);
-    if (out && write_grid(out, L, weights_view, fmap_path != NULL, tiles, units, nunits, tc, th,
-                          tw, order, dead, normalize, cols, scale, margin,
-                          layer == m->nlayers - 1 ? names : NULL,
-                          &err))
+    if (a.weights_view ? kernel_tiles(net, layer, &t, &err)
+        : a.fmap_path  ? fmap_tiles(net, m, layer, &a, &t, &err)
+                       : ascent_tiles(net, m, L, &a, &t, &err))
         goto fail;
-    if (normalize < 0) normalize = weights_view ? CNN_VIS_NORM_GLOBAL : CNN_VIS_NORM_TILE;
-    cnn_vis_normalize(tiles, nunits, (size_t)tc * th * tw, normalize, dead);
-    if (each && write_each(each, L->name, tiles, units, nunits, count, tc, th, tw, dead, scale, &err))
+
+    if (a.sort) {
+        cnn_vis_sort_order(t.values, t.dead, t.n, t.order);
+    } else {
+        for (int i = 0; i < t.n; i++) t.order[i] = i;
+    }
+    if ((a.json && print_values(L, &t, &err)) || write_pictures(&a, m, layer, names, &t, &err))
         goto fail;
     status = 0;
     goto done;
-oom:
-    cnn_errorf(&err, "out of memory");
 fail:
     fprintf(stderr, "cnn-visualize: error: %s\n", err.msg);
 done:
-    free(x);
-    free(tiles);
-    free(values);
-    free(order);
-    free(dead);
-    free(units);
+    tileset_free(&t);
     cnn_net_free(net);
     cnn_class_names_free(names);
     cnn_model_free(m);
