@@ -420,280 +420,356 @@ static int recompute_stats(cnn_net *net, const cnn_comm *comm, const cnn_dataset
     return 0;
 }
 
+/* ---- one run of cnn_train ------------------------------------------------- */
+
+/* What one run of cnn_train works with: its arguments, the net and buffers it
+ * builds, and its position. */
+typedef struct trainer {
+    cnn_model m;                /* the model as trained: its "training" object is o->t */
+    const cnn_train_opts *o;
+    const cnn_training *t;      /* &o->t */
+    const cnn_comm *comm;       /* NULL for one process */
+    int rank0, nranks;
+    int bs, last;               /* batch size (at most ntrain), the last layer */
+    long nb;                    /* batches per epoch */
+    const cnn_dataset *train, *val;
+    const uint32_t *tidx, *vidx;
+    size_t ntrain, nval;
+    cnn_net *net;
+    float *x;                   /* (bs, C, H, W) one batch */
+    float *tmp;                 /* (C, H, W) augmentation scratch */
+    float *best;                /* (nparams) the best epoch's weights, with patience */
+    int *y;                     /* (bs) labels */
+    uint32_t *perm;             /* (ntrain) this epoch's order */
+    train_state s;
+    cnn_optim opt;
+    double t0;                  /* start of the time not yet added to s.elapsed */
+    cnn_train_result *res;
+} trainer;
+
+/* Checks the sets and outputs, builds the net and buffers, and starts from
+ * the checkpoint or from a fresh initialization.  Returns 0, or -1 with err
+ * set (the caller joins the ranks' agreement either way, so all stop
+ * together). */
+static int setup(trainer *tr, cnn_error *err)
+{
+    const cnn_train_opts *o = tr->o;
+    const cnn_training *t = tr->t;
+    cnn_model *m = &tr->m;
+    int bs = tr->bs, nranks = tr->nranks;
+    size_t ntrain = tr->ntrain;
+    if (ntrain == 0) return cnn_errorf(err, "no training images");
+    if (o->patience && !tr->val)
+        return cnn_errorf(err, "early stopping (patience) needs a validation set");
+    if (check_set(m, tr->train, tr->tidx, ntrain, "training", err) ||
+        (tr->val && check_set(m, tr->val, tr->vidx, tr->nval, "validation", err)))
+        return -1;
+    /* Every slice of every batch needs an image (the last batch is the smallest). */
+    size_t last_n = ntrain - (size_t)(tr->nb - 1) * (size_t)bs;
+    if (last_n < (size_t)nranks)
+        return cnn_errorf(err, "%d ranks need at least %d images in every batch, but the last "
+                               "batch of each epoch has %zu (%zu images, batch size %d); use "
+                               "fewer ranks or another batch size", nranks, nranks, last_n,
+                          ntrain, bs);
+    /* Find out now, not after an hour of training, that an output cannot be written. */
+    const char *outs[2] = {o->output, o->checkpoint};
+    for (int i = 0; tr->rank0 && i < 2; i++) {
+        cnn_atomic_file af;
+        if (!outs[i]) continue;
+        if (cnn_atomic_open(&af, outs[i], err)) return -1;
+        cnn_atomic_abort(&af);
+    }
+    if (cnn_net_new_training(m, (bs + nranks - 1) / nranks, &tr->net, err)) return -1;
+    cnn_net_check_finite(tr->net, o->check_finite);
+    cnn_net_set_comm(tr->net, tr->comm);
+    size_t rec = cnn_shape_size(m->input);
+    tr->x = malloc(sizeof *tr->x * rec * (size_t)bs);
+    tr->tmp = malloc(sizeof *tr->tmp * rec);
+    tr->y = malloc(sizeof *tr->y * (size_t)bs);
+    tr->perm = malloc(sizeof *tr->perm * ntrain);
+    if (o->patience) tr->best = malloc(sizeof *tr->best * (m->nparams ? m->nparams : 1));
+    if (!tr->x || !tr->tmp || !tr->y || !tr->perm || (o->patience && !tr->best))
+        return cnn_errorf(err, "out of memory");
+    train_state *s = &tr->s;
+    cnn_train_result *res = tr->res;
+    if (o->resume) {
+        if (load_checkpoint(o->resume, m, o, tr->net, tr->best, ntrain, bs, s, err)) return -1;
+        /* The figures of the epochs before the resume, for the output's metrics. */
+        if (s->epoch > 0) {
+            history_row(s->history, s->epoch, &res->last);
+            if (s->best_epoch) history_row(s->history, s->best_epoch, &res->best);
+            res->last.epochs = res->best.epochs = t->epochs;
+            res->epochs_done = s->epoch;
+            res->best_epoch = s->best_epoch;
+        }
+    } else {
+        cnn_rng init_rng;
+        cnn_rng_seed(&init_rng, t->seed);
+        cnn_net_init(tr->net, o->init, &init_rng);
+        cnn_rng_seed(&s->epoch_rng, t->seed ^ 0x53485546464c45ull); /* "SHUFFLE" */
+        cnn_rng_seed(&s->work_rng, t->seed ^ 0x574f524bull);        /* "WORK" */
+        s->best_val = INFINITY;
+    }
+    return 0;
+}
+
+/* What a step of the loop tells it. */
+enum { STEP_ON = 0, STEP_FAILED = -1, STEP_RETURN = 1, STEP_LAST = 2 };
+
+/* The batch at s.batch of the epoch in order tr->perm: forward, the loss
+ * summed over the ranks, backward, update, progress.  e0 is the epoch's
+ * start, *lr receives the learning rate used.  Returns STEP_ON, STEP_RETURN
+ * when a stop signal ended the run after this batch (the checkpoint is
+ * written; cnn_train returns 0), or STEP_FAILED. */
+static int train_batch(trainer *tr, double e0, float *lr, cnn_error *err)
+{
+    const cnn_train_opts *o = tr->o;
+    const cnn_training *t = tr->t;
+    const cnn_comm *comm = tr->comm;
+    train_state *s = &tr->s;
+    cnn_net *net = tr->net;
+    cnn_shape in = tr->m.input;
+    size_t at = (size_t)s->batch * (size_t)tr->bs, lo, hi;
+    int n = tr->ntrain - at < (size_t)tr->bs ? (int)(tr->ntrain - at) : tr->bs;
+    /* This rank's slice [lo, hi) of the batch (all of it in one process). */
+    cnn_comm_slice(comm, (size_t)n, &lo, &hi);
+    int ln = (int)(hi - lo);
+    cnn_dataset_batch(tr->train, tr->perm + at + lo, ln, tr->x);
+    for (int i = 0; i < ln; i++) tr->y[i] = tr->train->labels[tr->perm[at + lo + (size_t)i]];
+    /* Each image's draws come from its place in the batch, so a rank draws the
+     * same for an image as one process would. */
+    if (o->shift)
+        augment_shift(tr->x, ln, in, o->shift, cnn_rng_u64(&s->work_rng), (int)lo, tr->tmp);
+    if (o->rotate > 0 || o->flip || o->zoom > 0)
+        cnn_augment_batch(tr->x, ln, in.c, in.h, in.w, o->rotate, o->flip, o->zoom,
+                          cnn_rng_u64(&s->work_rng), (int)lo, tr->tmp);
+    cnn_net_set_slice(net, (int)lo, comm ? n : 0);
+    int bad = cnn_net_forward(net, tr->x, (size_t)ln * cnn_net_input_size(net), ln, 1,
+                              &s->work_rng, err);
+    if (bad) cnn_error_prefix(err, "epoch %d, batch %ld", s->epoch + 1, s->batch + 1);
+    int correct = 0;
+    float loss = bad ? NAN : cnn_net_loss(net, tr->y, ln, t->loss, &correct);
+    double sums[4] = {(double)loss * ln, correct, bad, o->stop && *o->stop};
+    if (comm && sum_doubles(comm, sums, 4)) {
+        cnn_errorf(err, "the ranks could not exchange the loss at epoch %d, batch %ld",
+                   s->epoch + 1, s->batch + 1);
+        return STEP_FAILED;
+    }
+    if (sums[2] != 0) {
+        if (!bad) peer_failed(0, tr->res, err);
+        return STEP_FAILED;
+    }
+    if (!isfinite(sums[0])) {
+        cnn_errorf(err, "the loss became %s at epoch %d, batch %ld; stopping (the last "
+                        "good checkpoint %s is kept; try a lower learning rate)",
+                   isnan(sums[0]) ? "NaN" : "infinite", s->epoch + 1, s->batch + 1,
+                   o->checkpoint ? o->checkpoint : "(none)");
+        return STEP_FAILED;
+    }
+    cnn_net_zero_grads(net);
+    if (cnn_net_backward(net, ln, tr->last, 1, NULL, 0, err) ||
+        (comm && comm->wait_all && comm->wait_all(comm->ctx))) {
+        cnn_error_prefix(err, "epoch %d, batch %ld", s->epoch + 1, s->batch + 1);
+        return STEP_FAILED;
+    }
+    *lr = cnn_lr_at(t, s->epoch, s->batch, tr->nb);
+    cnn_net_step(net, &tr->opt, *lr, ++s->step);
+    s->sum_loss += sums[0];
+    s->sum_correct += (long)sums[1];
+    s->seen += n;
+    if (o->on_batch && tr->rank0) {
+        cnn_batch_progress p = {s->epoch + 1, t->epochs, s->batch + 1, tr->nb,
+                                s->sum_loss / (double)s->seen,
+                                (double)s->sum_correct / (double)s->seen, now_seconds() - e0};
+        o->on_batch(o->ctx, &p);
+    }
+    if (sums[3] != 0) { /* a stop signal reached some rank */
+        s->batch++;
+        s->elapsed += now_seconds() - tr->t0;
+        tr->t0 = now_seconds();
+        tr->res->interrupted = 1;
+        bad = tr->rank0 && o->checkpoint &&
+              save_checkpoint(o->checkpoint, &tr->m, o, net, tr->best, tr->ntrain, s, err);
+        if (agree(comm, bad)) {
+            peer_failed(bad, tr->res, err);
+            return STEP_FAILED;
+        }
+        return STEP_RETURN;
+    }
+    return STEP_ON;
+}
+
+/* After an epoch's batches: BatchNormalization statistics for what follows
+ * (evaluation, checkpoint, output), then the held-out figures into e and the
+ * best epoch so far.  Returns 0 or -1. */
+static int evaluate_epoch(trainer *tr, cnn_epoch_stats *e, cnn_error *err)
+{
+    const cnn_train_opts *o = tr->o;
+    train_state *s = &tr->s;
+    int bad;
+    if (o->bn_images > 0 && cnn_net_has_moving_stats(tr->net)) {
+        size_t cnt = (size_t)o->bn_images < tr->ntrain ? (size_t)o->bn_images : tr->ntrain;
+        bad = recompute_stats(tr->net, tr->comm, tr->train, tr->tidx, cnt, tr->bs, tr->x, err);
+        if (agree(tr->comm, bad)) return peer_failed(bad, tr->res, err);
+    }
+    if (tr->val) {
+        e->has_val = 1;
+        bad = evaluate_split(tr->net, tr->comm, tr->val, tr->vidx, tr->nval, tr->t->loss,
+                             &e->val_loss, &e->val_acc, err);
+        if (agree(tr->comm, bad)) return peer_failed(bad, tr->res, err);
+        if (e->val_loss < s->best_val) {
+            s->best_val = e->val_loss;
+            s->best_epoch = e->epoch;
+            s->bad_epochs = 0;
+            e->best = 1;
+            if (tr->best)
+                memcpy(tr->best, cnn_net_params(tr->net), sizeof *tr->best * tr->m.nparams);
+        } else {
+            s->bad_epochs++;
+        }
+    }
+    return 0;
+}
+
+/* The epoch e is done: its history row, the position of the next epoch (whose
+ * order comes from `shuffle`), the result, the checkpoint and on_epoch.
+ * Returns 0 or -1. */
+static int close_epoch(trainer *tr, cnn_epoch_stats *e, const cnn_rng *shuffle, cnn_error *err)
+{
+    train_state *s = &tr->s;
+    cnn_train_result *res = tr->res;
+    s->elapsed += now_seconds() - tr->t0;
+    tr->t0 = now_seconds();
+    e->elapsed = s->elapsed;
+    if (append_history(s, e)) return cnn_errorf(err, "out of memory");
+    s->epoch_rng = *shuffle;
+    s->batch = 0;
+    s->sum_loss = 0;
+    s->sum_correct = s->seen = 0;
+    res->epochs_done = e->epoch;
+    res->last = *e;
+    if (e->best) res->best = *e;
+    res->best_epoch = s->best_epoch;
+    /* The checkpoint holds the position a resume starts from: the next epoch. */
+    train_state next = *s;
+    next.epoch = s->epoch + 1;
+    int bad = tr->rank0 && tr->o->checkpoint &&
+              save_checkpoint(tr->o->checkpoint, &tr->m, tr->o, tr->net, tr->best, tr->ntrain,
+                              &next, err);
+    if (agree(tr->comm, bad)) return peer_failed(bad, res, err);
+    if (tr->o->on_epoch && tr->rank0) tr->o->on_epoch(tr->o->ctx, e, s->history);
+    return 0;
+}
+
+/* The epoch at s.epoch, from batch s.batch on.  Returns STEP_ON, STEP_RETURN
+ * (stopped inside the epoch, see train_batch), STEP_LAST when no epoch follows
+ * (patience ran out, or a stop came after this epoch), or STEP_FAILED. */
+static int train_epoch(trainer *tr, cnn_error *err)
+{
+    const cnn_train_opts *o = tr->o;
+    train_state *s = &tr->s;
+    /* This epoch's order: drawn from the generator state saved before it. */
+    cnn_rng shuffle = s->epoch_rng;
+    memcpy(tr->perm, tr->tidx, sizeof *tr->perm * tr->ntrain);
+    cnn_rng_shuffle(&shuffle, tr->perm, tr->ntrain);
+    double e0 = now_seconds();
+    long first_batch = s->batch;
+    float lr = tr->t->learning_rate;
+    for (; s->batch < tr->nb; s->batch++) {
+        int step = train_batch(tr, e0, &lr, err);
+        if (step != STEP_ON) return step;
+    }
+    double train_time = now_seconds() - e0;
+    cnn_epoch_stats e = {.epoch = s->epoch + 1, .epochs = tr->t->epochs};
+    e.train_loss = s->seen ? s->sum_loss / (double)s->seen : 0;
+    e.train_acc = s->seen ? (double)s->sum_correct / (double)s->seen : 0;
+    e.lr = lr;
+    e.images_per_s = train_time > 0 ? (double)(tr->nb - first_batch) * tr->bs / train_time : 0;
+    if (evaluate_epoch(tr, &e, err) || close_epoch(tr, &e, &shuffle, err)) return STEP_FAILED;
+    if (o->patience && s->bad_epochs >= o->patience) {
+        tr->res->stopped_early = 1;
+        return STEP_LAST;
+    }
+    /* A stop after the last epoch is no interruption: the output follows. */
+    if (agree(tr->comm, o->stop && *o->stop) && s->epoch + 1 < tr->t->epochs) {
+        tr->res->interrupted = 1;
+        return STEP_LAST;
+    }
+    return STEP_ON;
+}
+
+/* The output: with patience, the best weights; their figures are known unless
+ * the best epoch was before a resume, when the last epoch's are given. */
+static int save_final(trainer *tr, cnn_error *err)
+{
+    cnn_train_result *res = tr->res;
+    int use_best = tr->best && tr->s.best_epoch;
+    const cnn_epoch_stats *fe = use_best && res->best.epoch ? &res->best : &res->last;
+    int bad = tr->rank0 &&
+              save_output(tr->o->output, &tr->m, use_best ? tr->best : cnn_net_params(tr->net),
+                          fe, tr->train, err);
+    if (agree(tr->comm, bad)) return peer_failed(bad, res, err);
+    return 0;
+}
+
 int cnn_train(const cnn_model *model, const cnn_dataset *train, const uint32_t *tidx,
               size_t ntrain, const cnn_dataset *val, const uint32_t *vidx, size_t nval,
               const cnn_train_opts *o, cnn_train_result *res, cnn_error *err)
 {
     memset(res, 0, sizeof *res);
-    /* The model as trained: its "training" object records the settings used. */
-    cnn_model m = *model;
-    m.training = o->t;
+    trainer tr = {.m = *model, .o = o, .t = &o->t, .train = train, .val = val, .tidx = tidx,
+                  .vidx = vidx, .ntrain = ntrain, .nval = nval, .res = res};
+    tr.m.training = o->t;
     const cnn_training *t = &o->t;
-    const cnn_comm *comm = o->comm && o->comm->size > 1 ? o->comm : NULL;
-    int rank0 = !comm || comm->rank == 0, nranks = comm ? comm->size : 1;
-    int bs = t->batch_size, last = m.nlayers - 1;
-    if ((size_t)bs > ntrain) bs = (int)ntrain;
+    const cnn_comm *comm = tr.comm = o->comm && o->comm->size > 1 ? o->comm : NULL;
+    tr.rank0 = !comm || comm->rank == 0;
+    tr.nranks = comm ? comm->size : 1;
+    tr.bs = t->batch_size, tr.last = tr.m.nlayers - 1;
+    if ((size_t)tr.bs > ntrain) tr.bs = (int)ntrain;
+    tr.nb = ntrain ? (long)((ntrain + (size_t)tr.bs - 1) / (size_t)tr.bs) : 0;
+    cnn_optim_from_training(&tr.opt, t);
+    train_state *s = &tr.s;
+    int rc = -1;
 
-    cnn_net *net = NULL;
-    size_t rec = cnn_shape_size(m.input);
-    float *x = NULL, *tmp = NULL, *best = NULL;
-    int *y = NULL;
-    uint32_t *perm = NULL;
-    train_state s = {0};
-    int rc = -1, bad = 0;
-    long nb = ntrain ? (long)((ntrain + (size_t)bs - 1) / (size_t)bs) : 0;
-    cnn_optim opt;
-    cnn_optim_from_training(&opt, t);
-
-    /* Setup.  A rank that fails here still joins the agreement below, so that
-     * all stop together. */
-    bad = 1;
-    if (ntrain == 0) {
-        cnn_errorf(err, "no training images");
-        goto setup_done;
-    }
-    if (o->patience && !val) {
-        cnn_errorf(err, "early stopping (patience) needs a validation set");
-        goto setup_done;
-    }
-    if (check_set(&m, train, tidx, ntrain, "training", err) ||
-        (val && check_set(&m, val, vidx, nval, "validation", err)))
-        goto setup_done;
-    /* Every slice of every batch needs an image (the last batch is the smallest). */
-    size_t last_n = ntrain - (size_t)(nb - 1) * (size_t)bs;
-    if (last_n < (size_t)nranks) {
-        cnn_errorf(err, "%d ranks need at least %d images in every batch, but the last batch of "
-                        "each epoch has %zu (%zu images, batch size %d); use fewer ranks or "
-                        "another batch size", nranks, nranks, last_n, ntrain, bs);
-        goto setup_done;
-    }
-    /* Find out now, not after an hour of training, that an output cannot be written. */
-    const char *outs[2] = {o->output, o->checkpoint};
-    for (int i = 0; rank0 && i < 2; i++) {
-        cnn_atomic_file af;
-        if (!outs[i]) continue;
-        if (cnn_atomic_open(&af, outs[i], err)) goto setup_done;
-        cnn_atomic_abort(&af);
-    }
-    if (cnn_net_new_training(&m, (bs + nranks - 1) / nranks, &net, err)) goto setup_done;
-    cnn_net_check_finite(net, o->check_finite);
-    cnn_net_set_comm(net, comm);
-    x = malloc(sizeof *x * rec * (size_t)bs);
-    tmp = malloc(sizeof *tmp * rec);
-    y = malloc(sizeof *y * (size_t)bs);
-    perm = malloc(sizeof *perm * ntrain);
-    if (o->patience) best = malloc(sizeof *best * (m.nparams ? m.nparams : 1));
-    if (!x || !tmp || !y || !perm || (o->patience && !best)) {
-        cnn_errorf(err, "out of memory");
-        goto setup_done;
-    }
-    if (o->resume) {
-        if (load_checkpoint(o->resume, &m, o, net, best, ntrain, bs, &s, err)) goto setup_done;
-        /* The figures of the epochs before the resume, for the output's metrics. */
-        if (s.epoch > 0) {
-            history_row(s.history, s.epoch, &res->last);
-            if (s.best_epoch) history_row(s.history, s.best_epoch, &res->best);
-            res->last.epochs = res->best.epochs = t->epochs;
-            res->epochs_done = s.epoch;
-            res->best_epoch = s.best_epoch;
-        }
-    } else {
-        cnn_rng init_rng;
-        cnn_rng_seed(&init_rng, t->seed);
-        cnn_net_init(net, o->init, &init_rng);
-        cnn_rng_seed(&s.epoch_rng, t->seed ^ 0x53485546464c45ull); /* "SHUFFLE" */
-        cnn_rng_seed(&s.work_rng, t->seed ^ 0x574f524bull);        /* "WORK" */
-        s.best_val = INFINITY;
-    }
-    bad = 0;
-setup_done:
+    int bad = setup(&tr, err);
     if (agree(comm, bad)) {
         peer_failed(bad, res, err);
         goto done;
     }
-    if (comm && !same_run(comm, &m, ntrain, nval, o)) {
-        if (rank0)
+    if (comm && !same_run(comm, &tr.m, ntrain, nval, o)) {
+        if (tr.rank0)
             cnn_errorf(err, "the ranks were started with different data or settings (here %zu "
                             "training and %zu validation images, batch size %d); start every "
-                            "rank with the same arguments and files", ntrain, nval, bs);
+                            "rank with the same arguments and files", ntrain, nval, tr.bs);
         else
             peer_failed(0, res, err);
         goto done;
     }
-    double t0 = now_seconds();
+    tr.t0 = now_seconds();
 
     /* A finished run (all epochs done, or stopped by its patience) only writes
      * its output: a run killed between its last checkpoint and its output. */
-    int finished = o->resume && s.batch == 0 &&
-                   (s.epoch >= t->epochs || (o->patience && s.bad_epochs >= o->patience));
-    if (finished) res->stopped_early = s.epoch < t->epochs;
-    for (; !finished && s.epoch < t->epochs; s.epoch++) {
-        /* This epoch's order: drawn from the generator state saved before it. */
-        cnn_rng shuffle = s.epoch_rng;
-        memcpy(perm, tidx, sizeof *perm * ntrain);
-        cnn_rng_shuffle(&shuffle, perm, ntrain);
-        double e0 = now_seconds();
-        long first_batch = s.batch;
-        float lr = t->learning_rate;
-        for (; s.batch < nb; s.batch++) {
-            size_t at = (size_t)s.batch * (size_t)bs, lo, hi;
-            int n = ntrain - at < (size_t)bs ? (int)(ntrain - at) : bs;
-            /* This rank's slice [lo, hi) of the batch (all of it in one process). */
-            cnn_comm_slice(comm, (size_t)n, &lo, &hi);
-            int ln = (int)(hi - lo);
-            cnn_dataset_batch(train, perm + at + lo, ln, x);
-            for (int i = 0; i < ln; i++) y[i] = train->labels[perm[at + lo + (size_t)i]];
-            /* Each image's draws come from its place in the batch, so a rank draws the
-             * same for an image as one process would. */
-            if (o->shift)
-                augment_shift(x, ln, m.input, o->shift, cnn_rng_u64(&s.work_rng), (int)lo, tmp);
-            if (o->rotate > 0 || o->flip || o->zoom > 0)
-                cnn_augment_batch(x, ln, m.input.c, m.input.h, m.input.w, o->rotate, o->flip,
-                                  o->zoom, cnn_rng_u64(&s.work_rng), (int)lo, tmp);
-            cnn_net_set_slice(net, (int)lo, comm ? n : 0);
-            bad = cnn_net_forward(net, x, (size_t)ln * cnn_net_input_size(net), ln, 1, &s.work_rng,
-                                  err);
-            if (bad) cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
-            int correct = 0;
-            float loss = bad ? NAN : cnn_net_loss(net, y, ln, t->loss, &correct);
-            double sums[4] = {(double)loss * ln, correct, bad, o->stop && *o->stop};
-            if (comm && sum_doubles(comm, sums, 4)) {
-                cnn_errorf(err, "the ranks could not exchange the loss at epoch %d, batch %ld",
-                           s.epoch + 1, s.batch + 1);
-                goto done;
-            }
-            if (sums[2] != 0) {
-                if (!bad) peer_failed(0, res, err);
-                goto done;
-            }
-            if (!isfinite(sums[0])) {
-                cnn_errorf(err, "the loss became %s at epoch %d, batch %ld; stopping (the last "
-                                "good checkpoint %s is kept; try a lower learning rate)",
-                           isnan(sums[0]) ? "NaN" : "infinite", s.epoch + 1, s.batch + 1,
-                           o->checkpoint ? o->checkpoint : "(none)");
-                goto done;
-            }
-            cnn_net_zero_grads(net);
-            if (cnn_net_backward(net, ln, last, 1, NULL, 0, err) ||
-                (comm && comm->wait_all && comm->wait_all(comm->ctx))) {
-                cnn_error_prefix(err, "epoch %d, batch %ld", s.epoch + 1, s.batch + 1);
-                goto done;
-            }
-            lr = cnn_lr_at(t, s.epoch, s.batch, nb);
-            cnn_net_step(net, &opt, lr, ++s.step);
-            s.sum_loss += sums[0];
-            s.sum_correct += (long)sums[1];
-            s.seen += n;
-            if (o->on_batch && rank0) {
-                cnn_batch_progress p = {s.epoch + 1, t->epochs, s.batch + 1, nb,
-                                        s.sum_loss / (double)s.seen,
-                                        (double)s.sum_correct / (double)s.seen,
-                                        now_seconds() - e0};
-                o->on_batch(o->ctx, &p);
-            }
-            if (sums[3] != 0) { /* a stop signal reached some rank */
-                s.batch++;
-                s.elapsed += now_seconds() - t0;
-                t0 = now_seconds();
-                res->interrupted = 1;
-                bad = rank0 && o->checkpoint &&
-                      save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &s, err);
-                if (agree(comm, bad)) {
-                    peer_failed(bad, res, err);
-                    goto done;
-                }
-                rc = 0;
-                goto done;
-            }
-        }
-        double train_time = now_seconds() - e0;
-        cnn_epoch_stats e = {.epoch = s.epoch + 1, .epochs = t->epochs};
-        e.train_loss = s.seen ? s.sum_loss / (double)s.seen : 0;
-        e.train_acc = s.seen ? (double)s.sum_correct / (double)s.seen : 0;
-        e.lr = lr;
-        e.images_per_s = train_time > 0 ? (double)(nb - first_batch) * bs / train_time : 0;
-        /* Statistics for what follows (evaluation, checkpoint, output). */
-        if (o->bn_images > 0 && cnn_net_has_moving_stats(net)) {
-            size_t cnt = (size_t)o->bn_images < ntrain ? (size_t)o->bn_images : ntrain;
-            bad = recompute_stats(net, comm, train, tidx, cnt, bs, x, err);
-            if (agree(comm, bad)) {
-                peer_failed(bad, res, err);
-                goto done;
-            }
-        }
-        if (val) {
-            e.has_val = 1;
-            bad = evaluate_split(net, comm, val, vidx, nval, t->loss, &e.val_loss, &e.val_acc,
-                                 err);
-            if (agree(comm, bad)) {
-                peer_failed(bad, res, err);
-                goto done;
-            }
-            if (e.val_loss < s.best_val) {
-                s.best_val = e.val_loss;
-                s.best_epoch = e.epoch;
-                s.bad_epochs = 0;
-                e.best = 1;
-                if (best) memcpy(best, cnn_net_params(net), sizeof *best * m.nparams);
-            } else {
-                s.bad_epochs++;
-            }
-        }
-        s.elapsed += now_seconds() - t0;
-        t0 = now_seconds();
-        e.elapsed = s.elapsed;
-        if (append_history(&s, &e)) {
-            cnn_errorf(err, "out of memory");
+    int finished = o->resume && s->batch == 0 &&
+                   (s->epoch >= t->epochs || (o->patience && s->bad_epochs >= o->patience));
+    if (finished) res->stopped_early = s->epoch < t->epochs;
+    for (; !finished && s->epoch < t->epochs; s->epoch++) {
+        int step = train_epoch(&tr, err);
+        if (step == STEP_FAILED) goto done;
+        if (step == STEP_RETURN) {
+            rc = 0;
             goto done;
         }
-        /* The next epoch starts from here: its order comes from `shuffle`. */
-        s.epoch_rng = shuffle;
-        s.batch = 0;
-        s.sum_loss = 0;
-        s.sum_correct = s.seen = 0;
-        res->epochs_done = e.epoch;
-        res->last = e;
-        if (e.best) res->best = e;
-        res->best_epoch = s.best_epoch;
-        /* The checkpoint holds the position a resume starts from: the next epoch. */
-        train_state next = s;
-        next.epoch = s.epoch + 1;
-        bad = rank0 && o->checkpoint &&
-              save_checkpoint(o->checkpoint, &m, o, net, best, ntrain, &next, err);
-        if (agree(comm, bad)) {
-            peer_failed(bad, res, err);
-            goto done;
-        }
-        if (o->on_epoch && rank0) o->on_epoch(o->ctx, &e, s.history);
-        if (o->patience && s.bad_epochs >= o->patience) {
-            res->stopped_early = 1;
-            break;
-        }
-        /* A stop after the last epoch is no interruption: the output follows. */
-        if (agree(comm, o->stop && *o->stop) && s.epoch + 1 < t->epochs) {
-            res->interrupted = 1;
-            break;
-        }
+        if (step == STEP_LAST) break;
     }
-    if (o->output && !res->interrupted) {
-        /* With patience, the best weights; their figures are known unless the
-         * best epoch was before a resume, when the last epoch's are given. */
-        int use_best = best && s.best_epoch;
-        const cnn_epoch_stats *fe = use_best && res->best.epoch ? &res->best : &res->last;
-        bad = rank0 && save_output(o->output, &m, use_best ? best : cnn_net_params(net), fe, train, err);
-        if (agree(comm, bad)) {
-            peer_failed(bad, res, err);
-            goto done;
-        }
-    }
+    if (o->output && !res->interrupted && save_final(&tr, err)) goto done;
     rc = 0;
 done:
-    free(s.history);
-    free(perm);
-    free(y);
-    free(tmp);
-    free(x);
-    free(best);
-    cnn_net_free(net);
+    free(s->history);
+    free(tr.perm);
+    free(tr.y);
+    free(tr.tmp);
+    free(tr.x);
+    free(tr.best);
+    cnn_net_free(tr.net);
     return rc;
 }
