@@ -95,6 +95,23 @@ FILE *cnn_open_input(const char *path, size_t max_bytes, long long *size, cnn_er
     return fp;
 }
 
+int cnn_skip_stream(FILE *fp, const char *name, size_t done, size_t max_bytes, size_t *len,
+                    cnn_error *err)
+{
+    char chunk[1 << 16];
+    size_t n = done;
+    for (;;) {
+        size_t got = fread(chunk, 1, sizeof chunk, fp);
+        if (got == 0) break;
+        n += got;
+        if (n > max_bytes)
+            return cnn_errorf(err, "%s: larger than the limit of %zu bytes", name, max_bytes);
+    }
+    if (ferror(fp)) return cnn_errorf(err, "%s: read error: %s", name, strerror(errno));
+    *len = n;
+    return 0;
+}
+
 int cnn_read_file(const char *path, size_t max_bytes, char **buf, size_t *len, cnn_error *err)
 {
     long long size;

@@ -36,6 +36,12 @@ int cnn_read_stream(FILE *fp, const char *name, size_t max_bytes, char **buf, si
 int cnn_read_stream_after(FILE *fp, const char *name, size_t max_bytes, const void *prefix,
                           size_t plen, char **buf, size_t *len, cnn_error *err);
 
+/* Reads the rest of a stream to its end without keeping it (64 KiB at a time),
+ * `done` bytes of it having been read already: *len is the stream's length.
+ * Longer than max_bytes is an error, found within 64 KiB past the limit. */
+int cnn_skip_stream(FILE *fp, const char *name, size_t done, size_t max_bytes, size_t *len,
+                    cnn_error *err);
+
 typedef struct cnn_atomic_file {
     FILE *fp;        /* write here between open and commit */
     char *path;      /* destination */

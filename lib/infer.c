@@ -114,12 +114,22 @@ int cnn_predictor_open(const char *weights_path, const char *model_path, int max
                        cnn_predictor **out, cnn_error *err)
 {
     *out = NULL;
+    cnn_weights *w = NULL;
+    if (cnn_weights_open(weights_path, &w, err)) return -1;
+    int rc = cnn_predictor_new(w, model_path, max_batch, out, err);
+    cnn_weights_free(w);
+    return rc;
+}
+
+int cnn_predictor_new(const cnn_weights *w, const char *model_path, int max_batch,
+                      cnn_predictor **out, cnn_error *err)
+{
+    *out = NULL;
+    if (!w) return cnn_errorf(err, "cnn_predictor_new: NULL weights");
+    const char *weights_path = w->path;
     cnn_predictor *p = calloc(1, sizeof *p);
     if (!p) return cnn_errorf(err, "out of memory");
-    cnn_weights *w = NULL;
-    if (cnn_weights_open(weights_path, &w, err) ||
-        cnn_weights_resolve_model(w, model_path, &p->m, err))
-        goto fail;
+    if (cnn_weights_resolve_model(w, model_path, &p->m, err)) goto fail;
     p->classes = cnn_model_classes(p->m);
     if (p->classes < 1) {
         const cnn_layer *L = &p->m->layers[p->m->nlayers - 1];
@@ -140,11 +150,9 @@ int cnn_predictor_open(const char *weights_path, const char *model_path, int max
         goto fail;
     }
     p->names_bad = cnn_weights_class_names(w, p->classes, &p->names, &p->names_err) != 0;
-    cnn_weights_free(w);
     *out = p;
     return 0;
 fail:
-    cnn_weights_free(w);
     cnn_predictor_free(p);
     return -1;
 }

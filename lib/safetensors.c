@@ -356,12 +356,13 @@ static int parse_header(const char *fname, const cJSON *root, size_t buflen, cnn
     return 0;
 }
 
-int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file **out,
-                    cnn_error *err)
+/* The JSON header of a safetensors file of len bytes whose first bytes are at
+ * p: checked (length, UTF-8, JSON object, nothing after it) and parsed into
+ * *root.  p must hold at least 8 + the header length bytes when that length
+ * fits the file; *hlen is that length. */
+static int read_header(const unsigned char *p, size_t len, const char *fname, uint64_t *hlen_out,
+                       cJSON **root_out, cnn_error *err)
 {
-    const char *fname = name ? name : "(memory)";
-    const unsigned char *p = buf;
-    *out = NULL;
     if (len < 8)
         return cnn_errorf(err, "%s: not a safetensors file: %zu bytes, expected at least 8 for"
                           " the header length", fname, len);
@@ -399,8 +400,23 @@ int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file *
         cJSON_Delete(root);
         return cnn_errorf(err, "%s: the header is not a JSON object", fname);
     }
+    *hlen_out = hlen;
+    *root_out = root;
+    return 0;
+}
 
-    const unsigned char *data = p + 8 + hlen;
+/* A file of len bytes whose header is at p: the header checked against the
+ * data buffer's length (every tensor's range, the coverage), then, when data
+ * is not NULL, the values converted and checked.  data NULL: the tensors have
+ * names and shapes, no values. */
+static int load(const unsigned char *p, size_t len, const unsigned char *data_or_null,
+                const char *fname, cnn_st_file **out, cnn_error *err)
+{
+    *out = NULL;
+    uint64_t hlen = 0;
+    cJSON *root = NULL;
+    if (read_header(p, len, fname, &hlen, &root, err)) return -1;
+    const unsigned char *data = data_or_null ? p + 8 + hlen : NULL;
     size_t buflen = len - 8 - (size_t)hlen;
     cnn_st_file *f = calloc(1, sizeof *f);
     entry *es = NULL;
@@ -415,8 +431,8 @@ int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file *
     size_t nt = f->n > 0 ? (size_t)f->n : 1;
     f->t = calloc(nt, sizeof *f->t);
     f->dtype = calloc(nt, sizeof *f->dtype);
-    f->data = malloc(sizeof(float) * (total ? total : 1));
-    if (!f->t || !f->dtype || !f->data) {
+    if (data) f->data = malloc(sizeof(float) * (total ? total : 1));
+    if (!f->t || !f->dtype || (data && !f->data)) {
         cnn_errorf(err, "%s: out of memory for %zu values", fname, total);
         goto fail;
     }
@@ -431,8 +447,9 @@ int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file *
         t->rank = es[i].rank;
         memcpy(t->shape, es[i].shape, sizeof t->shape);
         t->count = es[i].count;
-        t->data = f->data + at;
         f->dtype[i] = es[i].dtype;
+        if (!data) continue;
+        t->data = f->data + at;
         convert(f->data + at, data + es[i].begin, es[i].count, es[i].dtype);
         /* NaN or infinity in weights makes every prediction NaN: refuse them here,
          * naming the tensor, rather than print "nan" and exit 0. */
@@ -458,45 +475,97 @@ fail:
     return -1;
 }
 
+int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file **out,
+                    cnn_error *err)
+{
+    return load(buf, len, buf, name ? name : "(memory)", out, err);
+}
+
+int cnn_st_load_fp(FILE *fp, const char *name, long long size, size_t max_bytes,
+                   const void *prefix, size_t plen, int header_only, cnn_st_file **out,
+                   cnn_error *err)
+{
+    *out = NULL;
+    /* The length field and the header's first byte decide before the rest is
+     * read: a stream that is not safetensors (a pipe, /dev/zero) is refused
+     * after 9 bytes, not after max_bytes. */
+    unsigned char head[9];
+    if (plen > sizeof head) return cnn_errorf(err, "%s: cnn_st_load_fp: prefix too long", name);
+    if (plen) memcpy(head, prefix, plen);
+    size_t got = plen + fread(head + plen, 1, sizeof head - plen, fp);
+    if (ferror(fp)) return cnn_errorf(err, "%s: read error: %s", name, strerror(errno));
+    uint64_t hlen = 0;
+    if (got >= 8) {
+        hlen = rd_le(head, 8);
+        if (size >= 0 && hlen > (unsigned long long)size - 8)
+            return cnn_errorf(err, "%s: header length %llu exceeds file size %lld (after the "
+                                   "8-byte length field)", name, (unsigned long long)hlen, size);
+        if (hlen > CNN_ST_MAX_HEADER)
+            return cnn_errorf(err, "%s: header length %llu exceeds the limit of %zu bytes", name,
+                              (unsigned long long)hlen, CNN_ST_MAX_HEADER);
+        if (hlen == 0 || (got == 9 && head[8] != '{'))
+            return cnn_errorf(err, "%s: not a safetensors file: the header does not start with"
+                                   " '{'", name);
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    int rc;
+    if (!header_only || got < sizeof head) {
+        rc = cnn_read_stream_after(fp, name, max_bytes, head, got, &buf, &len, err);
+        if (rc == 0)
+            rc = load((unsigned char *)buf, len, header_only ? NULL : (unsigned char *)buf, name,
+                      out, err);
+        free(buf);
+        return rc;
+    }
+    /* Only the header: 8 + hlen bytes are read (hlen <= CNN_ST_MAX_HEADER),
+     * whatever the size of the data after them.  The data's length is the
+     * regular file's size, or what is left of the stream, read to its end
+     * (bounded by max_bytes) without keeping it. */
+    size_t hbytes = 8 + (size_t)hlen; /* >= 9: hlen 0 was refused */
+    if (size < 0 && hbytes > max_bytes)
+        return cnn_errorf(err, "%s: larger than the limit of %zu bytes", name, max_bytes);
+    if (!(buf = malloc(hbytes))) return cnn_errorf(err, "%s: out of memory", name);
+    memcpy(buf, head, got);
+    size_t have = got + fread(buf + got, 1, hbytes - got, fp);
+    if (ferror(fp)) {
+        free(buf);
+        return cnn_errorf(err, "%s: read error: %s", name, strerror(errno));
+    }
+    if (have < hbytes) {
+        len = have; /* the file ended inside the header: read_header says so */
+    } else if (size >= 0) {
+        len = (size_t)size;
+    } else if (cnn_skip_stream(fp, name, hbytes, max_bytes, &len, err)) {
+        free(buf);
+        return -1;
+    }
+    rc = load((unsigned char *)buf, len, NULL, name, out, err);
+    free(buf);
+    return rc;
+}
+
 int cnn_st_load(const char *path, size_t max_bytes, cnn_st_file **out, cnn_error *err)
 {
     *out = NULL;
     long long size;
     FILE *fp = cnn_open_input(path, max_bytes, &size, err);
     if (!fp) return -1;
-    /* The length field and the header's first byte decide before the rest is
-     * read: a stream that is not safetensors (a pipe, /dev/zero) is refused
-     * after 9 bytes, not after max_bytes. */
-    unsigned char head[9];
-    size_t got = fread(head, 1, sizeof head, fp);
-    if (ferror(fp)) {
-        fclose(fp);
-        return cnn_errorf(err, "%s: read error: %s", path, strerror(errno));
-    }
-    if (got >= 8) {
-        uint64_t hlen = rd_le(head, 8);
-        int rc = 0;
-        if (size >= 0 && hlen > (unsigned long long)size - 8)
-            rc = cnn_errorf(err, "%s: header length %llu exceeds file size %lld (after the "
-                                 "8-byte length field)", path, (unsigned long long)hlen, size);
-        else if (hlen > CNN_ST_MAX_HEADER)
-            rc = cnn_errorf(err, "%s: header length %llu exceeds the limit of %zu bytes", path,
-                            (unsigned long long)hlen, CNN_ST_MAX_HEADER);
-        else if (hlen == 0 || (got == 9 && head[8] != '{'))
-            rc = cnn_errorf(err, "%s: not a safetensors file: the header does not start with"
-                                 " '{'", path);
-        if (rc) {
-            fclose(fp);
-            return -1;
-        }
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    int rc = cnn_read_stream_after(fp, path, max_bytes, head, got, &buf, &len, err);
+    int rc = cnn_st_load_fp(fp, path, size, max_bytes, NULL, 0, 0, out, err);
     fclose(fp);
-    if (rc) return -1;
-    rc = cnn_st_load_mem(buf, len, path, out, err);
-    free(buf);
+    return rc;
+}
+
+int cnn_st_load_header(const char *path, size_t max_bytes, cnn_st_file **out, cnn_error *err)
+{
+    *out = NULL;
+    long long size;
+    /* A regular file's size costs nothing: max_bytes bounds only what a stream
+     * (a pipe, a device) makes us read. */
+    FILE *fp = cnn_open_input(path, SIZE_MAX, &size, err);
+    if (!fp) return -1;
+    int rc = cnn_st_load_fp(fp, path, size, max_bytes, NULL, 0, 1, out, err);
+    fclose(fp);
     return rc;
 }
 

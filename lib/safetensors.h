@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 
@@ -38,7 +39,8 @@ typedef struct cnn_st_tensor {
     const char *name;
     int rank;                        /* 0 (a scalar) .. CNN_ST_MAX_RANK */
     int64_t shape[CNN_ST_MAX_RANK];
-    const float *data;               /* count float32 values, host order */
+    const float *data;               /* count float32 values, host order; NULL when
+                                      * only the header was read */
     size_t count;                    /* product of shape (1 for a scalar) */
 } cnn_st_tensor;
 
@@ -58,6 +60,27 @@ int cnn_st_load(const char *path, size_t max_bytes, cnn_st_file **out, cnn_error
 /* The same from memory; `name` is used in messages.  buf is not kept. */
 int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file **out,
                     cnn_error *err);
+
+/* The same from an open stream, `name` standing for the file in messages;
+ * size: the regular file's size, or -1 for a stream of unknown length (a
+ * pipe).  The first plen (<= 9) bytes of the file were already read from fp
+ * into prefix.  A stream whose first 9 bytes cannot begin a safetensors file is
+ * refused after those 9 bytes.
+ * header_only: only the 8-byte length and the JSON header are read and checked
+ * (tensor entries, byte ranges and coverage against the data's length, which
+ * is size - 8 - the header's length; the data of a stream of unknown size is
+ * read to its end, bounded by max_bytes, but not kept; max_bytes does not
+ * apply when size is known):
+ * the tensors have names, shapes and counts, and data NULL.  The values are
+ * then neither read nor checked (non-finite values go unnoticed). */
+int cnn_st_load_fp(FILE *fp, const char *name, long long size, size_t max_bytes,
+                   const void *prefix, size_t plen, int header_only, cnn_st_file **out,
+                   cnn_error *err);
+
+/* cnn_st_load with header_only: the cost is that of the header, whatever the
+ * file's size.  max_bytes bounds only a path that is not a regular file (a
+ * FIFO, a device), whose data is read to its end. */
+int cnn_st_load_header(const char *path, size_t max_bytes, cnn_st_file **out, cnn_error *err);
 
 /* Number of tensors, in header order. */
 int cnn_st_count(const cnn_st_file *f);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "load_limits.h"
 #include "layer.h"
@@ -43,21 +44,55 @@ fail:
     return -1;
 }
 
-int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err)
+/* A weights object named `name`: the file at that path, or read from fp (the
+ * regular file's size, or -1), all of it or only the header. */
+static int open_with(const char *name, FILE *fp, long long size, const void *prefix, size_t plen,
+                     int header_only, cnn_weights **out, cnn_error *err)
 {
     *out = NULL;
     cnn_weights *w = calloc(1, sizeof *w);
-    if (!w || !(w->path = strdup(path))) {
+    if (!w || !(w->path = strdup(name))) {
         free(w);
-        return cnn_errorf(err, "%s: out of memory", path);
+        return cnn_errorf(err, "%s: out of memory", name);
     }
-    if (cnn_st_load(path, cnn_limits_get()->max_weights_bytes, &w->st, err)) goto fail;
-    if (parse_model_meta(w, err)) goto fail;
+    size_t max = cnn_limits_get()->max_weights_bytes;
+    int rc = fp ? cnn_st_load_fp(fp, name, size, max, prefix, plen, header_only, &w->st, err)
+         : header_only ? cnn_st_load_header(name, max, &w->st, err)
+                       : cnn_st_load(name, max, &w->st, err);
+    if (rc || parse_model_meta(w, err)) {
+        cnn_weights_free(w);
+        return -1;
+    }
     *out = w;
     return 0;
-fail:
-    cnn_weights_free(w);
-    return -1;
+}
+
+int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err)
+{
+    return open_with(path, NULL, -1, NULL, 0, 0, out, err);
+}
+
+int cnn_weights_open_header(const char *path, cnn_weights **out, cnn_error *err)
+{
+    return open_with(path, NULL, -1, NULL, 0, 1, out, err);
+}
+
+int cnn_weights_open_stream(FILE *fp, const char *name, const void *prefix, size_t plen,
+                            int header_only, cnn_weights **out, cnn_error *err)
+{
+    *out = NULL;
+    if (!fp) return cnn_errorf(err, "cnn_weights_open_stream: NULL stream");
+    if (plen > 9 || (plen && !prefix))
+        return cnn_errorf(err, "cnn_weights_open_stream: prefix of %zu bytes (at most 9)", plen);
+    /* A regular file (stdin redirected from one) has a size: from where the
+     * file started (before the prefix) to its end. */
+    struct stat st;
+    off_t pos;
+    long long size = -1;
+    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && (pos = ftello(fp)) >= 0 &&
+        (unsigned long long)pos >= plen && st.st_size >= pos)
+        size = (long long)(st.st_size - pos + (off_t)plen);
+    return open_with(name ? name : "(stream)", fp, size, prefix, plen, header_only, out, err);
 }
 
 void cnn_weights_free(cnn_weights *w)
@@ -142,6 +177,9 @@ int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_
                 return cnn_errorf(err, "%s: tensor %s has shape %s but the model needs %s",
                                   w->path, name, hs, ws);
             }
+            if (params && !st->data)
+                return cnn_errorf(err, "%s: only the header was read (cnn_weights_open_header): "
+                                       "no values for tensor %s", w->path, name);
             if (params)
                 memcpy(params + L->param_offset + t[k].offset, st->data,
                        sizeof(float) * t[k].count);

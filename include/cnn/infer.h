@@ -24,6 +24,7 @@
 #include "image.h"
 #include "model.h"
 #include "strbuf.h"
+#include "weights.h"
 #include "api.h"
 
 CNN_BEGIN_DECLS
@@ -82,6 +83,10 @@ typedef struct cnn_predictor cnn_predictor;
  * The model must end in a flat class vector. */
 CNN_API int cnn_predictor_open(const char *weights_path, const char *model_path, int max_batch,
                        cnn_predictor **out, cnn_error *err);
+/* The same from weights already opened (cnn_weights_open_stream, say): w is
+ * only borrowed and may be freed once this returns. */
+CNN_API int cnn_predictor_new(const cnn_weights *w, const char *model_path, int max_batch,
+                              cnn_predictor **out, cnn_error *err);
 CNN_API void cnn_predictor_free(cnn_predictor *p);
 
 CNN_API const cnn_model *cnn_predictor_model(const cnn_predictor *p);

@@ -11,6 +11,7 @@
 #define CNN_WEIGHTS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "error.h"
 #include "load_limits.h"
@@ -31,6 +32,26 @@ typedef struct cnn_weights {
 
 CNN_API int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err);
 CNN_API void cnn_weights_free(cnn_weights *w);
+
+/* Only what the header holds: the model (w->model) and the tensors' names and
+ * shapes, checked as cnn_weights_open checks them, but not their values: the
+ * cost is that of the header (at most 100 MB), whatever the file's size, so
+ * the limits' max_weights_bytes applies only when path is not a regular file
+ * (a FIFO, whose data is read to its end but not kept).  For a tool that
+ * describes a file (cnn-summary).  cnn_weights_read_params with params not
+ * NULL is an error on such an object; with NULL it checks names and shapes. */
+CNN_API int cnn_weights_open_header(const char *path, cnn_weights **out, cnn_error *err);
+
+/* A weights file from an open stream (a pipe, standard input), read to its end
+ * with the limits' max_weights_bytes (one byte past it is an error; a stream
+ * whose first 9 bytes cannot begin a weights file is refused after them).
+ * `name` (NULL: "(stream)") stands for the path in messages and in w->path.
+ * prefix: the first plen (at most 9) bytes of the file, when they were already
+ * read from fp (to tell what kind of file it is), else NULL and 0.
+ * header_only: as cnn_weights_open_header (the rest of the stream is read but
+ * not kept).  fp is not closed. */
+CNN_API int cnn_weights_open_stream(FILE *fp, const char *name, const void *prefix, size_t plen,
+                                    int header_only, cnn_weights **out, cnn_error *err);
 
 /* The same for a weights file already in memory (read from a pipe, say): buf
  * holds len bytes and is only borrowed; `name` (NULL: "(memory)") stands for
