@@ -16,6 +16,7 @@
 
 #include "fileio.h"
 #include "load_limits.h"
+#include "weights.h"
 
 static const char *cli_prog = "cnn";
 static const char *cli_usage = "";
@@ -148,6 +149,35 @@ static inline void cli_check_files(const cnn_file_role *in, size_t nin,
     if (cnn_check_outputs(in, nin, out, nout, &err) == 0) return;
     fprintf(stderr, "%s: error: %s\n", cli_prog, err.msg);
     exit(2);
+}
+
+/* ---- standard input ---------------------------------------------------------
+ * An input named "-" is standard input, which a command can read only once. */
+
+/* Misuse (exit 2) when more than one of the inputs is "-", naming the two
+ * flags.  An entry whose path is "-" reads standard input (give a flag that
+ * always does, such as --png-stdin, with path "-" when it is set). */
+static inline void cli_stdin_once(const cnn_file_role *in, size_t n)
+{
+    const char *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!in[i].path || strcmp(in[i].path, "-") != 0) continue;
+        if (first)
+            cli_misuse("%s and %s would both read standard input; give one of them a file",
+                       first, in[i].what);
+        first = in[i].what;
+    }
+}
+
+/* The weights of -w FILE: "-" reads them from standard input ("<stdin>" in
+ * messages), with the same --max-file-size limit as a file.  header_only: only
+ * the model and tensor shapes (cnn_weights_open_header). */
+static inline int cli_weights_open(const char *path, int header_only, cnn_weights **w,
+                                   cnn_error *err)
+{
+    if (strcmp(path, "-") == 0)
+        return cnn_weights_open_stream(stdin, "<stdin>", NULL, 0, header_only, w, err);
+    return header_only ? cnn_weights_open_header(path, w, err) : cnn_weights_open(path, w, err);
 }
 
 #endif

@@ -133,6 +133,10 @@ int main(int argc, char **argv)
     if (optind < argc) cli_misuse("one file to import at a time (got '%s' too)", argv[optind]);
     if (!in) cli_misuse("no file to import given");
     if (!outp) cli_misuse("no output given (-o OUT.safetensors)");
+    if (strcmp(in, "-") == 0)
+        cli_misuse("- (standard input): cnn-import reads its input from a file (HDF5 and "
+                   ".keras files are read by position, TF.js shards beside model.json); "
+                   "save it to a file first");
     cnn_file_role ins[] = {{"FILE", in, NULL}, {"--model", arch, NULL}};
     cnn_file_role outs[] = {{"-o", outp, NULL}};
     cli_check_files(ins, 2, outs, 1);

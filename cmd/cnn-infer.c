@@ -31,7 +31,8 @@ static const char help[] =
     "Prints one prediction per input on stdout, in input order: the source (file name\n"
     "or IDX index), the predicted class and its probability, tab-separated.\n"
     "\n"
-    "  -w, --weights FILE      weights (safetensors with the model in its metadata)\n"
+    "  -w, --weights FILE      weights (safetensors with the model in its metadata);\n"
+    "                          -w - reads them from stdin\n"
     "  -m, --model FILE        model JSON; must agree with the weights (a first\n"
     "                          argument ending in .json is taken as this too)\n"
     "  FOLDER                  every PNG and JPEG under it, in sorted order\n"
@@ -458,6 +459,10 @@ int main(int argc, char **argv)
     if (r.confusion && strcmp(r.confusion, "-") == 0 && (r.fmt.json || predictions))
         cli_misuse("--confusion - and --json or --predictions would both write to standard output");
     if (images && r.in_opts.resize) cli_misuse("--resize applies to PNG and JPEG input, not to --images");
+    const cnn_file_role stdin_users[] = {{"-w -", weights, NULL},
+                                         {"- (file names)", dashes ? "-" : NULL, NULL},
+                                         {"--png-stdin", png_stdin ? "-" : NULL, NULL}};
+    cli_stdin_once(stdin_users, sizeof stdin_users / sizeof *stdin_users);
 
     cnn_error err;
     char **names = NULL;
@@ -491,7 +496,11 @@ int main(int argc, char **argv)
             batch = (long)h->count;
         cnn_idx_free(h);
     }
-    if (cnn_predictor_open(weights, model, (int)batch, &r.p, &err)) goto fail;
+    cnn_weights *w = NULL;
+    int opened = cli_weights_open(weights, 0, &w, &err) == 0 &&
+                 cnn_predictor_new(w, model, (int)batch, &r.p, &err) == 0;
+    cnn_weights_free(w);
+    if (!opened) goto fail;
     r.classes = cnn_predictor_classes(r.p);
     r.in = cnn_predictor_model(r.p)->input;
     if (top > r.classes) {

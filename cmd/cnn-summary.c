@@ -92,7 +92,9 @@ static int may_be_json(const unsigned char *b, size_t n)
 }
 
 /* The model of one input: a model description, or the one a weights file
- * carries in its metadata; "-" is standard input. */
+ * carries in its metadata, of which only the header is read; "-" is standard
+ * input.  What the file is, is told by its first bytes; a stream (stdin, a
+ * FIFO, <(...)) is opened once, and read on from there. */
 static int load_input(const char *path, cnn_model **m, cnn_error *err)
 {
     *m = NULL;
@@ -100,50 +102,40 @@ static int load_input(const char *path, cnn_model **m, cnn_error *err)
     int from_stdin = strcmp(path, "-") == 0;
     const char *name = from_stdin ? "<stdin>" : path;
     unsigned char head[9];
-    size_t n = 0;
-    if (from_stdin) {
-        n = fread(head, 1, sizeof head, stdin);
-        if (ferror(stdin)) return cnn_errorf(err, "<stdin>: cannot read: %s", strerror(errno));
-        char *buf;
-        size_t len;
-        if (looks_like_safetensors(head, n, -1)) {
-            if (cnn_read_stream_after(stdin, name, cnn_limits_get()->max_weights_bytes, head, n,
-                                      &buf, &len, err))
-                return -1;
-            int rc = cnn_weights_open_mem(buf, len, name, &w, err);
-            free(buf);
-            if (rc) return -1;
-        } else {
-            if (!may_be_json(head, n))
-                return cnn_errorf(err, "<stdin>: neither a model description (JSON) nor a "
-                                       "weights file (safetensors)");
-            if (cnn_read_stream_after(stdin, name, CNN_MODEL_MAX_FILE, head, n, &buf, &len, err))
-                return -1;
-            int rc = cnn_model_parse(buf, len, name, m, err);
-            free(buf);
-            return rc;
-        }
-    } else {
-        struct stat st;
-        FILE *fp = fopen(path, "rb");
-        if (fp) {
-            n = fread(head, 1, sizeof head, fp);
-            long long size = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)
-                                 ? (long long)st.st_size : -1;
-            fclose(fp);
-            /* A '{' after 8 bytes that cannot begin JSON: a damaged safetensors
-             * file, which its reader describes best. */
-            int st_file = looks_like_safetensors(head, n, size) ||
-                          (n == sizeof head && head[8] == '{' && !may_be_json(head, n));
-            if (!st_file && !may_be_json(head, n))
-                return cnn_errorf(err, "%s: neither a model description (JSON) nor a weights "
-                                       "file (safetensors)", path);
-            if (!st_file) return cnn_model_load(path, m, err);
-        } else {
-            return cnn_model_load(path, m, err); /* its message: cannot open, and why */
-        }
-        if (cnn_weights_open(path, &w, err)) return -1;
+    FILE *fp = from_stdin ? stdin : fopen(path, "rb");
+    if (!fp) return cnn_model_load(path, m, err); /* its message: cannot open, and why */
+    struct stat st;
+    long long size = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)
+                         ? (long long)st.st_size : -1;
+    if (size < 0 && fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (!from_stdin) fclose(fp);
+        return cnn_model_load(path, m, err); /* its message: a directory */
     }
+    size_t n = fread(head, 1, sizeof head, fp);
+    int rc = 0;
+    if (ferror(fp)) rc = cnn_errorf(err, "%s: cannot read: %s", name, strerror(errno));
+    /* A '{' after 8 bytes that cannot begin JSON: a damaged safetensors
+     * file, which its reader describes best. */
+    int st_file = looks_like_safetensors(head, n, size) ||
+                  (n == sizeof head && head[8] == '{' && !may_be_json(head, n));
+    if (rc == 0 && !st_file && !may_be_json(head, n))
+        rc = cnn_errorf(err, "%s: neither a model description (JSON) nor a weights file "
+                             "(safetensors)", name);
+    if (rc == 0 && size >= 0 && !from_stdin) { /* a regular file: read again, by name */
+        if (!from_stdin) fclose(fp);
+        fp = NULL;
+        rc = st_file ? cnn_weights_open_header(path, &w, err) : cnn_model_load(path, m, err);
+    } else if (rc == 0 && st_file) {
+        rc = cnn_weights_open_stream(fp, name, head, n, 1, &w, err);
+    } else if (rc == 0) {
+        char *buf = NULL;
+        size_t len;
+        rc = cnn_read_stream_after(fp, name, CNN_MODEL_MAX_FILE, head, n, &buf, &len, err);
+        if (rc == 0) rc = cnn_model_parse(buf, len, name, m, err);
+        free(buf);
+    }
+    if (fp && !from_stdin) fclose(fp);
+    if (rc || !st_file) return rc;
     if (!w->model) {
         cnn_errorf(err, "%s: the weights file holds no model description (metadata "
                         "\"cnn.model\"); summarize the model JSON instead", name);

@@ -39,7 +39,8 @@ static const char help[] =
     "of the output layer) it finds the input image that maximizes the unit by gradient\n"
     "ascent on the image, the weights fixed, and draws the images as one grid.\n"
     "\n"
-    "  -w, --weights FILE       trained weights (the model is read from them)\n"
+    "  -w, --weights FILE       trained weights (the model is read from them);\n"
+    "                           -w - reads them from stdin\n"
     "  -m, --model FILE         a model JSON, which must describe the same architecture\n"
     "                           (also accepted as the one operand MODEL.json)\n"
     "  -l, --layer NAME         the layer (names as cnn-summary prints them)\n"
@@ -108,7 +109,7 @@ static const char help[] =
     "\n"
     "Old spellings, still accepted with a note on stderr: --weights-file FILE (now\n"
     "-w/--weights FILE) and a bare --weights (now --kernels).  --weights is read in\n"
-    "the old sense only when no word follows it, the next word starts with '-', or\n"
+    "the old sense only when no word follows it, the next word is an option, or\n"
     "the next word is an existing file that is not a safetensors file.\n";
 
 enum {
@@ -185,7 +186,8 @@ static int other_than_safetensors(const char *path)
 
 /* The old bare --weights (the kernel view, now --kernels), told apart from the
  * new --weights FILE before getopt sees it: it is the old flag when nothing
- * follows it, when the next word starts with '-' (another option), or when the
+ * follows it, when the next word starts with '-' (another option; "-" alone is
+ * standard input, the new flag's value), or when the
  * next word is an existing file that is not a safetensors file (the old
  * MODEL.json operand).  A next word naming a safetensors file, or no file at
  * all, is the weights file (a missing file is then reported as such).  Rewrites
@@ -198,7 +200,7 @@ static int old_weights_flag(int argc, char **argv)
         if (strcmp(a, "--") == 0) break;
         if (strcmp(a, "--weights") == 0) {
             const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-            if (!next || next[0] == '-' || other_than_safetensors(next)) {
+            if (!next || (next[0] == '-' && next[1]) || other_than_safetensors(next)) {
                 argv[i] = (char *)"--kernels";
                 found = 1;
             } else {
@@ -904,7 +906,7 @@ int main(int argc, char **argv)
     int names_failed, layer;
     status = 1;
     if (a.threads) cnn_set_threads(a.threads); /* else the library's default: all cores */
-    if (cnn_weights_open(a.weights_path, &wf, &err) ||
+    if (cli_weights_open(a.weights_path, 0, &wf, &err) ||
         cnn_weights_resolve_model(wf, a.model_path, &m, &err))
         goto fail;
     names = stored_class_names(wf, m, &err, &names_failed);
