@@ -56,6 +56,8 @@ for h in "${harnesses[@]}"; do
         extra=(-fork=1 -ignore_timeouts=1 -ignore_crashes=1 -ignore_ooms=1 -timeout=3)
         lsan="suppressions=$PWD/tests/fuzz/fuzz_import.supp${lsan:+:$lsan}"
     fi
+    stamp=$FUZZ_BUILD/$h${FUZZ_LOG_TAG:-}.start
+    : >"$stamp"
     echo "fuzz: $h for ${FUZZ_SECONDS}s (log in $log)"
     LSAN_OPTIONS=$lsan nice -n "$FUZZ_JOBS_NICE" "$bin" "${extra[@]}" -max_total_time="$FUZZ_SECONDS" \
         -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len="$(max_len "$h")" \
@@ -69,11 +71,10 @@ for h in "${harnesses[@]}"; do
         execs=$(printf '%s' "$last" | sed -E 's/^#([0-9]+):.*/\1/')
         ours=0; theirs=0
         for a in "$art"/*; do
-            [ -f "$a" ] || continue
+            [ -f "$a" ] && [ "$a" -nt "$stamp" ] || continue   # this run's findings only
             top=$(LSAN_OPTIONS=$lsan timeout 20 "$bin" -timeout=3 -rss_limit_mb=2048 \
                     -malloc_limit_mb=256 "$a" 2>&1 |
-                  grep -aE '^ +#[0-9]+ ' | grep -avE '__interceptor_|__asan|__sanitizer|__lsan|libc\.so|sysdeps/|libfuzzer|fuzzer::|compiler-rt|in (malloc|calloc|realloc|free|memcpy|memmove|memset) ' |
-                  head -n 1)
+                  grep -aE '^ +#[0-9]+ ' | grep -aE 'libhdf5|/[^ ]+\.[ch]:[0-9]+' | head -n 1)
             case $top in
             *libhdf5*) theirs=$((theirs + 1)) ;;
             "") theirs=$((theirs + 1)) ;;   # replays clean: a hang or crash HDF5 did not repeat
@@ -82,9 +83,11 @@ for h in "${harnesses[@]}"; do
         done
         rc=$((ours > 0))
         note=" ($theirs findings inside the HDF5 library, contained by cnn-import's reader process)"
-        # (libc's own frames, e.g. __memcpy_avx512_unaligned_erms in
-        # string/../sysdeps/..., are skipped like the sanitizers': a copy that
-        # HDF5 asked for is HDF5's.)
+        # The frame that decides is the first in HDF5 or in a C source file:
+        # the sanitizers' interceptors (strdup, memcpy, ... inside the harness
+        # binary, no source line) and libc's own frames (string/../sysdeps/*.S)
+        # are skipped, so a copy HDF5 asked for is HDF5's.  Only artifacts
+        # newer than this run's start are judged (earlier runs judged theirs).
         # the child processes' reports in the log are judged above, not by the grep below
         [ $rc = 0 ] && log=/dev/null
     fi
