@@ -67,12 +67,21 @@ static void blues(float t, unsigned char rgb[3])
         rgb[k] = (unsigned char)lrintf(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]));
 }
 
-int cnn_plot_confusion(const char *path, const size_t *counts, int n, const char *const *names,
-                       const char *title, cnn_plot_layout *lay, cnn_error *err)
+/* Where a confusion matrix's parts go: cells of `cell` pixels from (left,
+ * top), mw = n * cell wide; the recall column, then the colour bar (bh high)
+ * at bar_x; class names below the cells in names_h (rotated when wider than
+ * a cell) in font size fs. */
+typedef struct confusion_geom {
+    int n, cell, left, top, mw, names_h, recall_w, bar_x, bh, W, H;
+    int show_counts, rotate;
+    double fs;
+    size_t mx, total, correct; /* the largest count, all images, the diagonal */
+} confusion_geom;
+
+/* Measures the labels and counts and lays the picture out. */
+static int confusion_layout(const size_t *counts, int n, const char *const *names,
+                            confusion_geom *g, cnn_error *err)
 {
-    if (n < 1 || n > 1000)
-        return cnn_errorf(err, "%s: a confusion matrix of %d classes cannot be drawn (1 to 1000)",
-                          path, n);
     /* Measure the labels on a scratch canvas. */
     cnn_canvas cv;
     if (cnn_canvas_new(&cv, 1, 1, err)) return -1;
@@ -100,39 +109,48 @@ int cnn_plot_confusion(const char *path, const size_t *counts, int n, const char
     if (cell < 34) cell = 34;
     if ((long)cell * n > 900) cell = 900 / n;
     if (cell < 4) cell = 4;
-    int show_counts = count_w + 2 <= cell;
-    int rotate = name_w + 6 > cell; /* column names drawn vertically */
-    int left = 28 + (int)ceil(name_w) + 8;          /* "true class", row names */
-    int top = 48;                                   /* title, "recall" */
-    int mw = cell * n;
-    int names_h = rotate ? (int)ceil(name_w) + 10 : 20, bottom = names_h + 24;
-    int recall_w = 70, bar_x = left + mw + recall_w + 16, right = 60 + 14 + 16;
-    int W = bar_x + right, H = top + mw + bottom;
-    if (H < top + 160 + bottom / 2) H = top + 160 + bottom / 2;
-    if (W < 360) W = 360;
-    if (cnn_canvas_new(&cv, W, H, err)) return cnn_error_prefix(err, "%s", path), -1;
-    cairo_t *cr = cv.cr;
+    *g = (confusion_geom){.n = n, .cell = cell, .mx = mx, .total = total, .correct = correct};
+    g->show_counts = count_w + 2 <= cell;
+    g->rotate = name_w + 6 > cell; /* column names drawn vertically */
+    g->left = 28 + (int)ceil(name_w) + 8;          /* "true class", row names */
+    g->top = 48;                                   /* title, "recall" */
+    g->mw = cell * n;
+    g->names_h = g->rotate ? (int)ceil(name_w) + 10 : 20;
+    int bottom = g->names_h + 24;
+    g->recall_w = 70;
+    g->bar_x = g->left + g->mw + g->recall_w + 16;
+    int right = 60 + 14 + 16;
+    g->W = g->bar_x + right, g->H = g->top + g->mw + bottom;
+    if (g->H < g->top + 160 + bottom / 2) g->H = g->top + 160 + bottom / 2;
+    if (g->W < 360) g->W = 360;
+    g->bh = g->mw < 240 ? g->mw : 240;
+    if (g->bh < 100) g->bh = 100;
+    g->fs = cell >= 14 ? 11 : cell >= 9 ? 8 : 6;
+    return 0;
+}
 
-    /* cells */
+/* The cells in shades of blue, the colour bar, grid lines and frames. */
+static void confusion_cells(cnn_canvas *cv, const size_t *counts, const confusion_geom *g)
+{
+    int n = g->n, cell = g->cell, left = g->left, top = g->top, mw = g->mw;
     int stride;
-    uint32_t *px = cnn_canvas_pixels(&cv, &stride);
+    uint32_t *px = cnn_canvas_pixels(cv, &stride);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
             unsigned char rgb[3];
-            blues(mx ? (float)counts[(size_t)i * n + j] / (float)mx : 0, rgb);
+            blues(g->mx ? (float)counts[(size_t)i * n + j] / (float)g->mx : 0, rgb);
             cnn_canvas_fill(px, stride, left + j * cell, top + i * cell, cell, cell, rgb);
         }
     /* the colour bar: counts 0..max */
-    int bh = mw < 240 ? mw : 240;
-    if (bh < 100) bh = 100;
-    for (int r = 0; r < bh; r++) {
+    for (int r = 0; r < g->bh; r++) {
         unsigned char rgb[3];
-        blues(bh > 1 ? 1.0f - (float)r / (float)(bh - 1) : 1, rgb);
-        cnn_canvas_fill(px, stride, bar_x, top + r, 14, 1, rgb);
+        blues(g->bh > 1 ? 1.0f - (float)r / (float)(g->bh - 1) : 1, rgb);
+        cnn_canvas_fill(px, stride, g->bar_x, top + r, 14, 1, rgb);
     }
-    cnn_canvas_pixels_done(&cv);
+    cnn_canvas_pixels_done(cv);
 
     /* grid lines between cells (when cells are big enough to tell apart) and a frame */
+    cairo_t *cr = cv->cr;
     cairo_set_line_width(cr, 1);
     if (cell >= 12) {
         cairo_set_source_rgb(cr, 1, 1, 1);
@@ -146,49 +164,64 @@ int cnn_plot_confusion(const char *path, const size_t *counts, int n, const char
     }
     cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
     cairo_rectangle(cr, left - 0.5, top - 0.5, mw + 1, mw + 1);
-    cairo_rectangle(cr, bar_x - 0.5, top - 0.5, 15, bh + 1);
+    cairo_rectangle(cr, g->bar_x - 0.5, top - 0.5, 15, g->bh + 1);
     cairo_stroke(cr);
+}
 
-    /* counts, in white on dark cells */
-    if (show_counts)
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) {
-                size_t v = counts[(size_t)i * n + j];
-                float t = mx ? (float)v / (float)mx : 0;
-                if (t > 0.55f) cairo_set_source_rgb(cr, 1, 1, 1);
-                else cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-                snprintf(buf, sizeof buf, "%zu", v);
-                cnn_canvas_text(&cv, left + j * cell + cell / 2.0, top + i * cell + cell / 2.0 + 4,
-                                10, 1, buf);
-            }
+/* Each cell's count, in white on dark cells (when they fit). */
+static void confusion_counts(cnn_canvas *cv, const size_t *counts, const confusion_geom *g)
+{
+    if (!g->show_counts) return;
+    char buf[64];
+    for (int i = 0; i < g->n; i++)
+        for (int j = 0; j < g->n; j++) {
+            size_t v = counts[(size_t)i * g->n + j];
+            float t = g->mx ? (float)v / (float)g->mx : 0;
+            if (t > 0.55f) cairo_set_source_rgb(cv->cr, 1, 1, 1);
+            else cairo_set_source_rgb(cv->cr, 0.1, 0.1, 0.1);
+            snprintf(buf, sizeof buf, "%zu", v);
+            cnn_canvas_text(cv, g->left + j * g->cell + g->cell / 2.0,
+                            g->top + i * g->cell + g->cell / 2.0 + 4, 10, 1, buf);
+        }
+}
 
-    /* class names: rows on the left, columns below */
+/* Class names (rows on the left, columns below) and the axis titles. */
+static void confusion_names(cnn_canvas *cv, const char *const *names, const confusion_geom *g)
+{
+    cairo_t *cr = cv->cr;
+    int cell = g->cell, left = g->left, top = g->top, mw = g->mw;
+    double fs = g->fs;
+    char buf[64];
     cairo_set_source_rgb(cr, 0, 0, 0);
-    double fs = cell >= 14 ? 11 : cell >= 9 ? 8 : 6;
-    for (int k = 0; k < n; k++) {
+    for (int k = 0; k < g->n; k++) {
         class_label(buf, sizeof buf, names, k);
-        cnn_canvas_text(&cv, left - 6, top + k * cell + cell / 2.0 + fs / 3, fs, 2, buf);
-        if (rotate) {
+        cnn_canvas_text(cv, left - 6, top + k * cell + cell / 2.0 + fs / 3, fs, 2, buf);
+        if (g->rotate) {
             cairo_save(cr);
             cairo_translate(cr, left + k * cell + cell / 2.0 + fs / 3, top + mw + 6);
             cairo_rotate(cr, M_PI / 2);
-            cnn_canvas_text(&cv, 0, 0, fs, 0, buf);
+            cnn_canvas_text(cv, 0, 0, fs, 0, buf);
             cairo_restore(cr);
         } else {
-            cnn_canvas_text(&cv, left + k * cell + cell / 2.0, top + mw + 16, fs, 1, buf);
+            cnn_canvas_text(cv, left + k * cell + cell / 2.0, top + mw + 16, fs, 1, buf);
         }
     }
-    /* axis titles */
-    cnn_canvas_text(&cv, left + mw / 2.0, top + mw + names_h + 16, 12, 1, "predicted class");
+    cnn_canvas_text(cv, left + mw / 2.0, top + mw + g->names_h + 16, 12, 1, "predicted class");
     cairo_save(cr);
     cairo_translate(cr, 16, top + mw / 2.0);
     cairo_rotate(cr, -M_PI / 2);
-    cnn_canvas_text(&cv, 0, 0, 12, 1, "true class");
+    cnn_canvas_text(cv, 0, 0, 12, 1, "true class");
     cairo_restore(cr);
+}
 
-    /* per-class recall: a grey bar and the percentage */
-    int rx = left + mw + 8;
-    cnn_canvas_text(&cv, rx + recall_w / 2.0, top - 6, 11, 1, "recall");
+/* Per-class recall: a grey bar and the percentage beside each row. */
+static void confusion_recall(cnn_canvas *cv, const size_t *counts, const confusion_geom *g)
+{
+    cairo_t *cr = cv->cr;
+    int n = g->n, cell = g->cell, top = g->top, recall_w = g->recall_w;
+    int rx = g->left + g->mw + 8;
+    char buf[64];
+    cnn_canvas_text(cv, rx + recall_w / 2.0, top - 6, 11, 1, "recall");
     for (int i = 0; i < n; i++) {
         size_t row = 0;
         for (int j = 0; j < n; j++) row += counts[(size_t)i * n + j];
@@ -198,32 +231,51 @@ int cnn_plot_confusion(const char *path, const size_t *counts, int n, const char
             cairo_rectangle(cr, rx, top + i * cell + 1, (recall_w - 4) * rec, cell - 2);
             cairo_fill(cr);
         }
-        if (fs >= 8 || cell >= 9) {
+        if (g->fs >= 8 || cell >= 9) {
             cairo_set_source_rgb(cr, 0, 0, 0);
             if (rec >= 0) snprintf(buf, sizeof buf, "%.1f%%", 100 * rec);
             else snprintf(buf, sizeof buf, "-");
-            cnn_canvas_text(&cv, rx + recall_w - 6, top + i * cell + cell / 2.0 + fs / 3, fs, 2,
-                            buf);
+            cnn_canvas_text(cv, rx + recall_w - 6, top + i * cell + cell / 2.0 + g->fs / 3,
+                            g->fs, 2, buf);
         }
     }
+}
+
+int cnn_plot_confusion(const char *path, const size_t *counts, int n, const char *const *names,
+                       const char *title, cnn_plot_layout *lay, cnn_error *err)
+{
+    if (n < 1 || n > 1000)
+        return cnn_errorf(err, "%s: a confusion matrix of %d classes cannot be drawn (1 to 1000)",
+                          path, n);
+    confusion_geom g;
+    cnn_canvas cv;
+    if (confusion_layout(counts, n, names, &g, err)) return -1;
+    if (cnn_canvas_new(&cv, g.W, g.H, err)) return cnn_error_prefix(err, "%s", path), -1;
+    confusion_cells(&cv, counts, &g);
+    confusion_counts(&cv, counts, &g);
+    confusion_names(&cv, names, &g);
+    confusion_recall(&cv, counts, &g);
+
     /* colour bar numbers */
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    snprintf(buf, sizeof buf, "%zu", mx);
-    cnn_canvas_text(&cv, bar_x + 18, top + 8, 10, 0, buf);
-    cnn_canvas_text(&cv, bar_x + 18, top + bh, 10, 0, "0");
-    cnn_canvas_text(&cv, bar_x, top + bh + 14, 10, 0, "images");
+    char buf[64];
+    cairo_set_source_rgb(cv.cr, 0, 0, 0);
+    snprintf(buf, sizeof buf, "%zu", g.mx);
+    cnn_canvas_text(&cv, g.bar_x + 18, g.top + 8, 10, 0, buf);
+    cnn_canvas_text(&cv, g.bar_x + 18, g.top + g.bh, 10, 0, "0");
+    cnn_canvas_text(&cv, g.bar_x, g.top + g.bh + 14, 10, 0, "images");
 
     /* title: the caller's, then the accuracy */
     char head[512];
     snprintf(head, sizeof head, "%s%s%zu images, accuracy %.2f%%%s", title ? title : "",
-             title ? ": " : "", total, total ? 100.0 * (double)correct / (double)total : 0.0,
-             show_counts ? "" : " (cells too small for counts)");
+             title ? ": " : "", g.total,
+             g.total ? 100.0 * (double)g.correct / (double)g.total : 0.0,
+             g.show_counts ? "" : " (cells too small for counts)");
     cnn_canvas_text(&cv, 8, 20, 13, 0, head);
 
     if (lay) {
         memset(lay, 0, sizeof *lay);
-        lay->width = W, lay->height = H;
-        lay->cells_x = left, lay->cells_y = top, lay->cell = cell;
+        lay->width = g.W, lay->height = g.H;
+        lay->cells_x = g.left, lay->cells_y = g.top, lay->cell = g.cell;
     }
     int rc = cnn_canvas_write(&cv, path, 0, err);
     cnn_canvas_free(&cv);
@@ -324,6 +376,9 @@ typedef struct panel {
     axis xa, ya;
 } panel;
 
+/* The training curves' picture size. */
+enum { HISTORY_W = 960, HISTORY_H = 460 };
+
 static double px_x(const panel *p, double v)
 {
     return p->x + (v - p->xa.lo) / (p->xa.hi - p->xa.lo) * p->w;
@@ -404,17 +459,12 @@ static void draw_curve(cnn_canvas *cv, const panel *p, const row *r, int n, int 
         }
 }
 
-int cnn_plot_history(const char *path, const char *history_csv, const char *title,
-                     cnn_plot_layout *lay, cnn_error *err)
+/* The two panels (loss, accuracy in %) with axes fitted to the history, which
+ * has a validation curve (*has_val) and a best epoch (*best, a row, or -1). */
+static void history_panels(const row *r, int n, panel *loss, panel *acc, int *has_val,
+                           int *best)
 {
-    row *r = NULL;
-    int n = 0;
-    if (parse_history(history_csv ? history_csv : "", path, &r, &n, err)) return -1;
-    if (n == 0) {
-        free(r);
-        return cnn_errorf(err, "%s: the training history is empty: nothing to plot", path);
-    }
-    int has_val = 0, best = -1;
+    *has_val = 0, *best = -1;
     double lmin = INFINITY, lmax = -INFINITY, amin = INFINITY, amax = -INFINITY;
     double emin = r[0].epoch, emax = r[0].epoch;
     for (int i = 0; i < n; i++) {
@@ -423,15 +473,16 @@ int cnn_plot_history(const char *path, const char *history_csv, const char *titl
         lmin = fmin(lmin, r[i].tl), lmax = fmax(lmax, r[i].tl);
         amin = fmin(amin, r[i].ta), amax = fmax(amax, r[i].ta);
         if (r[i].has_val) {
-            has_val = 1;
+            *has_val = 1;
             lmin = fmin(lmin, r[i].vl), lmax = fmax(lmax, r[i].vl);
             amin = fmin(amin, r[i].va), amax = fmax(amax, r[i].va);
-            if (best < 0 || r[i].vl < r[best].vl) best = i;
+            if (*best < 0 || r[i].vl < r[*best].vl) *best = i;
         }
     }
-    const int W = 960, H = 460, top = 76, ph = H - top - 48, pw = (W - 2 * 70 - 30) / 2;
-    panel loss = {.x = 70, .y = top, .w = pw, .h = ph}, acc = loss;
-    acc.x = 70 + pw + 70;
+    const int top = 76, ph = HISTORY_H - top - 48, pw = (HISTORY_W - 2 * 70 - 30) / 2;
+    *loss = (panel){.x = 70, .y = top, .w = pw, .h = ph};
+    *acc = *loss;
+    acc->x = 70 + pw + 70;
     axis xa;
     if (emax - emin < 1) {
         xa.lo = emin - 0.5, xa.hi = emax + 0.5, xa.step = 1;
@@ -439,25 +490,23 @@ int cnn_plot_history(const char *path, const char *history_csv, const char *titl
         xa.step = ceil(nice_step(emax - emin, 8));
         xa.lo = emin - (emax - emin) * 0.03, xa.hi = emax + (emax - emin) * 0.03;
     }
-    loss.xa = acc.xa = xa;
-    loss.ya = make_axis(lmin, lmax, 5);
-    if (loss.ya.lo < 0 && lmin >= 0) loss.ya.lo = 0;
-    acc.ya = make_axis(100 * amin, 100 * amax, 5);
-    if (acc.ya.lo < 0) acc.ya.lo = 0;
-    if (acc.ya.hi > 100 && amax <= 1) acc.ya.hi = 100;
+    loss->xa = acc->xa = xa;
+    loss->ya = make_axis(lmin, lmax, 5);
+    if (loss->ya.lo < 0 && lmin >= 0) loss->ya.lo = 0;
+    acc->ya = make_axis(100 * amin, 100 * amax, 5);
+    if (acc->ya.lo < 0) acc->ya.lo = 0;
+    if (acc->ya.hi > 100 && amax <= 1) acc->ya.hi = 100;
+}
 
-    cnn_canvas cv;
-    if (cnn_canvas_new(&cv, W, H, err)) {
-        free(r);
-        return cnn_error_prefix(err, "%s", path), -1;
-    }
-    cairo_t *cr = cv.cr;
-    draw_axes(&cv, &loss, "loss", "");
-    draw_axes(&cv, &acc, "accuracy", "%");
-
-    /* the best epoch: a dashed vertical line in both panels */
+/* The curves, clipped to their panels; the best epoch (row best, or -1) as a
+ * dashed vertical line in both panels and a ring around its validation
+ * points. */
+static void history_curves(cnn_canvas *cv, const panel *loss, const panel *acc, const row *r,
+                           int n, int has_val, int best)
+{
+    cairo_t *cr = cv->cr;
     if (best >= 0) {
-        const panel *ps[2] = {&loss, &acc};
+        const panel *ps[2] = {loss, acc};
         set_rgb(cr, cnn_plot_best_rgb);
         cairo_set_line_width(cr, 1);
         double dash[2] = {4, 3};
@@ -471,33 +520,39 @@ int cnn_plot_history(const char *path, const char *history_csv, const char *titl
         cairo_set_dash(cr, NULL, 0, 0);
     }
     cairo_save(cr);
-    cairo_rectangle(cr, loss.x, loss.y, loss.w, loss.h);
-    cairo_rectangle(cr, acc.x, acc.y, acc.w, acc.h);
+    cairo_rectangle(cr, loss->x, loss->y, loss->w, loss->h);
+    cairo_rectangle(cr, acc->x, acc->y, acc->w, acc->h);
     cairo_clip(cr);
-    draw_curve(&cv, &loss, r, n, 0, 1, cnn_plot_train_rgb);
-    draw_curve(&cv, &acc, r, n, 1, 100, cnn_plot_train_rgb);
+    draw_curve(cv, loss, r, n, 0, 1, cnn_plot_train_rgb);
+    draw_curve(cv, acc, r, n, 1, 100, cnn_plot_train_rgb);
     if (has_val) {
-        draw_curve(&cv, &loss, r, n, 2, 1, cnn_plot_val_rgb);
-        draw_curve(&cv, &acc, r, n, 3, 100, cnn_plot_val_rgb);
+        draw_curve(cv, loss, r, n, 2, 1, cnn_plot_val_rgb);
+        draw_curve(cv, acc, r, n, 3, 100, cnn_plot_val_rgb);
     }
-    if (best >= 0) { /* a ring around the best epoch's validation points */
+    if (best >= 0) {
         set_rgb(cr, cnn_plot_best_rgb);
         cairo_set_line_width(cr, 1.5);
-        cairo_arc(cr, px_x(&loss, r[best].epoch), px_y(&loss, r[best].vl), 6, 0, 2 * M_PI);
+        cairo_arc(cr, px_x(loss, r[best].epoch), px_y(loss, r[best].vl), 6, 0, 2 * M_PI);
         cairo_stroke(cr);
-        cairo_arc(cr, px_x(&acc, r[best].epoch), px_y(&acc, 100 * r[best].va), 6, 0, 2 * M_PI);
+        cairo_arc(cr, px_x(acc, r[best].epoch), px_y(acc, 100 * r[best].va), 6, 0, 2 * M_PI);
         cairo_stroke(cr);
     }
     cairo_restore(cr);
+}
 
-    /* title and legend */
+/* The title and the legend (training, validation, best epoch); legend[k]
+ * receives the centre of entry k's sample, or -1, -1 when it is not drawn. */
+static void history_legend(cnn_canvas *cv, const char *title, const row *r, int n, int has_val,
+                           int best, int legend[3][2])
+{
+    cairo_t *cr = cv->cr;
     char buf[256];
     cairo_set_source_rgb(cr, 0, 0, 0);
     snprintf(buf, sizeof buf, "%s%s%d epoch%s", title ? title : "", title ? ": " : "", n,
              n == 1 ? "" : "s");
-    cnn_canvas_text(&cv, 12, 20, 14, 0, buf);
+    cnn_canvas_text(cv, 12, 20, 14, 0, buf);
     int lx = 12, ly = 44;
-    int legend[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    for (int k = 0; k < 3; k++) legend[k][0] = legend[k][1] = -1;
     const char *names[3] = {"training", "validation", NULL};
     char best_text[96];
     if (best >= 0) {
@@ -527,16 +582,41 @@ int cnn_plot_history(const char *path, const char *history_csv, const char *titl
         }
         legend[k][0] = lx + 12, legend[k][1] = ly - 4;
         cairo_set_source_rgb(cr, 0, 0, 0);
-        cnn_canvas_text(&cv, lx + 30, ly, 11, 0, names[k]);
-        lx += 30 + (int)ceil(text_width(&cv, 11, names[k])) + 24;
+        cnn_canvas_text(cv, lx + 30, ly, 11, 0, names[k]);
+        lx += 30 + (int)ceil(text_width(cv, 11, names[k])) + 24;
     }
     if (!has_val) {
         cairo_set_source_rgb(cr, 0.4, 0.4, 0.4);
-        cnn_canvas_text(&cv, lx, ly, 11, 0, "(no validation set: no best epoch)");
+        cnn_canvas_text(cv, lx, ly, 11, 0, "(no validation set: no best epoch)");
     }
+}
+
+int cnn_plot_history(const char *path, const char *history_csv, const char *title,
+                     cnn_plot_layout *lay, cnn_error *err)
+{
+    row *r = NULL;
+    int n = 0;
+    if (parse_history(history_csv ? history_csv : "", path, &r, &n, err)) return -1;
+    if (n == 0) {
+        free(r);
+        return cnn_errorf(err, "%s: the training history is empty: nothing to plot", path);
+    }
+    panel loss, acc;
+    int has_val, best;
+    history_panels(r, n, &loss, &acc, &has_val, &best);
+    cnn_canvas cv;
+    if (cnn_canvas_new(&cv, HISTORY_W, HISTORY_H, err)) {
+        free(r);
+        return cnn_error_prefix(err, "%s", path), -1;
+    }
+    draw_axes(&cv, &loss, "loss", "");
+    draw_axes(&cv, &acc, "accuracy", "%");
+    history_curves(&cv, &loss, &acc, r, n, has_val, best);
+    int legend[3][2];
+    history_legend(&cv, title, r, n, has_val, best, legend);
     if (lay) {
         memset(lay, 0, sizeof *lay);
-        lay->width = W, lay->height = H;
+        lay->width = HISTORY_W, lay->height = HISTORY_H;
         const panel *ps[2] = {&loss, &acc};
         for (int k = 0; k < 2; k++) {
             lay->panel[k][0] = ps[k]->x, lay->panel[k][1] = ps[k]->y;
