@@ -209,14 +209,25 @@ static void to_host(unsigned char *p, size_t n, size_t esize)
     }
 }
 
-/* Reads, checks and decodes a whole IDX stream.  known_size is the plain file's
- * size in bytes, or -1 when unknown (pipes). */
-static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx **out,
-                      cnn_error *err)
+/* What an IDX header says, once checked. */
+typedef struct idx_header {
+    int type, rank;
+    size_t dims[CNN_IDX_MAX_RANK];
+    size_t esize, elems;  /* element size, elements */
+    size_t hlen, bytes;   /* header bytes, data bytes */
+    char shape[256];      /* the shape as messages name it */
+    const char *src;      /* "file has" or "gzip data decompresses to" */
+} idx_header;
+
+/* Reads and checks the magic and the dimensions: a known type, rank 1 to
+ * CNN_IDX_MAX_RANK, no dimension 0, a size that fits memory and max_bytes,
+ * and (known_size >= 0) the file's size. */
+static int read_header(reader *r, long long known_size, size_t max_bytes, idx_header *h,
+                       cnn_error *err)
 {
     const char *name = r->name;
     unsigned char hdr[4 + 4 * CNN_IDX_MAX_RANK];
-    const char *src = r->gzip ? "gzip data decompresses to" : "file has";
+    const char *src = h->src = r->gzip ? "gzip data decompresses to" : "file has";
     size_t got = 0;
 
     /* Magic: 0, 0, type, rank. */
@@ -233,8 +244,8 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
     if (hdr[0] != 0 || hdr[1] != 0)
         return cnn_errorf(err, "%s: not an IDX file: magic starts with 0x%02x 0x%02x, expected"
                           " 0x00 0x00", name, hdr[0], hdr[1]);
-    int type = hdr[2], rank = hdr[3];
-    size_t esize = cnn_idx_type_size(type);
+    int type = h->type = hdr[2], rank = h->rank = hdr[3];
+    size_t esize = h->esize = cnn_idx_type_size(type);
     if (!esize)
         return cnn_errorf(err, "%s: unknown IDX type code 0x%02x (known: 0x08 u8, 0x09 i8,"
                           " 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64)", name, type);
@@ -245,7 +256,7 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
                           name, rank, CNN_IDX_MAX_RANK);
 
     /* Dimensions. */
-    size_t hlen = 4 + 4 * (size_t)rank;
+    size_t hlen = h->hlen = 4 + 4 * (size_t)rank;
     if (rd(r, hdr + 4, hlen - 4, &got, err) != 0) return -1;
     if (r->truncated)
         return cnn_errorf(err, "%s: truncated gzip stream: it ends after %zu compressed bytes,"
@@ -253,7 +264,7 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
     if (got < hlen - 4)
         return cnn_errorf(err, "%s: truncated header: rank %d needs %zu header bytes, %s %zu",
                           name, rank, hlen, src, 4 + got);
-    size_t dims[CNN_IDX_MAX_RANK];
+    size_t *dims = h->dims;
     size_t elems = 1;
     int overflow = 0;
     for (int i = 0; i < rank; i++) {
@@ -266,12 +277,13 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
         if (elems > SIZE_MAX / dims[i]) overflow = 1;
         else elems *= dims[i];
     }
-    char shape[256];
-    describe_shape(shape, sizeof shape, type, rank, dims);
+    h->elems = elems;
+    char *shape = h->shape;
+    describe_shape(shape, sizeof h->shape, type, rank, dims);
     if (overflow || elems > SIZE_MAX / esize || elems * esize > SIZE_MAX - hlen)
         return cnn_errorf(err, "%s: IDX header dimensions %s overflow the size of memory", name,
                           shape);
-    size_t bytes = elems * esize;
+    size_t bytes = h->bytes = elems * esize;
     if (bytes > max_bytes)
         return cnn_errorf(err, "%s: header says %s = %zu data bytes, more than the limit of"
                           " %zu bytes", name, shape, bytes, max_bytes);
@@ -281,6 +293,72 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
                           name, trunc ? "truncated" : "trailing bytes after the data", shape,
                           hlen + bytes, known_size);
     }
+    return 0;
+}
+
+/* Reads the data the header claims into x->data (allocated), then makes sure
+ * nothing follows it and a gzip stream ended with its trailer. */
+static int read_data(reader *r, const idx_header *h, cnn_idx *x, cnn_error *err)
+{
+    const char *name = r->name, *shape = h->shape;
+    size_t got = 0, bytes = h->bytes;
+    if (!(x->data = malloc(bytes)))
+        return cnn_errorf(err, "%s: out of memory for %zu bytes of %s data", name, bytes, shape);
+    if (rd(r, x->data, bytes, &got, err) != 0) return -1;
+    if (got < bytes) {
+        if (r->truncated)
+            return cnn_errorf(err, "%s: truncated gzip stream: it ends after %zu compressed "
+                              "bytes, %zu of the %zu data bytes the header claims (%s)", name,
+                              r->raw_total, got, bytes, shape);
+        return cnn_errorf(err, "%s: truncated: header says %s = %zu bytes with the header, %s "
+                          "%zu", name, shape, h->hlen + bytes, h->src, h->hlen + got);
+    }
+    /* Anything after the data is an error, as is a gzip stream cut before its
+     * trailer (its checksum was never verified). */
+    unsigned char extra;
+    if (rd(r, &extra, 1, &got, err) != 0) return -1;
+    if (got)
+        return cnn_errorf(err, "%s: trailing bytes after the data: header says %s = %zu bytes "
+                          "with the header, %s more", name, shape, h->hlen + bytes, h->src);
+    if (r->truncated)
+        return cnn_errorf(err, "%s: truncated gzip stream: the data is complete but the stream "
+                          "ends after %zu compressed bytes, before its trailer", name,
+                          r->raw_total);
+    return 0;
+}
+
+/* NaN or infinity as a pixel or a label trains without a word: refuse it,
+ * naming the first record that holds one and how many values do. */
+static int check_finite(const cnn_idx *x, size_t elems, cnn_error *err)
+{
+    if (x->type != CNN_IDX_F32 && x->type != CNN_IDX_F64) return 0;
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < elems; i++) {
+        double v;
+        if (x->type == CNN_IDX_F32) {
+            float f;
+            memcpy(&f, (unsigned char *)x->data + 4 * i, 4);
+            v = f;
+        } else {
+            memcpy(&v, (unsigned char *)x->data + 8 * i, 8);
+        }
+        if (!isfinite(v) && bad++ == 0) first = i;
+    }
+    if (bad)
+        return cnn_errorf(err, "%s: record %zu holds a non-finite value (NaN or infinity); %zu "
+                               "value%s in the file %s", x->name, first / x->record, bad,
+                          bad > 1 ? "s" : "", bad > 1 ? "are" : "is");
+    return 0;
+}
+
+/* Reads, checks and decodes a whole IDX stream.  known_size is the plain file's
+ * size in bytes, or -1 when unknown (pipes). */
+static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx **out,
+                      cnn_error *err)
+{
+    const char *name = r->name;
+    idx_header h;
+    if (read_header(r, known_size, max_bytes, &h, err)) return -1;
 
     /* Header is sound: the caller checks it, then exactly what it claims is
      * allocated and read. */
@@ -291,12 +369,12 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
         cnn_idx_free(x);
         return cnn_errorf(err, "%s: out of memory", name);
     }
-    x->type = type;
-    x->rank = rank;
-    memcpy(x->dims, dims, sizeof(size_t) * (size_t)rank);
-    x->count = dims[0];
-    x->record = elems / dims[0];
-    x->elem_size = esize;
+    x->type = h.type;
+    x->rank = h.rank;
+    memcpy(x->dims, h.dims, sizeof(size_t) * (size_t)h.rank);
+    x->count = h.dims[0];
+    x->record = h.elems / h.dims[0];
+    x->elem_size = h.esize;
     /* The caller's check (the shape against the model) before the data is read:
      * a small gzip file can decompress to a gigabyte of the wrong shape. */
     if (r->check && r->check(x, r->check_ctx, err) != 0) goto fail;
@@ -304,59 +382,9 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
         *out = x;
         return 0;
     }
-    if (!(x->data = malloc(bytes))) {
-        cnn_errorf(err, "%s: out of memory for %zu bytes of %s data", name, bytes, shape);
-        goto fail;
-    }
-
-    if (rd(r, x->data, bytes, &got, err) != 0) goto fail;
-    if (got < bytes) {
-        if (r->truncated)
-            cnn_errorf(err, "%s: truncated gzip stream: it ends after %zu compressed bytes,"
-                       " %zu of the %zu data bytes the header claims (%s)", name,
-                       r->raw_total, got, bytes, shape);
-        else
-            cnn_errorf(err, "%s: truncated: header says %s = %zu bytes with the header, %s %zu",
-                       name, shape, hlen + bytes, src, hlen + got);
-        goto fail;
-    }
-    /* Anything after the data is an error, as is a gzip stream cut before its
-     * trailer (its checksum was never verified). */
-    unsigned char extra;
-    if (rd(r, &extra, 1, &got, err) != 0) goto fail;
-    if (got) {
-        cnn_errorf(err, "%s: trailing bytes after the data: header says %s = %zu bytes with the"
-                   " header, %s more", name, shape, hlen + bytes, src);
-        goto fail;
-    }
-    if (r->truncated) {
-        cnn_errorf(err, "%s: truncated gzip stream: the data is complete but the stream ends"
-                   " after %zu compressed bytes, before its trailer", name, r->raw_total);
-        goto fail;
-    }
-    to_host(x->data, elems, esize);
-    if (type == CNN_IDX_F32 || type == CNN_IDX_F64) {
-        /* NaN or infinity as a pixel or a label trains without a word: refuse it,
-         * naming the first record that holds one and how many values do. */
-        size_t bad = 0, first = 0;
-        for (size_t i = 0; i < elems; i++) {
-            double v;
-            if (type == CNN_IDX_F32) {
-                float f;
-                memcpy(&f, (unsigned char *)x->data + 4 * i, 4);
-                v = f;
-            } else {
-                memcpy(&v, (unsigned char *)x->data + 8 * i, 8);
-            }
-            if (!isfinite(v) && bad++ == 0) first = i;
-        }
-        if (bad) {
-            cnn_errorf(err, "%s: record %zu holds a non-finite value (NaN or infinity); %zu "
-                            "value%s in the file %s", name, first / x->record, bad,
-                       bad > 1 ? "s" : "", bad > 1 ? "are" : "is");
-            goto fail;
-        }
-    }
+    if (read_data(r, &h, x, err)) goto fail;
+    to_host(x->data, h.elems, h.esize);
+    if (check_finite(x, h.elems, err)) goto fail;
     *out = x;
     return 0;
 fail:
