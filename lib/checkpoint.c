@@ -255,18 +255,9 @@ void cnn_checkpoint_clear(cnn_checkpoint *c)
     memset(c, 0, sizeof *c);
 }
 
-int cnn_checkpoint_read(const cnn_weights *w, cnn_checkpoint *c, cnn_error *err)
+/* The position and the run's numeric settings, each in its range. */
+static int read_numbers(const cnn_weights *w, cnn_checkpoint *c, cnn_error *err)
 {
-    memset(c, 0, sizeof *c);
-    const char *path = w->path;
-    const char *kind = cnn_st_meta(w->st, "cnn.kind");
-    if (!kind || strcmp(kind, "checkpoint") != 0)
-        return cnn_errorf(err, "%s: not a checkpoint (a weights file without training state); "
-                               "use the checkpoint written during training", path);
-    if (!w->model)
-        return cnn_errorf(err, "%s: checkpoint field cnn.model is missing", path);
-    c->training = w->model->training;
-    const cnn_training *t = &c->training;
     cnn_ckpt_state *s = &c->s;
     long long epoch, batch, step, correct, seen, best_epoch, bad, ntrain, shift, patience, init;
     long long bn = -1;
@@ -319,23 +310,14 @@ int cnn_checkpoint_read(const cnn_weights *w, cnn_checkpoint *c, cnn_error *err)
     c->init = (int)init;
     c->bn_images = (long)bn;
     c->val_split = val_split;
+    return 0;
+}
 
-    /* best_val is "inf" until an epoch was best, then a finite loss. */
-    const char *bv = field(w, "cnn.best_val_loss", err);
-    if (!bv) return -1;
-    if (best_epoch == 0) {
-        if (strcmp(bv, "inf") != 0)
-            return bad_field(err, path, "cnn.best_val_loss", "inf (cnn.best_epoch is 0)", bv);
-        s->best_val = INFINITY;
-    } else if (get_num(w, "cnn.best_val_loss", 0, 1e300, &s->best_val, err)) {
-        return -1;
-    }
-
-    const char *h = field(w, "cnn.history", err);
-    if (!h || check_history(path, h, s->epoch, &c->has_val, err)) return -1;
-    if (!(s->history = strdup(h))) return cnn_errorf(err, "out of memory");
-
-    /* Consistency between the fields. */
+/* The fields must fit each other and the model's training.epochs. */
+static int check_consistent(const char *path, const cnn_checkpoint *c, cnn_error *err)
+{
+    const cnn_training *t = &c->training;
+    const cnn_ckpt_state *s = &c->s;
     if (s->epoch > t->epochs)
         return cnn_errorf(err, "%s: checkpoint field cnn.epoch: %d epochs finished, but the "
                                "run had %d (the model's training.epochs)", path, s->epoch,
@@ -352,7 +334,13 @@ int cnn_checkpoint_read(const cnn_weights *w, cnn_checkpoint *c, cnn_error *err)
     if (c->patience && c->has_val == 0)
         return cnn_errorf(err, "%s: checkpoint field cnn.patience is %d but the history has no "
                                "validation figures", path, c->patience);
+    return 0;
+}
 
+/* The run's data and output paths, which must fit its validation figures. */
+static int read_paths(const cnn_weights *w, cnn_checkpoint *c, cnn_error *err)
+{
+    const char *path = w->path;
     if (get_path(w, "cnn.train_images", &c->train_images, err) ||
         get_path(w, "cnn.train_labels", &c->train_labels, err) ||
         get_path(w, "cnn.test_images", &c->test_images, err) ||
@@ -372,6 +360,38 @@ int cnn_checkpoint_read(const cnn_weights *w, cnn_checkpoint *c, cnn_error *err)
         return cnn_errorf(err, "%s: checkpoint field cnn.history %s validation figures, but "
                                "the run %s a validation set", path,
                           c->has_val ? "has" : "has no", c->has_val ? "had no" : "had");
+    return 0;
+}
+
+int cnn_checkpoint_read(const cnn_weights *w, cnn_checkpoint *c, cnn_error *err)
+{
+    memset(c, 0, sizeof *c);
+    const char *path = w->path;
+    const char *kind = cnn_st_meta(w->st, "cnn.kind");
+    if (!kind || strcmp(kind, "checkpoint") != 0)
+        return cnn_errorf(err, "%s: not a checkpoint (a weights file without training state); "
+                               "use the checkpoint written during training", path);
+    if (!w->model)
+        return cnn_errorf(err, "%s: checkpoint field cnn.model is missing", path);
+    c->training = w->model->training;
+    cnn_ckpt_state *s = &c->s;
+    if (read_numbers(w, c, err)) return -1;
+
+    /* best_val is "inf" until an epoch was best, then a finite loss. */
+    const char *bv = field(w, "cnn.best_val_loss", err);
+    if (!bv) return -1;
+    if (s->best_epoch == 0) {
+        if (strcmp(bv, "inf") != 0)
+            return bad_field(err, path, "cnn.best_val_loss", "inf (cnn.best_epoch is 0)", bv);
+        s->best_val = INFINITY;
+    } else if (get_num(w, "cnn.best_val_loss", 0, 1e300, &s->best_val, err)) {
+        return -1;
+    }
+
+    const char *h = field(w, "cnn.history", err);
+    if (!h || check_history(path, h, s->epoch, &c->has_val, err)) return -1;
+    if (!(s->history = strdup(h))) return cnn_errorf(err, "out of memory");
+    if (check_consistent(path, c, err) || read_paths(w, c, err)) return -1;
     return 0;
 }
 
