@@ -205,49 +205,36 @@ static float max_abs(const float *t, size_t len)
     return m;
 }
 
-int cnn_draw_grid(const char *path, const float *tiles, int n, int c, int h, int w,
-                  const int *order, const int *dead, char *const *labels,
-                  const cnn_draw_grid_opts *o, cnn_error *err)
-{
-    if (n < 1 || (c != 1 && c != 3) || h < 1 || w < 1 || o->scale < 1 || o->margin < 0 ||
-        o->cols < 0)
-        return cnn_errorf(err, "grid of %d tiles of %dx%dx%d (scale %d, margin %d): bad size", n,
-                          c, h, w, o->scale, o->margin);
-    int cols = o->cols;
-    if (!cols)
-        while ((long)cols * cols < n) cols++;
-    if (cols > n) cols = n;
-    int rows = (n + cols - 1) / cols;
-    int div = o->map == CNN_DRAW_DIVERGING;
-    long tw = (long)w * o->scale, th = (long)h * o->scale;
-    long lh = labels ? LABEL_H : 0, top = o->title ? TITLE_H : 0;
-    long cw = tw, chh = th + lh; /* a cell: label strip, then the tile */
-    long gap = o->margin + 2;    /* the frame takes a pixel on each side */
-    long W = cols * cw + (cols + 1) * gap + (div ? BAR_SPACE : 0);
-    long H = top + rows * chh + (rows + 1) * gap;
-    if (div && H < top + 120) H = top + 120;
-    if (W > MAX_SIDE || H > MAX_SIDE)
-        return cnn_errorf(err, "the picture would be %ld x %ld pixels; use a smaller --scale or "
-                               "fewer --units", W, H);
-    cnn_canvas cv;
-    if (cnn_canvas_new(&cv, (int)W, (int)H, err)) return -1;
-    size_t per = (size_t)c * h * w;
-    float limit = o->limit;
-    if (div && !o->per_tile && !(limit > 0))
-        for (int i = 0; i < n; i++)
-            if (!dead || !dead[i]) {
-                float m = max_abs(tiles + (size_t)i * per, per);
-                if (m > limit) limit = m;
-            }
+/* Where a grid's tiles go: cols per row, cells of cw x chh (a label strip of
+ * lh, then the tile of tw x th) with gap pixels between them, below a title
+ * strip of top; the picture is W x H. */
+typedef struct grid_geom {
+    int cols;
+    long tw, th, lh, top, cw, chh, gap, W, H;
+} grid_geom;
 
-    /* tile pixels */
+/* The top-left corner of the k-th tile drawn. */
+static void tile_origin(const grid_geom *g, int k, long *ox, long *oy)
+{
+    *ox = g->gap + (k % g->cols) * (g->cw + g->gap);
+    *oy = g->top + g->gap + (k / g->cols) * (g->chh + g->gap) + g->lh;
+}
+
+/* The tiles' pixels: grey, the diverging map (limit: the common scale), or
+ * RGB; dead tiles mid-grey. */
+static void grid_pixels(cnn_canvas *cv, const grid_geom *g, const float *tiles, int n, int c,
+                        int h, int w, const int *order, const int *dead, float limit,
+                        const cnn_draw_grid_opts *o)
+{
+    int div = o->map == CNN_DRAW_DIVERGING;
+    size_t per = (size_t)c * h * w;
     int stride;
-    uint32_t *px = cnn_canvas_pixels(&cv, &stride);
+    uint32_t *px = cnn_canvas_pixels(cv, &stride);
     for (int k = 0; k < n; k++) {
         int i = order ? order[k] : k;
         const float *t = tiles + (size_t)i * per; /* (c, h, w) */
-        long ox = gap + (k % cols) * (cw + gap);
-        long oy = top + gap + (k / cols) * (chh + gap) + lh;
+        long ox, oy;
+        tile_origin(g, k, &ox, &oy);
         float lim = div && o->per_tile ? max_abs(t, per) : limit;
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
@@ -262,54 +249,101 @@ int cnn_draw_grid(const char *path, const float *tiles, int n, int c, int h, int
                     for (int ch = 0; ch < 3; ch++) {
                         float v = t[((size_t)ch * h + y) * w + x];
                         /* RGB kernels: each channel 0 at mid-grey, +-limit at the ends */
-                        rgb[ch] = div ? cnn_draw_byte01(lim > 0 ? 0.5f + 0.5f * v / lim : 0.5f) : cnn_draw_byte01(v);
+                        rgb[ch] = div ? cnn_draw_byte01(lim > 0 ? 0.5f + 0.5f * v / lim : 0.5f)
+                                      : cnn_draw_byte01(v);
                     }
                 }
                 cnn_canvas_fill(px, stride, (int)(ox + (long)x * o->scale),
-                           (int)(oy + (long)y * o->scale), o->scale, o->scale, rgb);
+                                (int)(oy + (long)y * o->scale), o->scale, o->scale, rgb);
             }
     }
-    cnn_canvas_pixels_done(&cv);
+    cnn_canvas_pixels_done(cv);
+}
 
-    /* frames, crosses over dead tiles, labels */
-    cairo_t *cr = cv.cr;
+/* Frames, crosses over dead tiles, and the labels above the tiles. */
+static void grid_frames(cnn_canvas *cv, const grid_geom *g, int n, const int *order,
+                        const int *dead, char *const *labels)
+{
+    cairo_t *cr = cv->cr;
+    double tw = (double)g->tw, th = (double)g->th, lh = (double)g->lh;
     cairo_set_line_width(cr, 1);
     for (int k = 0; k < n; k++) {
         int i = order ? order[k] : k;
-        double ox = (double)(gap + (k % cols) * (cw + gap));
-        double oy = (double)(top + gap + (k / cols) * (chh + gap) + lh);
+        long lx, ly;
+        tile_origin(g, k, &lx, &ly);
+        double ox = (double)lx, oy = (double)ly;
         cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
-        cairo_rectangle(cr, ox - 0.5, oy - 0.5, (double)tw + 1, (double)th + 1);
+        cairo_rectangle(cr, ox - 0.5, oy - 0.5, tw + 1, th + 1);
         cairo_stroke(cr);
         if (dead && dead[i]) {
             cairo_set_source_rgb(cr, 0, 0, 0);
             cairo_set_line_width(cr, 2);
             cairo_move_to(cr, ox, oy);
-            cairo_line_to(cr, ox + (double)tw, oy + (double)th);
-            cairo_move_to(cr, ox + (double)tw, oy);
-            cairo_line_to(cr, ox, oy + (double)th);
+            cairo_line_to(cr, ox + tw, oy + th);
+            cairo_move_to(cr, ox + tw, oy);
+            cairo_line_to(cr, ox, oy + th);
             cairo_stroke(cr);
             cairo_set_line_width(cr, 1);
         }
         if (labels && labels[i]) {
             cairo_set_source_rgb(cr, 0, 0, 0);
             cairo_save(cr);
-            cairo_rectangle(cr, ox - gap / 2.0, oy - (double)lh, (double)tw + gap, (double)lh);
+            cairo_rectangle(cr, ox - g->gap / 2.0, oy - lh, tw + g->gap, lh);
             cairo_clip(cr);
-            cnn_canvas_text(&cv, ox + (double)tw / 2, oy - 4, LABEL_PX, 1, labels[i]);
+            cnn_canvas_text(cv, ox + tw / 2, oy - 4, LABEL_PX, 1, labels[i]);
             cairo_restore(cr);
         }
     }
+}
+
+int cnn_draw_grid(const char *path, const float *tiles, int n, int c, int h, int w,
+                  const int *order, const int *dead, char *const *labels,
+                  const cnn_draw_grid_opts *o, cnn_error *err)
+{
+    if (n < 1 || (c != 1 && c != 3) || h < 1 || w < 1 || o->scale < 1 || o->margin < 0 ||
+        o->cols < 0)
+        return cnn_errorf(err, "grid of %d tiles of %dx%dx%d (scale %d, margin %d): bad size", n,
+                          c, h, w, o->scale, o->margin);
+    grid_geom g;
+    int cols = o->cols;
+    if (!cols)
+        while ((long)cols * cols < n) cols++;
+    if (cols > n) cols = n;
+    g.cols = cols;
+    int rows = (n + cols - 1) / cols;
+    int div = o->map == CNN_DRAW_DIVERGING;
+    g.tw = (long)w * o->scale, g.th = (long)h * o->scale;
+    g.lh = labels ? LABEL_H : 0, g.top = o->title ? TITLE_H : 0;
+    g.cw = g.tw, g.chh = g.th + g.lh; /* a cell: label strip, then the tile */
+    g.gap = o->margin + 2;            /* the frame takes a pixel on each side */
+    g.W = cols * g.cw + (cols + 1) * g.gap + (div ? BAR_SPACE : 0);
+    g.H = g.top + rows * g.chh + (rows + 1) * g.gap;
+    if (div && g.H < g.top + 120) g.H = g.top + 120;
+    if (g.W > MAX_SIDE || g.H > MAX_SIDE)
+        return cnn_errorf(err, "the picture would be %ld x %ld pixels; use a smaller --scale or "
+                               "fewer --units", g.W, g.H);
+    cnn_canvas cv;
+    if (cnn_canvas_new(&cv, (int)g.W, (int)g.H, err)) return -1;
+    size_t per = (size_t)c * h * w;
+    float limit = o->limit;
+    if (div && !o->per_tile && !(limit > 0))
+        for (int i = 0; i < n; i++)
+            if (!dead || !dead[i]) {
+                float m = max_abs(tiles + (size_t)i * per, per);
+                if (m > limit) limit = m;
+            }
+    grid_pixels(&cv, &g, tiles, n, c, h, w, order, dead, limit, o);
+    grid_frames(&cv, &g, n, order, dead, labels);
     if (o->title) {
-        cairo_set_source_rgb(cr, 0, 0, 0);
-        cnn_canvas_text(&cv, (double)gap, 15, 13, 0, o->title);
+        cairo_set_source_rgb(cv.cr, 0, 0, 0);
+        cnn_canvas_text(&cv, (double)g.gap, 15, 13, 0, o->title);
     }
     if (div) {
-        long bh = H - top - 2 * gap - 30;
+        long bh = g.H - g.top - 2 * g.gap - 30;
         if (bh > 240) bh = 240;
-        cnn_canvas_colour_bar(&cv, (int)(W - BAR_SPACE + 8), (int)(top + gap + lh), (int)bh, 1,
-                   o->per_tile ? -1 : -limit, o->per_tile ? 1 : limit,
-                   o->per_tile ? "\xc3\x97 tile max" : NULL);
+        cnn_canvas_colour_bar(&cv, (int)(g.W - BAR_SPACE + 8), (int)(g.top + g.gap + g.lh),
+                              (int)bh, 1, o->per_tile ? -1 : -limit, o->per_tile ? 1 : limit,
+                              o->per_tile ? "\xc3\x97 tile max" : NULL);
     }
     int gray = !div && c == 1;
     int rc = cnn_canvas_write(&cv, path, gray, err);
