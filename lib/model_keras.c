@@ -210,27 +210,27 @@ void cnn_keras_free(cnn_keras_model *k)
     *k = (cnn_keras_model){0};
 }
 
-/* Fills k from root; on failure the caller frees what k holds. */
-static int translate(const cJSON *root, const char *file, cnn_keras_model *k, cnn_error *err)
+/* The layer list of a Sequential model in any of Keras' layouts (*prefix: its
+ * path for messages); sets k->format and copies the model's name. */
+static int find_layers(const cJSON *root, const char *file, cnn_keras_model *k,
+                       const cJSON **layers, const char **prefix, cnn_error *err)
 {
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "class_name");
     if (strcmp(cls->valuestring, "Sequential") != 0)
         return cnn_errorf(err, "%s: class_name: only Keras Sequential models can be imported, "
                                "found \"%.60s\"", file, cls->valuestring);
     const cJSON *config = cJSON_GetObjectItemCaseSensitive(root, "config");
-    const cJSON *layers;
-    const char *prefix;
     if (cJSON_IsArray(config)) {
-        layers = config;
-        prefix = "config";
+        *layers = config;
+        *prefix = "config";
         k->format = "keras-2.2";
     } else if (cJSON_IsObject(config)) {
-        layers = cJSON_GetObjectItemCaseSensitive(config, "layers");
-        if (!cJSON_IsArray(layers))
+        *layers = cJSON_GetObjectItemCaseSensitive(config, "layers");
+        if (!cJSON_IsArray(*layers))
             return cnn_errorf(err, "%s: config.layers: %s (expected the list of layers)", file,
-                              layers ? "not a list" : "missing");
-        prefix = "config.layers";
-        k->format = is_keras3(root, layers) ? "keras-3" : "tf.keras-2";
+                              *layers ? "not a list" : "missing");
+        *prefix = "config.layers";
+        k->format = is_keras3(root, *layers) ? "keras-3" : "tf.keras-2";
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(config, "name");
         if (cJSON_IsString(name) && name->valuestring[0] &&
             strlen(name->valuestring) < CNN_NAME_MAX &&
@@ -240,7 +240,60 @@ static int translate(const cJSON *root, const char *file, cnn_keras_model *k, cn
         return cnn_errorf(err, "%s: config: expected the model's configuration object or layer "
                                "list", file);
     }
+    return 0;
+}
 
+/* The input shape from the first layer that is not an InputLayer: its
+ * batch_input_shape/batch_shape, or Keras 3's build_config.input_shape. */
+static int first_layer_input(const cJSON *l, const cJSON *lcfg, const char *file,
+                             const char *path, const char *cpath, cnn_shape *input,
+                             cnn_error *err)
+{
+    int rc = config_input_shape(lcfg, file, cpath, input, err);
+    if (rc < 0) return -1;
+    if (rc > 0) return 0;
+    /* Keras 3 records the shape a layer was built with. */
+    const cJSON *bc = cJSON_GetObjectItemCaseSensitive(l, "build_config");
+    const cJSON *is = bc ? cJSON_GetObjectItemCaseSensitive(bc, "input_shape") : NULL;
+    char bpath[300];
+    snprintf(bpath, sizeof bpath, "%s.build_config.input_shape", path);
+    if (!is || cJSON_IsNull(is))
+        return cnn_errorf(err, "%s: %s (%s): no input shape (expected an InputLayer "
+                               "or batch_input_shape in the first layer)", file, path,
+                          layer_label(lcfg));
+    return read_batch_shape(is, file, bpath, input, err);
+}
+
+/* Our layer for the Keras layer of class `kind` with config lcfg, or NULL. */
+static cJSON *translate_layer(const char *kind, const cJSON *lcfg, const char *file,
+                              const char *path, const char *cpath, cnn_error *err)
+{
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(lcfg, "data_format");
+    if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "channels_first") == 0) {
+        cnn_errorf(err, "%s: %s.data_format (%s): channels_first is not supported; build the "
+                        "Keras model with data_format=\"channels_last\" (the default)", file,
+                   cpath, layer_label(lcfg));
+        return NULL;
+    }
+    const char *act = NULL;
+    for (size_t c = 0; c < sizeof activation_classes / sizeof *activation_classes; c++)
+        if (strcmp(kind, activation_classes[c].cls) == 0) act = activation_classes[c].activation;
+    if (act) return activation_class(kind, act, lcfg, file, cpath, err);
+    const cnn_layer_ops *ops = cnn_layer_kind(kind);
+    if (!ops) {
+        cnn_errorf(err, "%s: %s (%s): Keras layer class %.60s is not supported (supported: %s)",
+                   file, path, layer_label(lcfg), kind, supported());
+        return NULL;
+    }
+    return kind_layer(ops, lcfg, file, err);
+}
+
+/* Fills k from root; on failure the caller frees what k holds. */
+static int translate(const cJSON *root, const char *file, cnn_keras_model *k, cnn_error *err)
+{
+    const cJSON *layers = NULL;
+    const char *prefix = NULL;
+    if (find_layers(root, file, k, &layers, &prefix, err)) return -1;
     int have_input = 0, i = 0;
     cnn_shape input = {0};
     cJSON *ours = cJSON_AddArrayToObject(k->ours, "layers");
@@ -272,41 +325,10 @@ static int translate(const cJSON *root, const char *file, cnn_keras_model *k, cn
             continue;
         }
         if (!have_input) {
-            int rc = config_input_shape(lcfg, file, cpath, &input, err);
-            if (rc < 0) return -1;
-            if (rc == 0) {
-                /* Keras 3 records the shape a layer was built with. */
-                const cJSON *bc = cJSON_GetObjectItemCaseSensitive(l, "build_config");
-                const cJSON *is = bc ? cJSON_GetObjectItemCaseSensitive(bc, "input_shape") : NULL;
-                char bpath[300];
-                snprintf(bpath, sizeof bpath, "%s.build_config.input_shape", path);
-                if (!is || cJSON_IsNull(is))
-                    return cnn_errorf(err, "%s: %s (%s): no input shape (expected an InputLayer "
-                                           "or batch_input_shape in the first layer)", file, path,
-                                      layer_label(lcfg));
-                if (read_batch_shape(is, file, bpath, &input, err)) return -1;
-            }
+            if (first_layer_input(l, lcfg, file, path, cpath, &input, err)) return -1;
             have_input = 1;
         }
-        const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(lcfg, "data_format");
-        if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "channels_first") == 0)
-            return cnn_errorf(err, "%s: %s.data_format (%s): channels_first is not supported; "
-                                   "build the Keras model with data_format=\"channels_last\" "
-                                   "(the default)", file, cpath, layer_label(lcfg));
-        const char *act = NULL;
-        for (size_t c = 0; c < sizeof activation_classes / sizeof *activation_classes; c++)
-            if (strcmp(kind, activation_classes[c].cls) == 0) act = activation_classes[c].activation;
-        cJSON *layer;
-        if (act) {
-            layer = activation_class(kind, act, lcfg, file, cpath, err);
-        } else {
-            const cnn_layer_ops *ops = cnn_layer_kind(kind);
-            if (!ops)
-                return cnn_errorf(err, "%s: %s (%s): Keras layer class %.60s is not supported "
-                                       "(supported: %s)", file, path, layer_label(lcfg), kind,
-                                  supported());
-            layer = kind_layer(ops, lcfg, file, err);
-        }
+        cJSON *layer = translate_layer(kind, lcfg, file, path, cpath, err);
         if (!layer) return -1;
         snprintf(k->paths[cJSON_GetArraySize(ours)], sizeof *k->paths, "%s", cpath);
         cJSON_AddItemToArray(ours, layer);
