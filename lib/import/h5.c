@@ -101,13 +101,94 @@ void h5_free_strings(char **s, int n)
     free(s);
 }
 
+/* Appends the `count` variable-length strings of attribute a (name) to
+ * *list, which has room for them, at most max_bytes in all. */
+static int read_variable_strings(hid_t a, hid_t type, hid_t space, hssize_t count,
+                                 const char *name, const char *file, size_t max_bytes,
+                                 char **list, int *n, cnn_error *err)
+{
+    int rc = -1;
+    hid_t mem = H5Tcopy(H5T_C_S1);
+    char **vl = calloc((size_t)count, sizeof *vl);
+    if (mem < 0 || !vl || H5Tset_size(mem, H5T_VARIABLE) < 0 ||
+        H5Tset_cset(mem, H5Tget_cset(type)) < 0 || H5Aread(a, mem, vl) < 0) {
+        cnn_errorf(err, "%s: attribute %s cannot be read", file, name);
+        free(vl);
+        vl = NULL;
+        goto done;
+    }
+    size_t total = 0;
+    for (hssize_t i = 0; i < count; i++) {
+        size_t len = vl[i] ? strlen(vl[i]) : 0;
+        total += len;
+        if (total > max_bytes) {
+            cnn_errorf(err, "%s: attribute %s is longer than %zu bytes", file, name, max_bytes);
+            goto done;
+        }
+        char *s = malloc(len + 1);
+        if (!s) {
+            cnn_errorf(err, "%s: out of memory", file);
+            goto done;
+        }
+        memcpy(s, vl[i] ? vl[i] : "", len + 1);
+        list[(*n)++] = s;
+    }
+    rc = 0;
+done:
+    if (vl) {
+#if H5_VERSION_GE(1, 12, 0)
+        H5Treclaim(mem, space, H5P_DEFAULT, vl);
+#else
+        H5Dvlen_reclaim(mem, space, H5P_DEFAULT, vl);
+#endif
+        free(vl);
+    }
+    if (mem >= 0) H5Tclose(mem);
+    return rc;
+}
+
+/* Appends the `count` fixed-size strings of attribute a (name) to *list,
+ * which has room for them, at most max_bytes in all; space padding is cut. */
+static int read_fixed_strings(hid_t a, hid_t type, hssize_t count, const char *name,
+                              const char *file, size_t max_bytes, char **list, int *n,
+                              cnn_error *err)
+{
+    size_t size = H5Tget_size(type);
+    if (size == 0 || size > max_bytes || (size_t)count > max_bytes / size)
+        return cnn_errorf(err, "%s: attribute %s is longer than %zu bytes", file, name,
+                          max_bytes);
+    char *raw = malloc(size * (size_t)count);
+    if (!raw) return cnn_errorf(err, "%s: out of memory", file);
+    int rc = -1;
+    if (H5Aread(a, type, raw) < 0) {
+        cnn_errorf(err, "%s: attribute %s cannot be read", file, name);
+        goto done;
+    }
+    for (hssize_t i = 0; i < count; i++) {
+        const char *p = raw + (size_t)i * size;
+        size_t len = strnlen(p, size);
+        while (len > 0 && p[len - 1] == ' ') len--; /* space-padded strings */
+        char *s = malloc(len + 1);
+        if (!s) {
+            cnn_errorf(err, "%s: out of memory", file);
+            goto done;
+        }
+        memcpy(s, p, len);
+        s[len] = 0;
+        list[(*n)++] = s;
+    }
+    rc = 0;
+done:
+    free(raw);
+    return rc;
+}
+
 /* Appends the strings of one attribute to *list.  Returns 0 or -1. */
 static int read_string_attr(hid_t loc, const char *name, const char *file, size_t max_bytes,
                             char ***list, int *n, int scalar_only, cnn_error *err)
 {
     int rc = -1;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), type = -1, space = -1, mem = -1;
-    char *raw = NULL, **vl = NULL;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), type = -1, space = -1;
     hssize_t count = 0;
     if (a < 0) {
         cnn_errorf(err, "%s: attribute %s cannot be read", file, name);
@@ -142,73 +223,10 @@ static int read_string_attr(hid_t loc, const char *name, const char *file, size_
     }
     *list = grown;
     htri_t var = H5Tis_variable_str(type);
-    if (var > 0) {
-        mem = H5Tcopy(H5T_C_S1);
-        vl = calloc((size_t)count, sizeof *vl);
-        if (mem < 0 || !vl || H5Tset_size(mem, H5T_VARIABLE) < 0 ||
-            H5Tset_cset(mem, H5Tget_cset(type)) < 0 || H5Aread(a, mem, vl) < 0) {
-            cnn_errorf(err, "%s: attribute %s cannot be read", file, name);
-            free(vl);
-            vl = NULL;
-            goto done;
-        }
-        size_t total = 0;
-        for (hssize_t i = 0; i < count; i++) {
-            size_t len = vl[i] ? strlen(vl[i]) : 0;
-            total += len;
-            if (total > max_bytes) {
-                cnn_errorf(err, "%s: attribute %s is longer than %zu bytes", file, name, max_bytes);
-                goto done;
-            }
-            char *s = malloc(len + 1);
-            if (!s) {
-                cnn_errorf(err, "%s: out of memory", file);
-                goto done;
-            }
-            memcpy(s, vl[i] ? vl[i] : "", len + 1);
-            (*list)[(*n)++] = s;
-        }
-    } else {
-        size_t size = H5Tget_size(type);
-        if (size == 0 || size > max_bytes || (size_t)count > max_bytes / size) {
-            cnn_errorf(err, "%s: attribute %s is longer than %zu bytes", file, name, max_bytes);
-            goto done;
-        }
-        raw = malloc(size * (size_t)count);
-        if (!raw) {
-            cnn_errorf(err, "%s: out of memory", file);
-            goto done;
-        }
-        if (H5Aread(a, type, raw) < 0) {
-            cnn_errorf(err, "%s: attribute %s cannot be read", file, name);
-            goto done;
-        }
-        for (hssize_t i = 0; i < count; i++) {
-            const char *p = raw + (size_t)i * size;
-            size_t len = strnlen(p, size);
-            while (len > 0 && p[len - 1] == ' ') len--; /* space-padded strings */
-            char *s = malloc(len + 1);
-            if (!s) {
-                cnn_errorf(err, "%s: out of memory", file);
-                goto done;
-            }
-            memcpy(s, p, len);
-            s[len] = 0;
-            (*list)[(*n)++] = s;
-        }
-    }
-    rc = 0;
+    rc = var > 0 ? read_variable_strings(a, type, space, count, name, file, max_bytes, *list, n,
+                                         err)
+                 : read_fixed_strings(a, type, count, name, file, max_bytes, *list, n, err);
 done:
-    if (vl) {
-#if H5_VERSION_GE(1, 12, 0)
-        H5Treclaim(mem, space, H5P_DEFAULT, vl);
-#else
-        H5Dvlen_reclaim(mem, space, H5P_DEFAULT, vl);
-#endif
-        free(vl);
-    }
-    free(raw);
-    if (mem >= 0) H5Tclose(mem);
     if (space >= 0) H5Sclose(space);
     if (type >= 0) H5Tclose(type);
     if (a >= 0) H5Aclose(a);

@@ -150,6 +150,100 @@ static void join(char *out, size_t n, const char *dir, const char *name)
     snprintf(out, n, "%s/%s", dir, name);
 }
 
+/* Appends weight group g's shards (paths, relative to dir) to s->data, at
+ * most max bytes with the *total read so far. */
+static int read_shards(const char *path, const char *dir, int g, const cJSON *paths, source *s,
+                       size_t max, size_t *total, cnn_error *err)
+{
+    int p = 0;
+    const cJSON *pv;
+    cJSON_ArrayForEach(pv, paths) {
+        if (!cJSON_IsString(pv) || !pv->valuestring[0] || pv->valuestring[0] == '/' ||
+            strstr(pv->valuestring, "..") || strlen(pv->valuestring) > 1024)
+            return cnn_errorf(err, "%s: weightsManifest[%d].paths[%d]: expected a file name "
+                              "relative to the model's folder", path, g, p);
+        char shard[5200];
+        join(shard, sizeof shard, dir, pv->valuestring);
+        char **grown_names = realloc(s->shards, (size_t)(s->nshards + 1) * sizeof *grown_names);
+        if (!grown_names) return cnn_errorf(err, "%s: out of memory", path);
+        s->shards = grown_names;
+        if (!(s->shards[s->nshards] = strdup(shard)))
+            return cnn_errorf(err, "%s: out of memory", path);
+        s->nshards++;
+        char *buf;
+        size_t len;
+        if (cnn_read_file(shard, max - *total, &buf, &len, err)) return -1;
+        unsigned char *grown = realloc(s->data, s->ndata + len + 1);
+        if (!grown) {
+            free(buf);
+            return cnn_errorf(err, "%s: out of memory", shard);
+        }
+        s->data = grown;
+        memcpy(s->data + s->ndata, buf, len);
+        s->ndata += len;
+        *total += len;
+        free(buf);
+        p++;
+    }
+    return 0;
+}
+
+/* Weight group g's list of weights (ws), laid out in its shards from
+ * group_start on: float32 only, and exactly filling the shards. */
+static int read_group_weights(const char *path, int g, const cJSON *ws, size_t group_start,
+                              source *s, cnn_error *err)
+{
+    size_t off = group_start;
+    int k = 0;
+    const cJSON *w;
+    cJSON_ArrayForEach(w, ws) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(w, "name");
+        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(w, "shape");
+        const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(w, "dtype");
+        if (!cJSON_IsString(name) || !cJSON_IsArray(shape) || !cJSON_IsString(dtype) ||
+            cJSON_GetArraySize(shape) > 8)
+            return cnn_errorf(err, "%s: weightsManifest[%d].weights[%d]: expected name, "
+                              "shape (at most 8 sizes) and dtype", path, g, k);
+        if (cJSON_GetObjectItemCaseSensitive(w, "quantization"))
+            return cnn_errorf(err, "%s: weight %s is quantized; only float32 weights are "
+                              "supported (convert without quantization)", path,
+                              name->valuestring);
+        if (strcmp(dtype->valuestring, "float32") != 0)
+            return cnn_errorf(err, "%s: weight %s has dtype %s; only float32 is supported",
+                              path, name->valuestring, dtype->valuestring);
+        tfjs_weight t = {.rank = cJSON_GetArraySize(shape), .offset = off, .count = 1};
+        int d = 0;
+        const cJSON *dv;
+        cJSON_ArrayForEach(dv, shape) {
+            double v = cJSON_IsNumber(dv) ? dv->valuedouble : -1;
+            if (!(v >= 0 && v <= 1e12 && v == floor(v)))
+                return cnn_errorf(err, "%s: weight %s: shape sizes must be whole numbers",
+                                  path, name->valuestring);
+            t.dims[d++] = (long long)v;
+            if (t.count > (size_t)1 << 40) break;
+            t.count *= (size_t)v;
+        }
+        if (t.count > (s->ndata - off) / 4)
+            return cnn_errorf(err, "%s: weight %s needs %zu bytes but its shards hold only "
+                              "%zu more", path, name->valuestring, t.count * 4,
+                              s->ndata - off);
+        off += t.count * 4;
+        tfjs_weight *grown = realloc(s->tw, (size_t)(s->ntw + 1) * sizeof *grown);
+        if (!grown || !(t.name = strdup(name->valuestring))) {
+            if (grown) s->tw = grown;
+            return cnn_errorf(err, "%s: out of memory", path);
+        }
+        s->tw = grown;
+        s->tw[s->ntw++] = t;
+        k++;
+    }
+    if (off != s->ndata)
+        return cnn_errorf(err, "%s: weightsManifest[%d]: the shards hold %zu bytes but the "
+                          "weights listed take %zu", path, g, s->ndata - group_start,
+                          off - group_start);
+    return 0;
+}
+
 /* Reads a TensorFlow.js model.json: the topology (printed into *topology)
  * and the weights manifest with its shards. */
 static int open_tfjs(const char *path, cJSON *root, source *s, char **topology, cnn_error *err)
@@ -186,85 +280,11 @@ static int open_tfjs(const char *path, cJSON *root, source *s, char **topology, 
         if (!cJSON_IsArray(paths) || !cJSON_IsArray(ws))
             return cnn_errorf(err, "%s: weightsManifest[%d]: expected \"paths\" and \"weights\" "
                               "lists", path, g);
+        /* The group's shards, concatenated, then its weights laid out in them. */
         size_t group_start = s->ndata;
-        /* The group's shards, concatenated. */
-        int p = 0;
-        const cJSON *pv;
-        cJSON_ArrayForEach(pv, paths) {
-            if (!cJSON_IsString(pv) || !pv->valuestring[0] || pv->valuestring[0] == '/' ||
-                strstr(pv->valuestring, "..") || strlen(pv->valuestring) > 1024)
-                return cnn_errorf(err, "%s: weightsManifest[%d].paths[%d]: expected a file name "
-                                  "relative to the model's folder", path, g, p);
-            char shard[5200];
-            join(shard, sizeof shard, dir, pv->valuestring);
-            char **grown_names = realloc(s->shards, (size_t)(s->nshards + 1) * sizeof *grown_names);
-            if (!grown_names) return cnn_errorf(err, "%s: out of memory", path);
-            s->shards = grown_names;
-            if (!(s->shards[s->nshards] = strdup(shard))) return cnn_errorf(err, "%s: out of memory", path);
-            s->nshards++;
-            char *buf;
-            size_t len;
-            if (cnn_read_file(shard, max - total, &buf, &len, err)) return -1;
-            unsigned char *grown = realloc(s->data, s->ndata + len + 1);
-            if (!grown) {
-                free(buf);
-                return cnn_errorf(err, "%s: out of memory", shard);
-            }
-            s->data = grown;
-            memcpy(s->data + s->ndata, buf, len);
-            s->ndata += len;
-            total += len;
-            free(buf);
-            p++;
-        }
-        size_t off = group_start;
-        int k = 0;
-        const cJSON *w;
-        cJSON_ArrayForEach(w, ws) {
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(w, "name");
-            const cJSON *shape = cJSON_GetObjectItemCaseSensitive(w, "shape");
-            const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(w, "dtype");
-            if (!cJSON_IsString(name) || !cJSON_IsArray(shape) || !cJSON_IsString(dtype) ||
-                cJSON_GetArraySize(shape) > 8)
-                return cnn_errorf(err, "%s: weightsManifest[%d].weights[%d]: expected name, "
-                                  "shape (at most 8 sizes) and dtype", path, g, k);
-            if (cJSON_GetObjectItemCaseSensitive(w, "quantization"))
-                return cnn_errorf(err, "%s: weight %s is quantized; only float32 weights are "
-                                  "supported (convert without quantization)", path,
-                                  name->valuestring);
-            if (strcmp(dtype->valuestring, "float32") != 0)
-                return cnn_errorf(err, "%s: weight %s has dtype %s; only float32 is supported",
-                                  path, name->valuestring, dtype->valuestring);
-            tfjs_weight t = {.rank = cJSON_GetArraySize(shape), .offset = off, .count = 1};
-            int d = 0;
-            const cJSON *dv;
-            cJSON_ArrayForEach(dv, shape) {
-                double v = cJSON_IsNumber(dv) ? dv->valuedouble : -1;
-                if (!(v >= 0 && v <= 1e12 && v == floor(v)))
-                    return cnn_errorf(err, "%s: weight %s: shape sizes must be whole numbers",
-                                      path, name->valuestring);
-                t.dims[d++] = (long long)v;
-                if (t.count > (size_t)1 << 40) break;
-                t.count *= (size_t)v;
-            }
-            if (t.count > (s->ndata - off) / 4)
-                return cnn_errorf(err, "%s: weight %s needs %zu bytes but its shards hold only "
-                                  "%zu more", path, name->valuestring, t.count * 4,
-                                  s->ndata - off);
-            off += t.count * 4;
-            tfjs_weight *grown = realloc(s->tw, (size_t)(s->ntw + 1) * sizeof *grown);
-            if (!grown || !(t.name = strdup(name->valuestring))) {
-                if (grown) s->tw = grown;
-                return cnn_errorf(err, "%s: out of memory", path);
-            }
-            s->tw = grown;
-            s->tw[s->ntw++] = t;
-            k++;
-        }
-        if (off != s->ndata)
-            return cnn_errorf(err, "%s: weightsManifest[%d]: the shards hold %zu bytes but the "
-                              "weights listed take %zu", path, g, s->ndata - group_start,
-                              off - group_start);
+        if (read_shards(path, dir, g, paths, s, max, &total, err) ||
+            read_group_weights(path, g, ws, group_start, s, err))
+            return -1;
         g++;
     }
     *topology = cJSON_PrintUnformatted(topo);
