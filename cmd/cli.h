@@ -95,6 +95,13 @@ enum { CLI_OPT_MAX_PARAMS = 0x1000, CLI_OPT_MAX_FILE_SIZE, CLI_OPT_MAX_PIXELS };
     {"max-file-size", required_argument, NULL, CLI_OPT_MAX_FILE_SIZE},       \
     {"max-pixels", required_argument, NULL, CLI_OPT_MAX_PIXELS}
 
+/* The rows that end every tool's option table: -q, -h, -V and the limits. */
+#define CLI_COMMON_OPTIONS                                                   \
+    {"quiet", no_argument, NULL, 'q'},                                       \
+    {"help", no_argument, NULL, 'h'},                                        \
+    {"version", no_argument, NULL, 'V'},                                     \
+    CLI_LIMIT_OPTIONS
+
 #define CLI_LIMIT_HELP                                                                        \
     "      --max-params N        largest model accepted, in parameters (default 2^30)\n"    \
     "      --max-file-size BYTES largest IDX data (default 1 GiB) and weights file\n"        \

@@ -60,10 +60,7 @@ static const struct option options[] = {
     {"invert", no_argument, NULL, OPT_INVERT},
     {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},
     {"threads", required_argument, NULL, OPT_THREADS},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    CLI_LIMIT_OPTIONS,
+    CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 

@@ -48,11 +48,8 @@ static const struct option options[] = {
     {"output", required_argument, NULL, 'o'},
     {"weights", required_argument, NULL, 'w'},
     {"model", required_argument, NULL, 'm'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
     {"max-cpu-seconds", required_argument, NULL, OPT_MAX_CPU},
-    CLI_LIMIT_OPTIONS,
+    CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 

@@ -88,10 +88,7 @@ static const struct option options[] = {
     {"resize", no_argument, NULL, OPT_RESIZE},
     {"batch-size", required_argument, NULL, OPT_BATCH},
     {"threads", required_argument, NULL, OPT_THREADS},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    CLI_LIMIT_OPTIONS,
+    CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 

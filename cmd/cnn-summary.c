@@ -36,8 +36,8 @@ static const char help[] =
     "                    layer with the same input and output sizes would need\n"
     CLI_LIMIT_HELP
     "  -q, --quiet       accepted for uniformity (cnn-summary prints no progress)\n"
-    "  -h, --help        show this help\n"
-    "  -V, --version     show the version\n"
+    "  -h, --help        this help\n"
+    "  -V, --version     the version\n"
     "\n"
     "The default is Keras 3's table: 88 columns on a terminal of 92 columns or more,\n"
     "76 when the output is not a terminal.  See cnn-summary(1) and cnn-model(5).\n";
@@ -51,10 +51,7 @@ static const struct option options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"flops", no_argument, NULL, OPT_FLOPS},
     {"compare-dense", no_argument, NULL, OPT_DENSE},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    CLI_LIMIT_OPTIONS,
+    CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 

@@ -145,10 +145,7 @@ static const struct option options[] = {
     {"plot", required_argument, NULL, OPT_PLOT},
     {"json", no_argument, NULL, OPT_JSON},
     {"check-finite", no_argument, NULL, OPT_CHECK_FINITE},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    CLI_LIMIT_OPTIONS,
+    CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 

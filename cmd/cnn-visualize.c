@@ -158,10 +158,7 @@ static const struct option options[] = {
     {"scale", required_argument, NULL, OPT_SCALE},
     {"margin", required_argument, NULL, OPT_MARGIN},
     {"threads", required_argument, NULL, OPT_THREADS},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    CLI_LIMIT_OPTIONS,
+    CLI_COMMON_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
