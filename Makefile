@@ -129,9 +129,11 @@ $(BIN)/cnn-train-mpi: $(BUILD)/mpi/cnn-train-mpi.o $(BUILD)/mpi/cnn-train-cli.o 
 
 # test_threads sets OpenBLAS's thread count as a host program would.
 $(BUILD)/tests/test_threads: LDLIBS += $(BLAS_LIBS)
+# The drawing tests share their PNG-reading helpers (tests/png_test.c).
+$(BUILD)/tests/test_draw $(BUILD)/tests/test_plot: $(BUILD)/tests/png_test.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $(filter %.o,$^) $(LIBCNN) $(PKG_LIBS) $(LDLIBS) -o $@
 
 # Installs whichever of the Debian packages in $(1) are missing; does nothing
 # when all are there.

@@ -5,38 +5,12 @@
 #include "draw.h"
 #include "fileio.h"
 #include "image.h"
+#include "png_test.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/cnn-test-draw-XXXXXX";
-
-static char *path_in(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-/* The PNG's colour type (byte 25 of the file: IHDR's colour type). */
-static int colour_type(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    unsigned char h[26];
-    size_t got = fread(h, 1, sizeof h, f);
-    fclose(f);
-    return got == sizeof h ? h[25] : -1;
-}
-
-/* Pixel (x, y) of an RGB image as 0..255 per channel. */
-static void rgb_at(const cnn_image *im, int x, int y, int rgb[3])
-{
-    for (int c = 0; c < 3; c++)
-        rgb[c] = (int)lrintf(im->px[((size_t)c * im->height + y) * im->width + x] * 255.0f);
-}
 
 /* One 3x3 kernel: top row -1 (negative), middle row 0, bottom row +0.5, so the
  * global limit is 1: the bottom row is half-way from grey to red. */
@@ -113,12 +87,7 @@ static void same_inputs_give_identical_bytes(void)
     cnn_error err;
     CHECK_INT_EQ(0, cnn_draw_grid(path_in("a.png"), k, 1, 1, 3, 3, NULL, NULL, labels, &o, &err));
     CHECK_INT_EQ(0, cnn_draw_grid(path_in("b.png"), k, 1, 1, 3, 3, NULL, NULL, labels, &o, &err));
-    char *a = NULL, *b = NULL;
-    size_t la = 0, lb = 0;
-    CHECK_INT_EQ(0, cnn_read_file(path_in("a.png"), 1 << 24, &a, &la, &err));
-    CHECK_INT_EQ(0, cnn_read_file(path_in("b.png"), 1 << 24, &b, &lb, &err));
-    CHECK(la == lb && la > 0 && memcmp(a, b, la) == 0);
-    free(a), free(b);
+    CHECK(same_bytes(path_in("a.png"), path_in("b.png")));
 }
 
 static void heatmap_hottest_pixel_is_brightest(void)
@@ -140,13 +109,11 @@ static void heatmap_hottest_pixel_is_brightest(void)
 
 int main(void)
 {
-    if (!mkdtemp(dir)) return 1;
+    if (scratch_make(dir)) return 1;
     RUN(kernel_view_zero_is_mid_grey_and_signs_are_blue_and_red);
     RUN(grey_grid_is_grey_png_with_labels_above_tiles);
     RUN(same_inputs_give_identical_bytes);
     RUN(heatmap_hottest_pixel_is_brightest);
-    const char *names[] = {"k.png", "g.png", "a.png", "b.png", "h.png"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(path_in(names[i]));
-    rmdir(dir);
+    scratch_remove();
     return check_report();
 }

@@ -6,6 +6,7 @@
 #include "check.h"
 #include "fileio.h"
 #include "image.h"
+#include "png_test.h"
 #include "plot.h"
 
 #include <stdlib.h>
@@ -13,48 +14,10 @@
 
 static char dir[] = "/tmp/cnn-test-plot-XXXXXX";
 
-static char *path_in(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static int colour_type(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    unsigned char h[26];
-    size_t got = fread(h, 1, sizeof h, f);
-    fclose(f);
-    return got == sizeof h ? h[25] : -1;
-}
-
-static void rgb_at(const cnn_image *im, int x, int y, int rgb[3])
-{
-    for (int c = 0; c < 3; c++)
-        rgb[c] = (int)lrintf(im->px[((size_t)c * im->height + y) * im->width + x] * 255.0f);
-}
-
 /* Rec. 709 luma: lower is darker. */
 static double luma(const int rgb[3])
 {
     return 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
-}
-
-static int same_bytes(const char *a, const char *b)
-{
-    char *da = NULL, *db = NULL;
-    size_t la = 0, lb = 0;
-    cnn_error err;
-    int same = cnn_read_file(a, 1 << 26, &da, &la, &err) == 0 &&
-               cnn_read_file(b, 1 << 26, &db, &lb, &err) == 0 && la == lb &&
-               memcmp(da, db, la) == 0;
-    free(da);
-    free(db);
-    return same;
 }
 
 /* Rows are true classes: class 1's diagonal (30) is darker than its
@@ -250,18 +213,13 @@ static int helper(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc > 1) return helper(argc, argv);
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (scratch_make(dir)) return 1;
     RUN(confusion_larger_count_is_darker_cell);
     RUN(confusion_cells_hold_their_counts);
     RUN(confusion_refuses_no_classes);
     RUN(curves_are_drawn_in_their_legend_colours);
     RUN(curves_without_validation_have_no_validation_colour);
     RUN(bad_history_is_an_error_naming_the_row);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    scratch_remove();
     return check_report();
 }
