@@ -370,6 +370,21 @@ static int parse_args(int argc, char **argv, int rank, args *a)
     return -1;
 }
 
+/* Opens and checks the --resume checkpoint; on failure says why on stderr
+ * and returns -1 with nothing left to free. */
+static int read_checkpoint(const char *path, cnn_weights **ckw, cnn_checkpoint *ck)
+{
+    cnn_error err;
+    if (cnn_weights_open(path, ckw, &err) || cnn_checkpoint_read(*ckw, ck, &err)) {
+        fprintf(stderr, "cnn-train: error: %s\n", err.msg);
+        cnn_checkpoint_clear(ck);
+        cnn_weights_free(*ckw);
+        *ckw = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* --resume: the checkpoint's data paths, outputs and settings where no flag
  * gave them (the strings stay ck's). */
 static void resume_defaults(args *a, const cnn_checkpoint *ck)
@@ -468,6 +483,34 @@ static void check_standard_output(const args *a)
 }
 
 /* ---- setting up the run -------------------------------------------------- */
+
+/* The checkpoint defaults to OUTPUT.ckpt (*ckpt, which the caller frees);
+ * with -o - there is none unless named. */
+static int default_checkpoint(args *a, char **ckpt, cnn_error *err)
+{
+    if (a->checkpoint || strcmp(a->out, "-") == 0) return 0;
+    size_t len = strlen(a->out) + 6;
+    if (!(*ckpt = malloc(len))) return cnn_errorf(err, "out of memory");
+    snprintf(*ckpt, len, "%s.ckpt", a->out);
+    a->checkpoint = *ckpt;
+    return 0;
+}
+
+/* The inputs and outputs named on the command line, checked against each
+ * other (cli_check_files: exits 2 on a clash). */
+static void check_files(const args *a, const char *model_path)
+{
+    const cnn_file_role ins[] = {
+        {"MODEL", model_path, NULL},                {"--train-images", a->train_images, NULL},
+        {"--train-labels", a->train_labels, NULL},  {"--test-images", a->test_images, NULL},
+        {"--test-labels", a->test_labels, NULL},    {"--resume", a->resume, "--checkpoint"},
+        {"--train", a->train_set, NULL},            {"--test", a->test_set, NULL},
+    };
+    const cnn_file_role outs[] = {
+        {"-o", a->out, NULL}, {"--checkpoint", a->checkpoint, NULL}, {"--log", a->u.log, NULL},
+        {"--plot", a->u.plot, NULL}};
+    cli_check_files(ins, sizeof ins / sizeof *ins, outs, sizeof outs / sizeof *outs);
+}
 
 /* The model: model_path, or with --resume alone the checkpoint's (taken from
  * ckw); with both, they must be the same model. */
@@ -618,7 +661,38 @@ static int record_paths(args *a, char *abs_paths[6], cnn_error *err)
     return 0;
 }
 
+/* The rest of cnn_train's options: outputs, what the checkpoint records
+ * (record_paths), the stop flag, the callbacks with a->u, the communicator. */
+static int set_train_opts(args *a, const cnn_comm *comm, char *abs_paths[6], cnn_error *err)
+{
+    a->o.output = a->out;
+    a->o.checkpoint = a->checkpoint;
+    a->o.resume = a->resume;
+    a->o.val_split = a->val_split;
+    a->o.resize = a->dc.resize;
+    a->o.invert = a->dc.invert;
+    a->o.bn_images = a->bn_images;
+    if (record_paths(a, abs_paths, err)) return -1;
+    a->o.stop = &stop_flag;
+    a->o.on_batch = on_batch;
+    a->o.on_epoch = on_epoch;
+    a->o.ctx = &a->u;
+    a->o.comm = comm;
+    return 0;
+}
+
 /* ---- reporting ----------------------------------------------------------- */
+
+/* A run stopped by SIGINT or SIGTERM: where it can continue from. */
+static void report_interrupted(const char *checkpoint)
+{
+    if (checkpoint)
+        fprintf(stderr, "%s: interrupted; checkpoint written to %s (continue with "
+                        "--resume %s)\n", cli_prog, checkpoint, checkpoint);
+    else
+        fprintf(stderr, "%s: interrupted; no checkpoint (name one with --checkpoint)\n",
+                cli_prog);
+}
 
 /* The closing lines on stderr and, with --json, the JSON object on stdout, for
  * the weights written (the best epoch's with --patience). */
@@ -652,6 +726,16 @@ static void report(const args *a, const cnn_train_result *r, size_t nval)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* Sends stderr to /dev/null (ranks other than 0); returns the saved stderr. */
+static int silence_stderr(void)
+{
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, STDERR_FILENO), close(devnull);
+    return saved;
+}
+
 #ifndef CNN_TRAIN_NO_MAIN
 int main(int argc, char **argv)
 {
@@ -665,13 +749,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     int rank = comm ? comm->rank : 0, pre_train = 1;
     cnn_train_result r = {0};
     /* Misuse is the same on every rank: only rank 0 says so. */
-    int saved_stderr = -1;
-    if (rank) {
-        fflush(stderr);
-        saved_stderr = dup(STDERR_FILENO);
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) dup2(devnull, STDERR_FILENO), close(devnull);
-    }
+    int saved_stderr = rank ? silence_stderr() : -1;
     cli_prog = comm ? "cnn-train-mpi" : "cnn-train";
     cli_usage = usage;
     args a = {0};
@@ -683,12 +761,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     cnn_checkpoint ck = {0};
     cnn_error err;
     if (a.resume) {
-        if (cnn_weights_open(a.resume, &ckw, &err) || cnn_checkpoint_read(ckw, &ck, &err)) {
-            fprintf(stderr, "cnn-train: error: %s\n", err.msg);
-            cnn_checkpoint_clear(&ck);
-            cnn_weights_free(ckw);
-            return 1;
-        }
+        if (read_checkpoint(a.resume, &ckw, &ck)) return 1;
         resume_defaults(&a, &ck);
     }
     check_usage(&a, argc, argv);
@@ -697,32 +770,13 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     if (saved_stderr >= 0) dup2(saved_stderr, STDERR_FILENO), close(saved_stderr);
 
     const char *model_path = a.model_flag ? a.model_flag : optind < argc ? argv[optind] : NULL;
-    int out_stdout = strcmp(a.out, "-") == 0;
     cnn_model *m = NULL;
     cnn_dataset *train = NULL, *test = NULL;
     uint32_t *idx = NULL, *vidx = NULL;
     char *ckpt = NULL, *abs_paths[6] = {NULL};
     status = 1;
-    /* The checkpoint defaults to OUTPUT.ckpt; with -o - there is none unless named. */
-    if (!a.checkpoint && !out_stdout) {
-        size_t len = strlen(a.out) + 6;
-        if (!(ckpt = malloc(len))) {
-            cnn_errorf(&err, "out of memory");
-            goto fail;
-        }
-        snprintf(ckpt, len, "%s.ckpt", a.out);
-        a.checkpoint = ckpt;
-    }
-    const cnn_file_role ins[] = {
-        {"MODEL", model_path, NULL},                {"--train-images", a.train_images, NULL},
-        {"--train-labels", a.train_labels, NULL},   {"--test-images", a.test_images, NULL},
-        {"--test-labels", a.test_labels, NULL},     {"--resume", a.resume, "--checkpoint"},
-        {"--train", a.train_set, NULL},             {"--test", a.test_set, NULL},
-    };
-    const cnn_file_role outs[] = {
-        {"-o", a.out, NULL}, {"--checkpoint", a.checkpoint, NULL}, {"--log", a.u.log, NULL},
-        {"--plot", a.u.plot, NULL}};
-    cli_check_files(ins, sizeof ins / sizeof *ins, outs, sizeof outs / sizeof *outs);
+    if (default_checkpoint(&a, &ckpt, &err)) goto fail;
+    check_files(&a, model_path);
 
     if (load_model(model_path, a.resume, ckw, &m, &err)) goto fail;
     /* On resume, the run's settings come from the checkpoint. */
@@ -742,20 +796,8 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     cnn_set_threads(a.threads ? a.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     a.u.tty = isatty(STDERR_FILENO);
     if (rank) a.u.quiet = 1, a.json = 0;
-    a.o.output = a.out;
-    a.o.checkpoint = a.checkpoint;
-    a.o.resume = a.resume;
-    a.o.val_split = a.val_split;
-    a.o.resize = a.dc.resize;
-    a.o.invert = a.dc.invert;
-    a.o.bn_images = a.bn_images;
-    if (record_paths(&a, abs_paths, &err)) goto fail;
-    a.o.stop = &stop_flag;
-    a.o.on_batch = on_batch;
-    a.o.on_epoch = on_epoch;
-    a.o.ctx = &a.u;
     a.u.held = test ? "test" : "val";
-    a.o.comm = comm;
+    if (set_train_opts(&a, comm, abs_paths, &err)) goto fail;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     /* A file-size limit must fail the write (EFBIG), not kill the process. */
@@ -765,14 +807,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     if (cnn_train(m, train, idx, ntrain, val, test ? vidx : idx + ntrain, nval, &a.o, &r, &err))
         goto fail;
     if (r.interrupted) {
-        if (rank)
-            ;
-        else if (a.checkpoint)
-            fprintf(stderr, "%s: interrupted; checkpoint written to %s (continue with "
-                            "--resume %s)\n", cli_prog, a.checkpoint, a.checkpoint);
-        else
-            fprintf(stderr, "%s: interrupted; no checkpoint (name one with --checkpoint)\n",
-                    cli_prog);
+        if (!rank) report_interrupted(a.checkpoint);
         status = 130;
         goto done;
     }
