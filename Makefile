@@ -49,7 +49,7 @@ PUBLIC_H := $(wildcard include/cnn/*.h)
 # Debian packages the build needs: header or tool -> package.
 DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev \
             libhdf5-dev libzip-dev time libjpeg62-turbo-dev libjpeg-turbo-progs libcairo2-dev \
-            fonts-dejavu-core
+            fonts-dejavu-core python3
 
 .PHONY: all deps data run pictures test check run-tests asan valgrind bench bench-smoke clean fuzz \
         fuzz-build shared install uninstall

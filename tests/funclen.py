@@ -17,6 +17,7 @@ Function bodies written inside #define macros are not counted.
     python3 tests/funclen.py --rev REV     the same at a git revision
     python3 tests/funclen.py --over 60     also list every function over 60 lines
     python3 tests/funclen.py --max 150     exit 1 if any function is longer than 150
+                                           (make test runs this, through tests/run.sh)
 """
 import argparse
 import os
@@ -153,6 +154,39 @@ def functions(name, src):
     return found
 
 
+SAMPLE = r"""/* a comment with { braces } and f(void) { */
+struct point { int x, y; };
+static const int table[] = {1, 2, 3};
+#define BODY(x) static int x(void) { return 0; }
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+    const char *s = "}{";
+    char c = '}';
+    (void)s, (void)c;
+}
+
+enum e { A, B };
+struct point *make(enum e kind,
+                   int n)
+{
+    if (n) {
+        return 0; // } in a line comment
+    }
+    return 0;
+}
+"""
+
+
+def self_test():
+    """The counter on SAMPLE: say is lines 5-10, make 13-20; nothing else."""
+    got = [(name, first, last) for _, name, first, last in functions("sample.c", SAMPLE)]
+    want = [("say", 5, 10), ("make", 13, 20)]
+    if got != want:
+        print(f"funclen: self-test: found {got}, expected {want}", file=sys.stderr)
+        return False
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rev", help="measure this git revision instead of the work tree")
@@ -176,11 +210,15 @@ def main():
             if n > a.over:
                 print(f"{n:5d}  {f}:{first}  {name}")
     if a.max is not None:
+        counter_ok = self_test()
         bad = [(n, f, name, first) for n, f, name, first in lengths if n > a.max]
         for n, f, name, first in bad:
-            print(f"funclen: {f}:{first}: {name} has {n} lines (more than {a.max})",
-                  file=sys.stderr)
-        return 1 if bad else 0
+            print(f"funclen: {f}:{first}: {name} has {n} lines, more than {a.max}: split it "
+                  "along its seams (see tests/funclen.py)", file=sys.stderr)
+        failed = bool(bad) or not counter_ok
+        # the closing line tests/run.sh sums
+        print(f"{0 if failed else 1} passed, {1 if failed else 0} failed")
+        return 1 if failed else 0
     return 0
 
 

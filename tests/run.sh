@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test program ($BUILD/tests/test_*), every CLI test script
-# (tests/cli/*.sh) and the module-cycle check (tests/modules.sh), sums their
+# (tests/cli/*.sh), the module-cycle check (tests/modules.sh) and the
+# function-length limit (tests/funclen.py: none over 150 lines), sums their
 # closing "N passed, N failed" lines, and ends with the total.  Exit status 1
 # if any test failed or any program crashed.
 set -u
@@ -42,5 +43,6 @@ for s in tests/cli/*.sh; do
     run_one "cli-$(basename "$s" .sh)" bash "$s"
 done
 run_one modules bash tests/modules.sh
+run_one funclen python3 tests/funclen.py --max 150
 echo "$total_pass passed, $total_fail failed"
 exit $status
