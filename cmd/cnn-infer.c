@@ -404,138 +404,194 @@ static int is_dir(const char *path)
 
 /* ---- main ---------------------------------------------------------------- */
 
-int main(int argc, char **argv)
-{
-    cli_prog = "cnn-infer";
-    cli_usage = usage;
-    const char *weights = NULL, *model = NULL, *images = NULL, *labels = NULL,
-               *class_names = NULL, *eval = NULL;
-    int png_stdin = 0, predictions = 0, quiet = 0, threads = 0;
-    long batch = DEFAULT_BATCH, top = 1;
-    run r = {0};
+/* ---- the command line ---------------------------------------------------- */
 
+/* What the command line says (with what goes straight into the run: --confusion,
+ * --probs, --json, --invert, --resize). */
+typedef struct infer_args {
+    const char *weights, *model, *images, *labels, *class_names, *eval;
+    int png_stdin, predictions, quiet, threads;
+    long batch, top;
+    int first, nfiles, dashes; /* the operands argv[first..]: how many, how many "-" */
+} infer_args;
+
+/* Reads the flags into *a and *r.  Returns -1 to go on, or the exit status
+ * once --help or --version is done (misuse exits 2). */
+static int parse_args(int argc, char **argv, infer_args *a, run *r)
+{
+    *a = (infer_args){.batch = DEFAULT_BATCH, .top = 1};
     int c;
     while ((c = getopt_long(argc, argv, ":w:m:0qhV", options, NULL)) != -1) {
         switch (c) {
-        case 'w': weights = optarg; break;
+        case 'w': a->weights = optarg; break;
         case '0': name_end = '\0'; break;
-        case 'm': model = optarg; break;
-        case OPT_PNG_STDIN: png_stdin = 1; break;
-        case OPT_IMAGES: images = optarg; break;
-        case OPT_LABELS: labels = optarg; break;
-        case OPT_EVAL: eval = optarg; break;
-        case OPT_PREDICTIONS: predictions = 1; break;
-        case OPT_CONFUSION: r.confusion = optarg; break;
-        case OPT_TOP: top = cli_long("--top", optarg, 1, 1000000); break;
-        case OPT_PROBS: r.fmt.probs = 1; break;
-        case OPT_JSON: r.fmt.json = 1; break;
-        case OPT_CLASS_NAMES: class_names = optarg; break;
-        case OPT_INVERT: r.in_opts.invert = 1; break;
-        case OPT_RESIZE: r.in_opts.resize = 1; break;
-        case OPT_BATCH: batch = cli_long("--batch-size", optarg, 1, 65536); break;
-        case OPT_THREADS: threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
-        case 'q': quiet = 1; break;
+        case 'm': a->model = optarg; break;
+        case OPT_PNG_STDIN: a->png_stdin = 1; break;
+        case OPT_IMAGES: a->images = optarg; break;
+        case OPT_LABELS: a->labels = optarg; break;
+        case OPT_EVAL: a->eval = optarg; break;
+        case OPT_PREDICTIONS: a->predictions = 1; break;
+        case OPT_CONFUSION: r->confusion = optarg; break;
+        case OPT_TOP: a->top = cli_long("--top", optarg, 1, 1000000); break;
+        case OPT_PROBS: r->fmt.probs = 1; break;
+        case OPT_JSON: r->fmt.json = 1; break;
+        case OPT_CLASS_NAMES: a->class_names = optarg; break;
+        case OPT_INVERT: r->in_opts.invert = 1; break;
+        case OPT_RESIZE: r->in_opts.resize = 1; break;
+        case OPT_BATCH: a->batch = cli_long("--batch-size", optarg, 1, 65536); break;
+        case OPT_THREADS: a->threads = (int)cli_long("--threads", optarg, 1, MAX_THREADS); break;
+        case 'q': a->quiet = 1; break;
         case 'h': fputs(usage, stdout); fputs(help, stdout); return cli_stdout_status();
         case 'V': printf("cnn-infer %s\n", CNN_VERSION); return cli_stdout_status();
         default: cli_other_option(c, argv);
         }
     }
-    if (!weights) cli_misuse("-w WEIGHTS.safetensors is required");
-    int first = optind;
-    if (!model && first < argc && ends_with_json(argv[first])) model = argv[first++];
-    int nfiles = argc - first, dashes = 0;
-    for (int i = first; i < argc; i++) dashes += strcmp(argv[i], "-") == 0;
-    int kinds = (nfiles > 0) + png_stdin + (images != NULL) + (eval != NULL);
+    return -1;
+}
+
+/* Takes a MODEL.json operand, counts the other operands, and exits 2 on
+ * misuse: one kind of input, flags that go together, stdin read once. */
+static void check_usage(infer_args *a, const run *r, int argc, char **argv)
+{
+    if (!a->weights) cli_misuse("-w WEIGHTS.safetensors is required");
+    a->first = optind;
+    if (!a->model && a->first < argc && ends_with_json(argv[a->first]))
+        a->model = argv[a->first++];
+    a->nfiles = argc - a->first;
+    for (int i = a->first; i < argc; i++) a->dashes += strcmp(argv[i], "-") == 0;
+    int kinds = (a->nfiles > 0) + a->png_stdin + (a->images != NULL) + (a->eval != NULL);
     if (kinds == 0) cli_misuse("no input: give images or folders, - (names on stdin), --png-stdin, --images or --eval");
     if (kinds > 1) cli_misuse("give only one kind of input: images, folders or -, --png-stdin, --images, or --eval");
-    if (dashes > 1) cli_misuse("- (file names from stdin) can be given only once");
-    if (!name_end && !dashes) cli_misuse("-0 goes with - (file names from stdin)");
-    if (labels && !images) cli_misuse("--labels needs --images");
-    if (predictions && !labels && !eval) cli_misuse("--predictions goes with --labels");
-    if (r.confusion && !labels && !eval) cli_misuse("--confusion goes with --labels or --eval");
-    if (r.confusion && strcmp(r.confusion, "-") == 0 && (r.fmt.json || predictions))
+    if (a->dashes > 1) cli_misuse("- (file names from stdin) can be given only once");
+    if (!name_end && !a->dashes) cli_misuse("-0 goes with - (file names from stdin)");
+    if (a->labels && !a->images) cli_misuse("--labels needs --images");
+    if (a->predictions && !a->labels && !a->eval) cli_misuse("--predictions goes with --labels");
+    if (r->confusion && !a->labels && !a->eval)
+        cli_misuse("--confusion goes with --labels or --eval");
+    if (r->confusion && strcmp(r->confusion, "-") == 0 && (r->fmt.json || a->predictions))
         cli_misuse("--confusion - and --json or --predictions would both write to standard output");
-    if (images && r.in_opts.resize) cli_misuse("--resize applies to PNG and JPEG input, not to --images");
-    const cnn_file_role stdin_users[] = {{"-w -", weights, NULL},
-                                         {"- (file names)", dashes ? "-" : NULL, NULL},
-                                         {"--png-stdin", png_stdin ? "-" : NULL, NULL}};
+    if (a->images && r->in_opts.resize)
+        cli_misuse("--resize applies to PNG and JPEG input, not to --images");
+    const cnn_file_role stdin_users[] = {{"-w -", a->weights, NULL},
+                                         {"- (file names)", a->dashes ? "-" : NULL, NULL},
+                                         {"--png-stdin", a->png_stdin ? "-" : NULL, NULL}};
     cli_stdin_once(stdin_users, sizeof stdin_users / sizeof *stdin_users);
+}
 
-    cnn_error err;
-    char **names = NULL;
-    int status = 1;
-    if (r.confusion) {
-        const cnn_file_role ins[] = {{"-w", weights, NULL}, {"--model", model, NULL},
-                                     {"--images", images, NULL}, {"--labels", labels, NULL}};
-        const cnn_file_role outs[] = {{"--confusion", r.confusion, NULL}};
-        cli_check_files(ins, sizeof ins / sizeof *ins, outs, 1);
-        cnn_atomic_file af; /* a picture that cannot be written is found out before the work */
-        if (cnn_atomic_open(&af, r.confusion, &err)) goto fail;
-        cnn_atomic_abort(&af);
-    }
-    if (threads) cnn_set_threads(threads);
-    else {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        cnn_set_threads(cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores);
-    }
-    /* No bigger a batch than there are inputs: a single image does not pay for
-     * arenas sized for 128. */
-    if (png_stdin) batch = 1;
-    else if (nfiles > 0 && !dashes && nfiles < batch) {
+/* --confusion: not over an input (exit 2), and writable before the work. */
+static int check_confusion_output(const infer_args *a, const char *confusion, cnn_error *err)
+{
+    const cnn_file_role ins[] = {{"-w", a->weights, NULL}, {"--model", a->model, NULL},
+                                 {"--images", a->images, NULL}, {"--labels", a->labels, NULL}};
+    const cnn_file_role outs[] = {{"--confusion", confusion, NULL}};
+    cli_check_files(ins, sizeof ins / sizeof *ins, outs, 1);
+    cnn_atomic_file af; /* a picture that cannot be written is found out before the work */
+    if (cnn_atomic_open(&af, confusion, err)) return -1;
+    cnn_atomic_abort(&af);
+    return 0;
+}
+
+/* --batch-size, but no bigger a batch than there are inputs: a single image
+ * does not pay for arenas sized for 128. */
+static long batch_size(const infer_args *a, char **argv)
+{
+    long batch = a->batch;
+    if (a->png_stdin) {
+        batch = 1;
+    } else if (a->nfiles > 0 && !a->dashes && a->nfiles < batch) {
         int dirs = 0;
-        for (int i = first; i < argc; i++) dirs += is_dir(argv[i]);
-        if (!dirs) batch = nfiles;
+        for (int i = a->first; i < a->first + a->nfiles; i++) dirs += is_dir(argv[i]);
+        if (!dirs) batch = a->nfiles;
     }
-    if (images) { /* the set's size from its header alone; a bad file is reported below */
+    if (a->images) { /* the set's size from its header alone; a bad file is reported later */
         cnn_idx *h = NULL;
-        if (cnn_idx_read_header(images, cnn_limits_get()->max_file_bytes, &h, &err) == 0 &&
+        cnn_error err;
+        if (cnn_idx_read_header(a->images, cnn_limits_get()->max_file_bytes, &h, &err) == 0 &&
             h->count < (size_t)batch)
             batch = (long)h->count;
         cnn_idx_free(h);
     }
+    return batch;
+}
+
+/* The predictor for batches of `batch`, the classes (--top checked against
+ * them: exit status 2) and their names (--class-names, or stored with the
+ * weights; *names owns the loaded ones).  Returns 0, -1 with err set, or 2. */
+static int open_predictor(const infer_args *a, long batch, run *r, char ***names,
+                          cnn_error *err)
+{
     cnn_weights *w = NULL;
-    int opened = cli_weights_open(weights, 0, &w, &err) == 0 &&
-                 cnn_predictor_new(w, model, (int)batch, &r.p, &err) == 0;
+    int opened = cli_weights_open(a->weights, 0, &w, err) == 0 &&
+                 cnn_predictor_new(w, a->model, (int)batch, &r->p, err) == 0;
     cnn_weights_free(w);
-    if (!opened) goto fail;
-    r.classes = cnn_predictor_classes(r.p);
-    r.in = cnn_predictor_model(r.p)->input;
-    if (top > r.classes) {
-        fprintf(stderr, "cnn-infer: --top %ld: the model has only %d classes\n", top, r.classes);
+    if (!opened) return -1;
+    r->classes = cnn_predictor_classes(r->p);
+    r->in = cnn_predictor_model(r->p)->input;
+    if (a->top > r->classes) {
+        fprintf(stderr, "cnn-infer: --top %ld: the model has only %d classes\n", a->top,
+                r->classes);
+        return 2;
+    }
+    r->fmt.top = (int)a->top;
+    if (a->class_names) {
+        if (cnn_class_names_load(a->class_names, r->classes, names, err)) return -1;
+        r->fmt.names = (const char *const *)*names;
+    } else if (cnn_predictor_class_names(r->p, &r->fmt.names, err)) { /* stored with the weights */
+        return -1;
+    }
+    if (!a->images && cnn_input_check(r->in, err)) {
+        cnn_error_prefix(err, "%s", a->model ? a->model : a->weights);
+        return -1;
+    }
+    if (!(r->sources = calloc((size_t)batch, sizeof *r->sources)))
+        return cnn_errorf(err, "out of memory");
+    return 0;
+}
+
+/* Classifies the inputs of whichever kind was given.  Returns 0 or -1. */
+static int run_inputs(const infer_args *a, run *r, char **argv)
+{
+    if (a->images) return idx_set(r, a->images, a->labels, a->predictions, a->quiet);
+    if (a->eval) return path_set(r, a->eval, 1, a->predictions, a->quiet);
+    if (a->png_stdin) return png_from_stdin(r);
+    int rc = 0;
+    for (int i = a->first; i < a->first + a->nfiles && rc == 0; i++)
+        rc = strcmp(argv[i], "-") == 0 ? names_from_stdin(r)
+             : is_dir(argv[i]) ? (flush_batch(r) ? -1 : path_set(r, argv[i], 0, 0, a->quiet))
+                               : add_png(r, argv[i]);
+    if (rc == 0) rc = flush_batch(r);
+    return rc;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    cli_prog = "cnn-infer";
+    cli_usage = usage;
+    infer_args a;
+    run r = {0};
+    int status = parse_args(argc, argv, &a, &r);
+    if (status >= 0) return status;
+    check_usage(&a, &r, argc, argv);
+
+    cnn_error err;
+    char **names = NULL;
+    status = 1;
+    if (r.confusion && check_confusion_output(&a, r.confusion, &err)) goto fail;
+    if (a.threads) cnn_set_threads(a.threads);
+    else {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cnn_set_threads(cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores);
+    }
+    long batch = batch_size(&a, argv);
+    int rc = open_predictor(&a, batch, &r, &names, &err);
+    if (rc == 2) {
         status = 2;
         goto done;
     }
-    r.fmt.top = (int)top;
-    if (class_names) {
-        if (cnn_class_names_load(class_names, r.classes, &names, &err)) goto fail;
-        r.fmt.names = (const char *const *)names;
-    } else if (cnn_predictor_class_names(r.p, &r.fmt.names, &err)) { /* stored with the weights */
-        goto fail;
-    }
-    if (!images && cnn_input_check(r.in, &err)) {
-        cnn_error_prefix(&err, "%s", model ? model : weights);
-        goto fail;
-    }
-    if (!(r.sources = calloc((size_t)batch, sizeof *r.sources))) {
-        cnn_errorf(&err, "out of memory");
-        goto fail;
-    }
-
-    int rc = 0;
-    if (images) {
-        rc = idx_set(&r, images, labels, predictions, quiet);
-    } else if (eval) {
-        rc = path_set(&r, eval, 1, predictions, quiet);
-    } else if (png_stdin) {
-        rc = png_from_stdin(&r);
-    } else {
-        for (int i = first; i < argc && rc == 0; i++)
-            rc = strcmp(argv[i], "-") == 0 ? names_from_stdin(&r)
-                 : is_dir(argv[i]) ? (flush_batch(&r) ? -1 : path_set(&r, argv[i], 0, 0, quiet))
-                                   : add_png(&r, argv[i]);
-        if (rc == 0) rc = flush_batch(&r);
-    }
-    status = rc || r.failed ? 1 : 0;
+    if (rc) goto fail;
+    status = run_inputs(&a, &r, argv) || r.failed ? 1 : 0;
     goto done;
 fail:
     report(&err);
