@@ -16,21 +16,92 @@
 
 #include "fileio.h"
 #include "load_limits.h"
+#include "strbuf.h"
 #include "weights.h"
 
 static const char *cli_prog = "cnn";
 static const char *cli_usage = "";
 
+/* ---- messages ------------------------------------------------------------------
+ * Every message line goes through cli_vline: names in it (file names, values
+ * given on the command line, names read from files) are escaped as text
+ * output escapes them (cnn_strbuf_message: \n, \t, \xHH for other control
+ * characters and bytes that are not UTF-8; a backslash stays one), so a name
+ * can neither break the line nor drive the terminal. */
+
+/* head (as it is), then the formatted text escaped, then a newline, on stderr. */
+static inline void cli_vline(const char *head, const char *fmt, va_list ap)
+{
+    char small[1024], *text = small;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small && (text = malloc((size_t)n + 1)))
+        vsnprintf(text, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    if (!text) text = small; /* out of memory: the message cut short */
+    cnn_strbuf b = {0};
+    cnn_strbuf_message(&b, text);
+    fprintf(stderr, "%s%s\n", head, b.s && !b.oom ? b.s : "(out of memory)");
+    cnn_strbuf_free(&b);
+    if (text != small) free(text);
+}
+
+/* "PROG: error: <message>" on stderr. */
+__attribute__((format(printf, 1, 2))) static inline void cli_error(const char *fmt, ...)
+{
+    char head[96];
+    snprintf(head, sizeof head, "%s: error: ", cli_prog);
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vline(head, fmt, ap);
+    va_end(ap);
+}
+
+/* "PROG: warning: <message>" on stderr. */
+__attribute__((format(printf, 1, 2))) static inline void cli_warning(const char *fmt, ...)
+{
+    char head[96];
+    snprintf(head, sizeof head, "%s: warning: ", cli_prog);
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vline(head, fmt, ap);
+    va_end(ap);
+}
+
+/* "PROG: <message>" on stderr (misuse, notes). */
+__attribute__((format(printf, 1, 2))) static inline void cli_note(const char *fmt, ...)
+{
+    char head[96];
+    snprintf(head, sizeof head, "%s: ", cli_prog);
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vline(head, fmt, ap);
+    va_end(ap);
+}
+
+/* "<message>" on stderr, nothing before it (summaries of a run). */
+__attribute__((format(printf, 1, 2))) static inline void cli_line(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vline("", fmt, ap);
+    va_end(ap);
+}
+
+/* A library error: "PROG: error: <its message>". */
+static inline void cli_report(const cnn_error *err) { cli_error("%s", err->msg); }
+
 /* "PROG: <message>", the usage, exit 2. */
 __attribute__((format(printf, 1, 2), noreturn)) static inline void cli_misuse(const char *fmt,
                                                                               ...)
 {
+    char head[96];
+    snprintf(head, sizeof head, "%s: ", cli_prog);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", cli_prog);
-    vfprintf(stderr, fmt, ap);
+    cli_vline(head, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     fputs(cli_usage, stderr);
     exit(2);
 }
@@ -53,8 +124,7 @@ static inline long cli_long(const char *flag, const char *s, long lo, long hi)
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "%s: %s: expected an integer from %ld to %ld, got \"%s\"\n", cli_prog,
-                flag, lo, hi, s);
+        cli_note("%s: expected an integer from %ld to %ld, got \"%s\"", flag, lo, hi, s);
         exit(2);
     }
     return v;
@@ -68,8 +138,8 @@ static inline double cli_double(const char *flag, const char *s, double lo, doub
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || (open_lo && v == lo)) {
-        fprintf(stderr, "%s: %s: expected a number %s %g and <= %g, got \"%s\"\n", cli_prog,
-                flag, open_lo ? ">" : ">=", lo, hi, s);
+        cli_note("%s: expected a number %s %g and <= %g, got \"%s\"", flag,
+                 open_lo ? ">" : ">=", lo, hi, s);
         exit(2);
     }
     return v;
@@ -80,9 +150,10 @@ static inline int cli_name(const char *flag, const char *s, const char *const *n
 {
     for (int i = 0; names[i]; i++)
         if (strcmp(s, names[i]) == 0) return i;
-    fprintf(stderr, "%s: %s: unknown value \"%s\" (expected one of:", cli_prog, flag, s);
-    for (int i = 0; names[i]; i++) fprintf(stderr, " %s", names[i]);
-    fputs(")\n", stderr);
+    cnn_strbuf b = {0};
+    for (int i = 0; names[i]; i++) cnn_strbuf_printf(&b, " %s", names[i]);
+    cli_note("%s: unknown value \"%s\" (expected one of:%s)", flag, s, b.s ? b.s : "");
+    cnn_strbuf_free(&b);
     exit(2);
 }
 
@@ -149,12 +220,12 @@ static inline void cli_check_files(const cnn_file_role *in, size_t nin,
     cnn_error err;
     for (size_t i = 0; i < nout; i++)
         if (out[i].path && strcmp(out[i].path, "-") == 0 && isatty(STDOUT_FILENO)) {
-            fprintf(stderr, "%s: error: %s -: standard output is a terminal; redirect it to a "
-                            "file or a pipe\n", cli_prog, out[i].what);
+            cli_error("%s -: standard output is a terminal; redirect it to a file or a pipe",
+                      out[i].what);
             exit(2);
         }
     if (cnn_check_outputs(in, nin, out, nout, &err) == 0) return;
-    fprintf(stderr, "%s: error: %s\n", cli_prog, err.msg);
+    cli_report(&err);
     exit(2);
 }
 

@@ -105,7 +105,12 @@ static int info(const char *path, const cnn_dataset *d, int json)
         printf("images\t%zu\nsize\t%dx%d\nchannels\t%d\nclasses\t%d\n", d->count, d->h, d->w,
                d->c, d->labels ? nc : 0);
         for (int c = 0; d->labels && c < nc; c++) {
-            if (d->class_names) printf("class\t%d\t%s\t%zu\n", c, d->class_names[c], n[c]);
+            if (d->class_names) {
+                cnn_strbuf name = {0}; /* the one text escaper: a name stays one field */
+                cnn_strbuf_text(&name, d->class_names[c]);
+                printf("class\t%d\t%s\t%zu\n", c, name.s ? name.s : "", n[c]);
+                cnn_strbuf_free(&name);
+            }
             else printf("class\t%d\t%d\t%zu\n", c, c, n[c]);
         }
     }
@@ -317,7 +322,7 @@ int main(int argc, char **argv)
     }
     int status = 0;
     if (rc) {
-        fprintf(stderr, "cnn-data: error: %s\n", err.msg);
+        cli_report(&err);
         status = 1;
     } else if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "cnn-data: error: writing to standard output: %s\n", strerror(errno));

@@ -65,7 +65,7 @@ static int import(const char *in, const char *arch, const char *outp, int quiet)
     cnn_import im;
     cnn_error err;
     if (cnn_import_load(in, arch, &im, &err)) {
-        fprintf(stderr, "cnn-import: error: %s\n", err.msg);
+        cli_report(&err);
         return 1;
     }
     /* TF.js shards are inputs too, known only now: none may be the output. */
@@ -80,7 +80,7 @@ static int import(const char *in, const char *arch, const char *outp, int quiet)
     int bad = cnn_check_outputs(ins, (size_t)im.ninputs, outs, 1, &err);
     free(ins);
     if (bad) {
-        fprintf(stderr, "cnn-import: error: %s\n", err.msg);
+        cli_report(&err);
         cnn_import_free(&im);
         return 2;
     }
@@ -90,10 +90,10 @@ static int import(const char *in, const char *arch, const char *outp, int quiet)
     cnn_param_set set = {"", im.params};
     int rc = cnn_weights_save(outp, im.model, &set, 1, keys, vals, 1, &err);
     if (rc) {
-        fprintf(stderr, "cnn-import: error: %s\n", err.msg);
+        cli_report(&err);
     } else if (!quiet) {
-        fprintf(stderr, "cnn-import: %s: %s, %d layers, %zu parameters, from a %s -> %s\n", in,
-                im.model->name, im.model->nlayers, im.model->nparams, im.form, outp);
+        cli_note("%s: %s, %d layers, %zu parameters, from a %s -> %s", in, im.model->name,
+                 im.model->nlayers, im.model->nparams, im.form, outp);
     }
     cnn_import_free(&im);
     return rc ? 1 : 0;
@@ -178,11 +178,11 @@ int main(int argc, char **argv)
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     int sig = WTERMSIG(status);
     if (sig == SIGXCPU || sig == SIGKILL)
-        fprintf(stderr, "cnn-import: error: %s: reading it took more than %ld s of CPU time (a "
-                "damaged file can make the HDF5 library loop; raise the limit with "
-                "--max-cpu-seconds); nothing was written\n", in, max_cpu);
+        cli_error("%s: reading it took more than %ld s of CPU time (a damaged file can make "
+                  "the HDF5 library loop; raise the limit with --max-cpu-seconds); nothing was "
+                  "written", in, max_cpu);
     else
-        fprintf(stderr, "cnn-import: error: %s: the reader died of signal %d (%s) on this file; "
-                "nothing was written\n", in, sig, strsignal(sig));
+        cli_error("%s: the reader died of signal %d (%s) on this file; nothing was written", in,
+                  sig, strsignal(sig));
     return sig == SIGINT || sig == SIGTERM ? 130 : 1;
 }

@@ -116,7 +116,7 @@ typedef struct run {
 
 static void report(const cnn_error *err)
 {
-    fprintf(stderr, "cnn-infer: error: %s\n", err->msg);
+    cli_report(err);
 }
 
 /* Writes the output buffered so far.  A write error (disk full, closed pipe

@@ -198,14 +198,14 @@ int main(int argc, char **argv)
         cnn_model *m;
         cnn_error err;
         if (load_input(inputs[i], &m, &err)) {
-            fprintf(stderr, "cnn-summary: error: %s\n", err.msg);
+            cli_report(&err);
             status = 1;
             continue;
         }
         char *text = cnn_summary(m, &opts);
         cnn_model_free(m);
         if (!text) {
-            fprintf(stderr, "cnn-summary: error: %s: out of memory\n", inputs[i]);
+            cli_error("%s: out of memory", inputs[i]);
             status = 1;
             continue;
         }
@@ -221,7 +221,10 @@ int main(int argc, char **argv)
             rc = line ? put(line) : (fputs("cnn-summary: error: out of memory\n", stderr), -1);
             free(line);
         } else if (ninputs > 1) {
-            rc = (printed && put("\n")) || put(inputs[i]) || put(":\n") || put(text);
+            cnn_strbuf name = {0}; /* escaped: a name cannot break the "FILE:" line */
+            cnn_strbuf_text(&name, inputs[i]);
+            rc = (printed && put("\n")) || put(name.s ? name.s : "") || put(":\n") || put(text);
+            cnn_strbuf_free(&name);
         } else {
             rc = put(text);
         }

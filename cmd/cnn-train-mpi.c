@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 {
     cnn_error err;
     if (cnn_comm_mpi_init(&argc, &argv, &comm, &err)) {
-        fprintf(stderr, "cnn-train-mpi: error: %s\n", err.msg);
+        cli_report(&err);
         return 1;
     }
     atexit(finalize);

@@ -224,7 +224,7 @@ static void write_log(ui *u, const char *history)
     }
     cnn_error err;
     if (cnn_write_file_atomic(u->log, out, k, &err) != 0 && !u->log_failed) {
-        fprintf(stderr, "%s: warning: %s\n", cli_prog, err.msg);
+        cli_warning("%s", err.msg);
         u->log_failed = 1;
     }
     free(out);
@@ -236,7 +236,7 @@ static void on_epoch(void *ctx, const cnn_epoch_stats *s, const char *history)
     if (u->log) write_log(u, history);
     cnn_error err;
     if (u->plot && cnn_plot_history(u->plot, history, u->title, NULL, &err) && !u->plot_failed) {
-        fprintf(stderr, "%s: warning: %s\n", cli_prog, err.msg);
+        cli_warning("%s", err.msg);
         u->plot_failed = 1;
     }
     if (u->quiet) return;
@@ -376,7 +376,7 @@ static int read_checkpoint(const char *path, cnn_weights **ckw, cnn_checkpoint *
 {
     cnn_error err;
     if (cnn_weights_open(path, ckw, &err) || cnn_checkpoint_read(*ckw, ck, &err)) {
-        fprintf(stderr, "cnn-train: error: %s\n", err.msg);
+        cli_report(&err);
         cnn_checkpoint_clear(ck);
         cnn_weights_free(*ckw);
         *ckw = NULL;
@@ -687,8 +687,8 @@ static int set_train_opts(args *a, const cnn_comm *comm, char *abs_paths[6], cnn
 static void report_interrupted(const char *checkpoint)
 {
     if (checkpoint)
-        fprintf(stderr, "%s: interrupted; checkpoint written to %s (continue with "
-                        "--resume %s)\n", cli_prog, checkpoint, checkpoint);
+        cli_note("interrupted; checkpoint written to %s (continue with --resume %s)",
+                 checkpoint, checkpoint);
     else
         fprintf(stderr, "%s: interrupted; no checkpoint (name one with --checkpoint)\n",
                 cli_prog);
@@ -705,11 +705,10 @@ static void report(const args *a, const cnn_train_result *r, size_t nval)
             fprintf(stderr, "stopped early after epoch %d; keeping epoch %d\n", r->epochs_done,
                     r->best_epoch);
         if (fin->has_val)
-            fprintf(stderr, "%s accuracy %.4f (%.0f of %zu), loss %.4f; weights in %s\n",
-                    a->u.held, fin->val_acc, fin->val_acc * (double)nval, nval, fin->val_loss,
-                    where);
+            cli_line("%s accuracy %.4f (%.0f of %zu), loss %.4f; weights in %s", a->u.held,
+                     fin->val_acc, fin->val_acc * (double)nval, nval, fin->val_loss, where);
         else
-            fprintf(stderr, "train accuracy %.4f; weights in %s\n", fin->train_acc, where);
+            cli_line("train accuracy %.4f; weights in %s", fin->train_acc, where);
     }
     if (a->json) {
         printf("{\"epochs\": %d, \"best_epoch\": %d, \"stopped_early\": %s, \"train_loss\": %.6f, "
@@ -824,9 +823,9 @@ fail:
      * cnn_train's setup ends with; a rank stopped by another stays quiet. */
     if (comm && pre_train) (void)comm->any(comm->ctx, 1);
     if (!comm)
-        fprintf(stderr, "%s: error: %s\n", cli_prog, err.msg);
+        cli_report(&err);
     else if (pre_train || !r.peer_failed)
-        fprintf(stderr, "%s: error: rank %d of %d: %s\n", cli_prog, rank, comm->size, err.msg);
+        cli_error("rank %d of %d: %s", rank, comm->size, err.msg);
 done:
     for (int i = 0; i < 6; i++) free(abs_paths[i]);
     cnn_checkpoint_clear(&ck);

@@ -228,7 +228,7 @@ static void parse_range(const char *s, float *lo, float *hi)
     *lo = (float)a, *hi = (float)b;
     return;
 bad:
-    fprintf(stderr, "cnn-visualize: --range: expected LO,HI with LO < HI, got \"%s\"\n", s);
+    cli_note("--range: expected LO,HI with LO < HI, got \"%s\"", s);
     exit(2);
 }
 
@@ -274,7 +274,7 @@ static int *parse_units(const char *s, int count, const char *layer, int *n)
     *n = k;
     return u;
 bad:
-    fprintf(stderr, "cnn-visualize: --units: expected a list like 0-11,17, got \"%s\"\n", s);
+    cli_note("--units: expected a list like 0-11,17, got \"%s\"", s);
     exit(2);
 oom:
     fputs("cnn-visualize: error: out of memory\n", stderr);
@@ -401,7 +401,7 @@ static void check_each(const char *dir, const char *layer, const int *units, int
         cnn_file_role outs[2] = {{"-o", out, NULL}, {"--each", path, NULL}};
         cnn_error err;
         if (cnn_check_outputs(ins, nin, outs, 2, &err)) {
-            fprintf(stderr, "cnn-visualize: error: %s\n", err.msg);
+            cli_report(&err);
             free(path);
             exit(2);
         }
@@ -432,13 +432,13 @@ static int parse_class(const char *s, int K, char *const *names)
     long v = strtol(s, &end, 10);
     if (!errno && end != s && !*end && *s != '-' && *s != '+' && *s != ' ') {
         if (v < K) return (int)v;
-        fprintf(stderr, "cnn-visualize: --class %s: the model has classes 0 to %d\n", s, K - 1);
+        cli_note("--class %s: the model has classes 0 to %d", s, K - 1);
         exit(2);
     }
     for (int k = 0; names && k < K; k++)
         if (strcmp(names[k], s) == 0) return k;
-    fprintf(stderr, "cnn-visualize: --class %s: not a class number (0 to %d)%s\n", s, K - 1,
-            names ? " nor a class name stored in the weights" : "");
+    cli_note("--class %s: not a class number (0 to %d)%s", s, K - 1,
+             names ? " nor a class name stored in the weights" : "");
     exit(2);
 }
 
@@ -890,7 +890,7 @@ int main(int argc, char **argv)
     cli_check_files(ins, nins, outs, 1);
     struct stat each_st;
     if (a.each && stat(a.each, &each_st) == 0 && !S_ISDIR(each_st.st_mode)) {
-        fprintf(stderr, "cnn-visualize: error: --each %s: exists and is not a folder\n", a.each);
+        cli_error("--each %s: exists and is not a folder", a.each);
         return 2;
     }
 
@@ -950,7 +950,7 @@ int main(int argc, char **argv)
     status = 0;
     goto done;
 fail:
-    fprintf(stderr, "cnn-visualize: error: %s\n", err.msg);
+    cli_report(&err);
 done:
     tileset_free(&t);
     cnn_net_free(net);

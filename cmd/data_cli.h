@@ -31,7 +31,7 @@ static void data_cli_skip(void *ctx, const char *msg)
     data_cli *u = ctx;
     u->skipped++;
     if (u->tty && !u->quiet) fputs("\r\033[K", stderr);
-    fprintf(stderr, "%s: warning: skipped %s\n", cli_prog, msg);
+    cli_warning("skipped %s", msg);
 }
 
 /* Reads the set at path with the model's input size (see cnn_dataset_open). */
@@ -50,8 +50,8 @@ static inline int data_cli_open(data_cli *u, const char *path, const cnn_model *
     size_t before = u->skipped;
     if (cnn_dataset_open(path, &o, out, err)) return -1;
     if (u->skipped > before)
-        fprintf(stderr, "%s: warning: %s: skipped %zu unreadable file%s\n", cli_prog, path,
-                u->skipped - before, u->skipped - before == 1 ? "" : "s");
+        cli_warning("%s: skipped %zu unreadable file%s", path, u->skipped - before,
+                    u->skipped - before == 1 ? "" : "s");
     return 0;
 }
 
@@ -61,29 +61,33 @@ static inline int data_cli_open(data_cli *u, const char *path, const cnn_model *
 static inline void data_cli_describe(const char *path, const cnn_dataset *d)
 {
     if (!d->labels || d->nclasses < 1) {
-        fprintf(stderr, "%s: %zu images\n", path, d->count);
+        cli_line("%s: %zu images", path, d->count);
         return;
     }
     size_t *n = calloc((size_t)d->nclasses, sizeof *n);
     if (!n) return;
     for (size_t i = 0; i < d->count; i++) n[d->labels[i]]++;
-    fprintf(stderr, "%s: %zu images, %d classes (", path, d->count, d->nclasses);
+    cnn_strbuf list = {0};
     size_t lo = (size_t)-1, hi = 0;
     int ilo = 0, ihi = 0;
     for (int c = 0; c < d->nclasses; c++) {
-        if (d->class_names) fprintf(stderr, "%s%s %zu", c ? ", " : "", d->class_names[c], n[c]);
-        else fprintf(stderr, "%s%d %zu", c ? ", " : "", c, n[c]);
+        if (d->class_names)
+            cnn_strbuf_printf(&list, "%s%s %zu", c ? ", " : "", d->class_names[c], n[c]);
+        else
+            cnn_strbuf_printf(&list, "%s%d %zu", c ? ", " : "", c, n[c]);
         if (n[c] < lo) lo = n[c], ilo = c;
         if (n[c] > hi) hi = n[c], ihi = c;
     }
-    fputs(")\n", stderr);
+    cli_line("%s: %zu images, %d classes (%s)", path, d->count, d->nclasses,
+             list.s ? list.s : "");
+    cnn_strbuf_free(&list);
     if (hi > 10 * lo) {
         char a[32], b[32];
         snprintf(a, sizeof a, "%d", ihi);
         snprintf(b, sizeof b, "%d", ilo);
-        fprintf(stderr, "%s: warning: %s: imbalanced classes: %s has %zu images, %s has %zu\n",
-                cli_prog, path, d->class_names ? d->class_names[ihi] : a, hi,
-                d->class_names ? d->class_names[ilo] : b, lo);
+        cli_warning("%s: imbalanced classes: %s has %zu images, %s has %zu", path,
+                    d->class_names ? d->class_names[ihi] : a, hi,
+                    d->class_names ? d->class_names[ilo] : b, lo);
     }
     free(n);
 }

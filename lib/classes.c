@@ -43,6 +43,13 @@ int cnn_weights_class_names(const cnn_weights *w, int nclasses, char ***names, c
             return cnn_errorf(err, "%s: metadata cnn.class_names: class %d has an empty name",
                               w->path, i);
         }
+        for (const unsigned char *p = (const unsigned char *)out[i]; *p; p++)
+            if (*p < 0x20 || *p == 0x7f) {
+                int c = *p;
+                free(out);
+                return cnn_errorf(err, "%s: metadata cnn.class_names: the name of class %d "
+                                       "holds a control character (byte 0x%02x)", w->path, i, c);
+            }
     }
     out[nclasses] = NULL;
     *names = out;

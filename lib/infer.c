@@ -296,10 +296,17 @@ int cnn_class_names_load(const char *path, int nclasses, char ***names, cnn_erro
         if (eol) *eol = '\0';
         size_t n = strlen(s);
         if (n && s[n - 1] == '\r') s[--n] = '\0';
-        if (n == 0 || strchr(s, '\t')) {
+        const char *ctl = s;
+        while (*ctl && (unsigned char)*ctl >= 0x20 && *ctl != 0x7f) ctl++;
+        if (n == 0 || *ctl) {
+            int c = (unsigned char)*ctl;
             free(v);
-            return cnn_errorf(err, "%s: line %d: %s", path, i + 1,
-                              n == 0 ? "empty class name" : "a class name cannot contain a tab");
+            if (n == 0) return cnn_errorf(err, "%s: line %d: empty class name", path, i + 1);
+            if (c == '\t')
+                return cnn_errorf(err, "%s: line %d: a class name cannot contain a tab", path,
+                                  i + 1);
+            return cnn_errorf(err, "%s: line %d: a class name cannot contain a control character "
+                                   "(byte 0x%02x)", path, i + 1, c);
         }
         v[i] = s;
         s = eol ? eol + 1 : s + n;
@@ -315,18 +322,9 @@ void cnn_class_names_free(char **names) { free(names); }
 /* Strings and output lines                                                 */
 /* ======================================================================== */
 
-static void tsv_field(cnn_strbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '\t': cnn_strbuf_printf(b, "\\t"); break;
-        case '\n': cnn_strbuf_printf(b, "\\n"); break;
-        case '\r': cnn_strbuf_printf(b, "\\r"); break;
-        case '\\': cnn_strbuf_printf(b, "\\\\"); break;
-        default: cnn_strbuf_putc(b, *s);
-        }
-    }
-}
+/* A name in a TSV field: the library's one text escaper (\t, \n, \\, \xHH for
+ * other control characters and bytes that are not UTF-8). */
+static void tsv_field(cnn_strbuf *b, const char *s) { cnn_strbuf_text(b, s); }
 
 static void put_class(cnn_strbuf *b, const cnn_pred_format *f, int c)
 {

@@ -116,6 +116,40 @@ void cnn_strbuf_json_string(cnn_strbuf *b, const char *s)
     cnn_strbuf_putc(b, '"');
 }
 
+/* The one text escaper; backslash: whether a backslash is escaped too. */
+static void escape_text(cnn_strbuf *b, const char *s, int backslash)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        switch (*c) {
+        case '\\': cnn_strbuf_puts(b, backslash ? "\\\\" : "\\"); break;
+        case '\t': cnn_strbuf_puts(b, "\\t"); break;
+        case '\n': cnn_strbuf_puts(b, "\\n"); break;
+        case '\r': cnn_strbuf_puts(b, "\\r"); break;
+        default:
+            if (*c < 0x20 || *c == 0x7f) {
+                cnn_strbuf_printf(b, "\\x%02x", *c);
+            } else if (*c < 0x80) {
+                cnn_strbuf_putc(b, (char)*c);
+            } else {
+                int n = utf8_seq(c);
+                if (n == 2 && c[0] == 0xc2 && c[1] < 0xa0) { /* C1: U+0080..U+009F */
+                    cnn_strbuf_printf(b, "\\u%04x", c[1]);
+                    c++;
+                } else if (n) {
+                    cnn_strbuf_putn(b, (const char *)c, (size_t)n);
+                    c += n - 1;
+                } else {
+                    cnn_strbuf_printf(b, "\\x%02x", *c);
+                }
+            }
+        }
+    }
+}
+
+void cnn_strbuf_text(cnn_strbuf *b, const char *s) { escape_text(b, s, 1); }
+
+void cnn_strbuf_message(cnn_strbuf *b, const char *s) { escape_text(b, s, 0); }
+
 char *cnn_strbuf_take(cnn_strbuf *b)
 {
     char *s = b->oom ? NULL : b->s;

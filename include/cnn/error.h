@@ -2,7 +2,10 @@
  *
  * Library functions that can fail return 0 on success and -1 on failure, and
  * fill a caller-provided cnn_error with one line saying where (file, field path
- * or byte offset) and what (expected vs found).  The library never prints and
+ * or byte offset) and what (expected vs found).  A message holds no control
+ * characters: names in it (file names, names read from files) are escaped as
+ * cnn_strbuf_message escapes them (\n, \t, \xHH; strbuf.h), so it stays one
+ * line and cannot drive a terminal.  The library never prints and
  * never exits; the binaries decide what to show.  Every `cnn_error *` argument
  * may be NULL when the caller does not want the message. */
 #ifndef CNN_ERROR_H

@@ -34,6 +34,19 @@ CNN_API void cnn_strbuf_repeat(cnn_strbuf *b, const char *s, int count);
  * bytes) becomes \ufffd, so the output is always valid JSON. */
 CNN_API void cnn_strbuf_json_string(cnn_strbuf *b, const char *s);
 
+/* s as text output and messages show a name (a file name, a class name), so
+ * that it can neither end a line or a TSV field nor drive the terminal: \\ \t
+ * \n \r for a backslash, tab, newline and carriage return, \xHH for another
+ * control character (C0, DEL) and for a byte that is not part of valid UTF-8,
+ * \u0080 to \u009f for the C1 controls; everything else as it is (valid
+ * UTF-8 included).  Read back, \ always starts an escape. */
+CNN_API void cnn_strbuf_text(cnn_strbuf *b, const char *s);
+
+/* The same for a message for people (an error on stderr), with backslashes
+ * left as they are: escaping it again changes nothing, so a message that
+ * already shows a value escaped (\x1b, \u0000) reads the same. */
+CNN_API void cnn_strbuf_message(cnn_strbuf *b, const char *s);
+
 /* The text, now the caller's (free() it); NULL after an out-of-memory or when
  * nothing was appended.  The buffer is left empty. */
 CNN_API char *cnn_strbuf_take(cnn_strbuf *b);
