@@ -5,7 +5,11 @@
  * rest of cnn_weights_open is done in memory the same way (the metadata parsed
  * with cnn_model_parse), and then what every tool does with a weights file:
  * cnn_weights_resolve_model without a model file, and cnn_weights_read_params
- * for the weights and the optimizer state of a checkpoint. */
+ * for the weights and the optimizer state of a checkpoint.  The header-only
+ * reader (cnn-summary's, cnn_st_load_fp with header_only) runs on the same
+ * bytes through a stream, of known size and of unknown size: it must accept
+ * every file the full reader accepts, with the same tensors, and say why when
+ * it refuses one. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +43,38 @@ static void read_params(const cnn_weights *w)
     cnn_model_free(m);
 }
 
+static void header_only(const uint8_t *data, size_t size, const cnn_st_file *full)
+{
+    for (int known = 0; known < 2 && size > 0; known++) {
+        FILE *fp = fmemopen((void *)data, size, "rb");
+        if (!fp) abort();
+        cnn_st_file *h = NULL;
+        cnn_error err;
+        err.msg[0] = 0;
+        int rc = cnn_st_load_fp(fp, "fuzz.safetensors", known ? (long long)size : -1,
+                                SIZE_MAX, NULL, 0, 1, &h, &err);
+        fclose(fp);
+        if (rc != 0) {
+            if (h || !err.msg[0] || full) {
+                fprintf(stderr, "header-only reader: %s\n", err.msg);
+                abort();
+            }
+            continue;
+        }
+        if (!h) abort();
+        if (full) {
+            if (cnn_st_count(h) != cnn_st_count(full)) abort();
+            for (int i = 0; i < cnn_st_count(h); i++) {
+                const cnn_st_tensor *a = cnn_st_tensor_at(h, i), *b = cnn_st_tensor_at(full, i);
+                if (a->data || strcmp(a->name, b->name) || a->rank != b->rank ||
+                    a->count != b->count || memcmp(a->shape, b->shape, sizeof a->shape))
+                    abort();
+            }
+        }
+        cnn_st_free(h);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cnn_st_file *st = NULL;
@@ -49,8 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fprintf(stderr, "cnn_st_load_mem failed without a message or set *out\n");
             abort();
         }
+        header_only(data, size, NULL);
         return 0;
     }
+    header_only(data, size, st);
     /* The accessors, on every tensor and metadata pair. */
     int n = cnn_st_count(st);
     for (int i = 0; i < n; i++) {
