@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 {
     cnn_error err;
     if (cnn_comm_mpi_init(&argc, &argv, &comm, &err)) {
-        cli_report(&err);
+        fprintf(stderr, "cnn-train-mpi: error: %s\n", err.msg); /* escaped by cnn_errorf */
         return 1;
     }
     atexit(finalize);
