@@ -191,7 +191,8 @@ test_names_on_stdin_are_answered_as_they_come() {
     local pid=$! i
     exec 3>"$TMP/fifo"
     echo "$F/rec1.png" >&3
-    for i in $(seq 50); do [ -s "$TMP/stream" ] && break; sleep 0.1; done
+    # up to 30 s for the first answer (Valgrind at load 10 took more than 5)
+    for i in $(seq 300); do [ -s "$TMP/stream" ] && break; sleep 0.1; done
     grep -q "rec1.png	1" "$TMP/stream" || fail "no answer while stdin is still open: $(cat "$TMP/stream")"
     echo "$F/rec2.png" >&3
     exec 3>&-
