@@ -47,36 +47,38 @@ static inline void cli_vline(const char *head, const char *fmt, va_list ap)
     if (text != small) free(text);
 }
 
+/* "PROG<tag><message>" on stderr. */
+static inline void cli_vtagged(const char *tag, const char *fmt, va_list ap)
+{
+    char head[96];
+    snprintf(head, sizeof head, "%s%s", cli_prog, tag);
+    cli_vline(head, fmt, ap);
+}
+
 /* "PROG: error: <message>" on stderr. */
 __attribute__((format(printf, 1, 2))) static inline void cli_error(const char *fmt, ...)
 {
-    char head[96];
-    snprintf(head, sizeof head, "%s: error: ", cli_prog);
     va_list ap;
     va_start(ap, fmt);
-    cli_vline(head, fmt, ap);
+    cli_vtagged(": error: ", fmt, ap);
     va_end(ap);
 }
 
 /* "PROG: warning: <message>" on stderr. */
 __attribute__((format(printf, 1, 2))) static inline void cli_warning(const char *fmt, ...)
 {
-    char head[96];
-    snprintf(head, sizeof head, "%s: warning: ", cli_prog);
     va_list ap;
     va_start(ap, fmt);
-    cli_vline(head, fmt, ap);
+    cli_vtagged(": warning: ", fmt, ap);
     va_end(ap);
 }
 
 /* "PROG: <message>" on stderr (misuse, notes). */
 __attribute__((format(printf, 1, 2))) static inline void cli_note(const char *fmt, ...)
 {
-    char head[96];
-    snprintf(head, sizeof head, "%s: ", cli_prog);
     va_list ap;
     va_start(ap, fmt);
-    cli_vline(head, fmt, ap);
+    cli_vtagged(": ", fmt, ap);
     va_end(ap);
 }
 
