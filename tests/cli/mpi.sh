@@ -70,10 +70,12 @@ one_step_lecture_model_adam_matches_one_process() { one_step models/lee-mnist.js
 one_step_batchnorm_dropout_sgd_matches_one_process() { one_step models/fashion-bn.json sgd; }
 # Adam's first update is lr * g / (|g| + eps) per weight: for a gradient near
 # eps (1e-7) a rounding difference dg in the summed gradient moves the weight
-# by up to lr * dg / eps = 1e4 dg.  The gradients agree to ~1e-10 here (SGD's
-# differences are ~1e-8 at lr 1e-3), but one dense.kernel weight of this
-# model sits at such a gradient and differs by 1.1e-6: 2e-6 for this case.
-one_step_batchnorm_dropout_adam_matches_one_process() { one_step models/fashion-bn.json adam 2e-6; }
+# by up to lr * dg / eps = 1e4 dg.  Gradients of at most ~0.1, summed in
+# float32 in another order, differ by ~1e-9 at most, hence 1e-5 for this model,
+# some of whose dense.kernel gradients sit near eps (seen: 1.1e-6 to 2.4e-6,
+# with OpenBLAS's kernel and its ranks' row counts).  A wrong gradient still
+# fails: it moves weights by ~lr = 1e-3.
+one_step_batchnorm_dropout_adam_matches_one_process() { one_step models/fashion-bn.json adam 1e-5; }
 
 # relative_l2 A B: |a - b| / |a| over the two files' tensor data (2-norms).
 relative_l2() {
