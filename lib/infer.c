@@ -121,21 +121,22 @@ int cnn_predictor_open(const char *weights_path, const char *model_path, int max
     return rc;
 }
 
-int cnn_predictor_new(const cnn_weights *w, const char *model_path, int max_batch,
-                      cnn_predictor **out, cnn_error *err)
+/* The predictor for the checked model m (taken); `name` names the model in
+ * messages. */
+static int predictor_build(const cnn_weights *w, cnn_model *m, const char *name, int max_batch,
+                           cnn_predictor **out, cnn_error *err)
 {
-    *out = NULL;
-    if (!w) return cnn_errorf(err, "cnn_predictor_new: NULL weights");
-    const char *weights_path = w->path;
     cnn_predictor *p = calloc(1, sizeof *p);
-    if (!p) return cnn_errorf(err, "out of memory");
-    if (cnn_weights_resolve_model(w, model_path, &p->m, err)) goto fail;
+    if (!p) {
+        cnn_model_free(m);
+        return cnn_errorf(err, "out of memory");
+    }
+    p->m = m;
     p->classes = cnn_model_classes(p->m);
     if (p->classes < 1) {
         const cnn_layer *L = &p->m->layers[p->m->nlayers - 1];
         cnn_errorf(err, "%s: the model's last layer (%s) gives %dx%dx%d values, not a flat "
-                        "vector of class scores", model_path ? model_path : weights_path,
-                   L->name, L->out.h, L->out.w, L->out.c);
+                        "vector of class scores", name, L->name, L->out.h, L->out.w, L->out.c);
         goto fail;
     }
     if (cnn_net_new(p->m, max_batch, &p->net, err) ||
@@ -155,6 +156,32 @@ int cnn_predictor_new(const cnn_weights *w, const char *model_path, int max_batc
 fail:
     cnn_predictor_free(p);
     return -1;
+}
+
+int cnn_predictor_new(const cnn_weights *w, const char *model_path, int max_batch,
+                      cnn_predictor **out, cnn_error *err)
+{
+    *out = NULL;
+    if (!w) return cnn_errorf(err, "cnn_predictor_new: NULL weights");
+    cnn_model *m = NULL;
+    if (cnn_weights_resolve_model(w, model_path, &m, err)) return -1;
+    return predictor_build(w, m, model_path ? model_path : w->path, max_batch, out, err);
+}
+
+int cnn_predictor_new_model(const cnn_weights *w, cnn_model *m, const char *name,
+                            int max_batch, cnn_predictor **out, cnn_error *err)
+{
+    *out = NULL;
+    if (!w || !m) {
+        cnn_model_free(m);
+        return cnn_errorf(err, "cnn_predictor_new_model: NULL %s", w ? "model" : "weights");
+    }
+    if (!name) name = "(model)";
+    if (cnn_weights_check_model(w, m, name, err)) {
+        cnn_model_free(m);
+        return -1;
+    }
+    return predictor_build(w, m, name, max_batch, out, err);
 }
 
 void cnn_predictor_free(cnn_predictor *p)

@@ -126,19 +126,21 @@ int cnn_weights_resolve_model(const cnn_weights *w, const char *model_path, cnn_
         return rc;
     }
     if (cnn_model_load(model_path, m, err)) return -1;
-    char why[512];
-    if (w->model && !cnn_model_same(*m, w->model, why, sizeof why)) {
-        cnn_errorf(err, "%s and %s describe different models: %s", model_path, w->path, why);
-        cnn_model_free(*m);
-        *m = NULL;
-        return -1;
-    }
-    if (cnn_weights_read_params(w, "", *m, NULL, err)) {
+    if (cnn_weights_check_model(w, *m, model_path, err)) {
         cnn_model_free(*m);
         *m = NULL;
         return -1;
     }
     return 0;
+}
+
+int cnn_weights_check_model(const cnn_weights *w, const cnn_model *m, const char *name,
+                            cnn_error *err)
+{
+    char why[512];
+    if (w->model && !cnn_model_same(m, w->model, why, sizeof why))
+        return cnn_errorf(err, "%s and %s describe different models: %s", name, w->path, why);
+    return cnn_weights_read_params(w, "", m, NULL, err);
 }
 
 static void shape_str(char *buf, size_t n, int rank, const long long *d)

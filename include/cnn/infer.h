@@ -87,6 +87,11 @@ CNN_API int cnn_predictor_open(const char *weights_path, const char *model_path,
  * only borrowed and may be freed once this returns. */
 CNN_API int cnn_predictor_new(const cnn_weights *w, const char *model_path, int max_batch,
                               cnn_predictor **out, cnn_error *err);
+/* The same with the model already read (cnn_model_parse of standard input,
+ * say), which must agree with the weights as a model file must: m is taken
+ * (freed on failure too); `name` stands for its file in messages. */
+CNN_API int cnn_predictor_new_model(const cnn_weights *w, cnn_model *m, const char *name,
+                                    int max_batch, cnn_predictor **out, cnn_error *err);
 CNN_API void cnn_predictor_free(cnn_predictor *p);
 
 CNN_API const cnn_model *cnn_predictor_model(const cnn_predictor *p);

@@ -69,6 +69,13 @@ CNN_API int cnn_weights_open_mem(const void *buf, size_t len, const char *name,
 CNN_API int cnn_weights_resolve_model(const cnn_weights *w, const char *model_path, cnn_model **m,
                               cnn_error *err);
 
+/* The check cnn_weights_resolve_model makes of a model file, for a model
+ * already read (from standard input, say; `name` stands for its file in
+ * messages): it must describe the architecture stored in w, if any, and w must
+ * hold every tensor it needs, in its shape. */
+CNN_API int cnn_weights_check_model(const cnn_weights *w, const cnn_model *m, const char *name,
+                                    cnn_error *err);
+
 /* Copies the tensors "<prefix><layer>.<tensor>" of every layer of m into params
  * (m->nparams floats, model order).  A missing tensor or a shape that differs
  * is an error naming the tensor and both shapes.  params NULL only checks. */
