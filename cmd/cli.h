@@ -249,6 +249,50 @@ static inline void cli_stdin_once(const cnn_file_role *in, size_t n)
     }
 }
 
+/* How messages name an input: "<stdin>" for "-", else its path. */
+static inline const char *cli_input_name(const char *path)
+{
+    return strcmp(path, "-") == 0 ? "<stdin>" : path;
+}
+
+/* A model description on a stream (standard input, a FIFO) whose first plen
+ * bytes were read already (prefix; NULL, 0: none), read to its end with a
+ * model file's size limit (CNN_MODEL_MAX_FILE); `name` stands for the file in
+ * messages. */
+static inline int cli_model_read_stream(FILE *fp, const char *name, const void *prefix,
+                                        size_t plen, cnn_model **m, cnn_error *err)
+{
+    char *buf = NULL;
+    size_t len;
+    *m = NULL;
+    int rc = cnn_read_stream_after(fp, name, CNN_MODEL_MAX_FILE, prefix, plen, &buf, &len, err);
+    if (rc == 0) rc = cnn_model_parse(buf, len, name, m, err);
+    free(buf);
+    return rc;
+}
+
+/* The model of -m FILE: "-" reads it from standard input ("<stdin>" in
+ * messages). */
+static inline int cli_model_load(const char *path, cnn_model **m, cnn_error *err)
+{
+    if (strcmp(path, "-") == 0) return cli_model_read_stream(stdin, "<stdin>", NULL, 0, m, err);
+    return cnn_model_load(path, m, err);
+}
+
+/* cnn_weights_resolve_model for -w and an optional -m FILE, where -m - reads
+ * the model from standard input. */
+static inline int cli_resolve_model(const cnn_weights *w, const char *model_path, cnn_model **m,
+                                    cnn_error *err)
+{
+    if (!model_path || strcmp(model_path, "-") != 0)
+        return cnn_weights_resolve_model(w, model_path, m, err);
+    if (cli_model_load(model_path, m, err)) return -1;
+    if (cnn_weights_check_model(w, *m, cli_input_name(model_path), err) == 0) return 0;
+    cnn_model_free(*m);
+    *m = NULL;
+    return -1;
+}
+
 /* The weights of -w FILE: "-" reads them from standard input ("<stdin>" in
  * messages), with the same --max-file-size limit as a file.  header_only: only
  * the model and tensor shapes (cnn_weights_open_header). */

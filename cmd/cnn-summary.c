@@ -97,7 +97,7 @@ static int load_input(const char *path, cnn_model **m, cnn_error *err)
     *m = NULL;
     cnn_weights *w = NULL;
     int from_stdin = strcmp(path, "-") == 0;
-    const char *name = from_stdin ? "<stdin>" : path;
+    const char *name = cli_input_name(path);
     unsigned char head[9];
     FILE *fp = from_stdin ? stdin : fopen(path, "rb");
     if (!fp) return cnn_model_load(path, m, err); /* its message: cannot open, and why */
@@ -125,11 +125,7 @@ static int load_input(const char *path, cnn_model **m, cnn_error *err)
     } else if (rc == 0 && st_file) {
         rc = cnn_weights_open_stream(fp, name, head, n, 1, &w, err);
     } else if (rc == 0) {
-        char *buf = NULL;
-        size_t len;
-        rc = cnn_read_stream_after(fp, name, CNN_MODEL_MAX_FILE, head, n, &buf, &len, err);
-        if (rc == 0) rc = cnn_model_parse(buf, len, name, m, err);
-        free(buf);
+        rc = cli_model_read_stream(fp, name, head, n, m, err);
     }
     if (fp && !from_stdin) fclose(fp);
     if (rc || !st_file) return rc;
