@@ -42,7 +42,8 @@ static const char help[] =
     "  -w, --weights FILE       trained weights (the model is read from them);\n"
     "                           -w - reads them from stdin\n"
     "  -m, --model FILE         a model JSON, which must describe the same architecture\n"
-    "                           (also accepted as the one operand MODEL.json)\n"
+    "                           (also accepted as the one operand MODEL.json);\n"
+    "                           -m - reads it from stdin\n"
     "  -l, --layer NAME         the layer (names as cnn-summary prints them)\n"
     "  -u, --units LIST         units to draw, e.g. 0-11,17 (default: all)\n"
     "  -o, --output FILE        the grid as PNG (written atomically; - for standard output)\n"
@@ -634,8 +635,12 @@ static void check_usage(vis_args *a, int argc, char **argv)
         cli_misuse("at most one model file expected, also got \"%s\"", argv[optind + 1]);
     if (optind < argc && a->model_path)
         cli_misuse("the model is given twice: -m %s and \"%s\"", a->model_path, argv[optind]);
-    if (optind < argc) a->model_path = argv[optind];
+    int model_operand = optind < argc;
+    if (model_operand) a->model_path = argv[optind];
     if (!a->weights_path) cli_misuse("-w WEIGHTS.safetensors is required");
+    const cnn_file_role stdin_users[] = {{"-w -", a->weights_path, NULL},
+                                         {model_operand ? "MODEL -" : "-m -", a->model_path, NULL}};
+    cli_stdin_once(stdin_users, sizeof stdin_users / sizeof *stdin_users);
     const char *attr_image = a->attr_image = a->saliency ? a->saliency : a->gradcam;
     if (a->saliency && a->gradcam) cli_misuse("use either --saliency or --gradcam");
     if (attr_image && (a->weights_view || a->fmap_path || a->each || a->start_path ||
@@ -904,7 +909,7 @@ int main(int argc, char **argv)
     status = 1;
     if (a.threads) cnn_set_threads(a.threads); /* else the library's default: all cores */
     if (cli_weights_open(a.weights_path, 0, &wf, &err) ||
-        cnn_weights_resolve_model(wf, a.model_path, &m, &err))
+        cli_resolve_model(wf, a.model_path, &m, &err))
         goto fail;
     names = stored_class_names(wf, m, &err, &names_failed);
     if (names_failed || choose_layer(&a, m, &layer, &err)) goto fail;

@@ -77,6 +77,36 @@ test_bad_layer_units_and_files() {
     [ -e "$TMP/x.png" ] && fail "a PNG was written after an error"
 }
 
+# -m - and the MODEL operand - (issue 10): the model description from standard
+# input draws the PNG -m FILE draws; a model that disagrees is refused with
+# nothing written; stdin is read once (-w - with -m - is misuse).
+test_model_on_stdin() {
+    train_once
+    local M=models/lee-mnist.json
+    run "$BIN/cnn-visualize" -w "$W" -m $M --kernels -o "$TMP/m-ref.png"
+    expect_rc 0
+    run "$BIN/cnn-visualize" -w "$W" -m - --kernels -o "$TMP/m1.png" <$M
+    expect_rc 0
+    cmp -s "$TMP/m-ref.png" "$TMP/m1.png" || fail "-m - drew another kernel picture"
+    cat $M | "$BIN/cnn-visualize" -w "$W" - "${FAST[@]}" --layer dense_1 --units 0-2 -o "$TMP/m2.png" \
+        >"$TMP/out" 2>"$TMP/err"; rc=$?
+    expect_rc 0
+    run "$BIN/cnn-visualize" -w "$W" $M "${FAST[@]}" --layer dense_1 --units 0-2 -o "$TMP/m2-ref.png"
+    cmp -s "$TMP/m2-ref.png" "$TMP/m2.png" || fail "the operand - drew another ascent picture"
+    run "$BIN/cnn-visualize" -w "$W" -m - --kernels -o "$TMP/m3.png" <tests/train/tiny.json
+    expect_rc 1
+    expect_err_contains "cnn-visualize: error: <stdin> and $W describe different models"
+    [ -e "$TMP/m3.png" ] && fail "a PNG was written for a model that disagrees"
+    run "$BIN/cnn-visualize" -w - -m - --kernels -o "$TMP/m3.png" <"$W"
+    expect_rc 2
+    [ "$(head -n 1 "$TMP/err")" = "cnn-visualize: -w - and -m - would both read standard input; give one of them a file" ] ||
+        fail "stderr: $(head -n 1 "$TMP/err")"
+    run "$BIN/cnn-visualize" -w - - --kernels -o "$TMP/m3.png" <"$W"
+    expect_rc 2
+    expect_err_contains "-w - and MODEL - would both read standard input"
+    [ -e "$TMP/m3.png" ] && fail "a PNG was written on misuse"
+}
+
 test_same_flags_and_seed_give_identical_png() {
     train_once
     run "$BIN/cnn-visualize" -w "$W" "${FAST[@]}" --layer dense_1 --l1 0.05 -o "$TMP/a.png"
@@ -177,6 +207,7 @@ run_test test_rgb_model_gives_rgb_pngs
 run_test test_help_version_and_misuse
 run_test test_bad_layer_units_and_files
 run_test test_same_flags_and_seed_give_identical_png
+run_test test_model_on_stdin
 run_test test_grid_sizes_follow_ceil_sqrt_and_scale
 run_test test_json_lines_and_each
 run_test test_man_page_examples_run
