@@ -79,7 +79,8 @@ static const char help[] =
     "      --resume FILE         continue from a checkpoint; its model, data, outputs and\n"
     "                            settings are used unless given (only --epochs,\n"
     "                            --patience, --log, -o, --checkpoint, the data paths\n"
-    "                            and --threads may differ)\n"
+    "                            and --threads may differ); --resume - reads it\n"
+    "                            from stdin\n"
     "      --log FILE            per-epoch figures as CSV, or JSON lines for .jsonl\n"
     "      --plot FILE           training curves (loss, accuracy) as a PNG, rewritten\n"
     "                            after every epoch\n"
@@ -375,7 +376,7 @@ static int parse_args(int argc, char **argv, int rank, args *a)
 static int read_checkpoint(const char *path, cnn_weights **ckw, cnn_checkpoint *ck)
 {
     cnn_error err;
-    if (cnn_weights_open(path, ckw, &err) || cnn_checkpoint_read(*ckw, ck, &err)) {
+    if (cli_weights_open(path, 0, ckw, &err) || cnn_checkpoint_read(*ckw, ck, &err)) {
         cli_report(&err);
         cnn_checkpoint_clear(ck);
         cnn_weights_free(*ckw);
@@ -419,6 +420,27 @@ static void resume_defaults(args *a, const cnn_checkpoint *ck)
     if (ck->invert) a->dc.invert = 1;
 }
 
+/* Standard input is read once: two of --resume -, a model and the data sets
+ * named "-" are misuse (exits 2), and so is --resume - with several ranks
+ * (each reads the checkpoint; standard input reaches one). */
+static void check_stdin_once(const args *a, int argc, char **argv, int ranks)
+{
+    const cnn_file_role users[] = {
+        {"--resume -", a->resume, NULL},
+        {"-m -", a->model_flag, NULL},
+        {"MODEL -", optind < argc ? argv[optind] : NULL, NULL},
+        {"--train -", a->train_set, NULL},
+        {"--train-images -", a->train_images, NULL},
+        {"--train-labels -", a->train_labels, NULL},
+        {"--test -", a->test_set, NULL},
+        {"--test-images -", a->test_images, NULL},
+        {"--test-labels -", a->test_labels, NULL}};
+    cli_stdin_once(users, sizeof users / sizeof *users);
+    if (ranks > 1 && a->resume && strcmp(a->resume, "-") == 0)
+        cli_misuse("--resume -: every rank reads the checkpoint, and standard input reaches "
+                   "only one; name a file");
+}
+
 /* Misuse of the operands and the data flags (exits 2). */
 static void check_usage(const args *a, int argc, char **argv)
 {
@@ -445,7 +467,7 @@ static void check_usage(const args *a, int argc, char **argv)
  * (exits 2 otherwise). */
 static void check_resume_unchanged(const args *a, const cnn_checkpoint *ck)
 {
-    const char *resume = a->resume;
+    const char *resume = cli_input_name(a->resume);
     if (a->shift_set && a->o.shift != ck->shift)
         resume_refused("%s: the run used --shift %d; --shift cannot change on resume", resume,
                        ck->shift);
@@ -512,22 +534,17 @@ static void check_files(const args *a, const char *model_path)
     cli_check_files(ins, sizeof ins / sizeof *ins, outs, sizeof outs / sizeof *outs);
 }
 
-/* The model: model_path, or with --resume alone the checkpoint's (taken from
- * ckw); with both, they must be the same model. */
-static int load_model(const char *model_path, const char *resume, cnn_weights *ckw,
+/* The model: model_path, or with --resume alone a copy of the checkpoint's
+ * (ckw, which cnn_train reads again); with both, they must be the same model. */
+static int load_model(const char *model_path, const char *resume, const cnn_weights *ckw,
                       cnn_model **m, cnn_error *err)
 {
-    if (model_path) {
-        if (cnn_model_load(model_path, m, err)) return -1;
-    } else {
-        *m = ckw->model; /* --resume alone: the checkpoint's model */
-        ckw->model = NULL;
-    }
-    if (resume && model_path) {
-        char why[512];
-        if (!cnn_model_same(*m, ckw->model, why, sizeof why))
-            return cnn_errorf(err, "%s: the checkpoint is for a different model: %s", resume, why);
-    }
+    if (!model_path) return cnn_weights_resolve_model(ckw, NULL, m, err);
+    if (cnn_model_load(model_path, m, err)) return -1;
+    char why[512];
+    if (resume && !cnn_model_same(*m, ckw->model, why, sizeof why))
+        return cnn_errorf(err, "%s: the checkpoint is for a different model: %s",
+                          cli_input_name(resume), why);
     return 0;
 }
 
@@ -551,7 +568,7 @@ static void apply_training_flags(const args *a, cnn_training *t)
  * something left to do (exits 2 otherwise). */
 static void check_resume_left(const args *a, const cnn_checkpoint *ck, const cnn_training *t)
 {
-    const char *resume = a->resume, *out = a->out;
+    const char *resume = cli_input_name(a->resume), *out = a->out;
     /* Only --epochs and --patience may change; the position, optimizer state and
      * generators depend on the rest. */
     const char *fixed = cnn_checkpoint_fixed_setting_differs(&ck->training, t);
@@ -661,13 +678,16 @@ static int record_paths(args *a, char *abs_paths[6], cnn_error *err)
     return 0;
 }
 
-/* The rest of cnn_train's options: outputs, what the checkpoint records
+/* The rest of cnn_train's options: outputs, the checkpoint resumed (ckw, read
+ * once: standard input cannot be read again), what the checkpoint records
  * (record_paths), the stop flag, the callbacks with a->u, the communicator. */
-static int set_train_opts(args *a, const cnn_comm *comm, char *abs_paths[6], cnn_error *err)
+static int set_train_opts(args *a, const cnn_comm *comm, const cnn_weights *ckw,
+                          char *abs_paths[6], cnn_error *err)
 {
     a->o.output = a->out;
     a->o.checkpoint = a->checkpoint;
-    a->o.resume = a->resume;
+    a->o.resume = a->resume ? cli_input_name(a->resume) : NULL;
+    a->o.resume_weights = ckw;
     a->o.val_split = a->val_split;
     a->o.resize = a->dc.resize;
     a->o.invert = a->dc.invert;
@@ -759,6 +779,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     cnn_weights *ckw = NULL;
     cnn_checkpoint ck = {0};
     cnn_error err;
+    check_stdin_once(&a, argc, argv, comm ? comm->size : 1);
     if (a.resume) {
         if (read_checkpoint(a.resume, &ckw, &ck)) return 1;
         resume_defaults(&a, &ck);
@@ -796,7 +817,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     a.u.tty = isatty(STDERR_FILENO);
     if (rank) a.u.quiet = 1, a.json = 0;
     a.u.held = test ? "test" : "val";
-    if (set_train_opts(&a, comm, abs_paths, &err)) goto fail;
+    if (set_train_opts(&a, comm, ckw, abs_paths, &err)) goto fail;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     /* A file-size limit must fail the write (EFBIG), not kill the process. */

@@ -169,8 +169,9 @@ static int load_checkpoint(const char *path, const cnn_model *m, const cnn_train
                            cnn_net *net, float *best, size_t ntrain, int bs, train_state *s,
                            cnn_error *err)
 {
-    cnn_weights *w;
-    if (cnn_weights_open(path, &w, err)) return -1;
+    cnn_weights *opened = NULL;
+    if (!o->resume_weights && cnn_weights_open(path, &opened, err)) return -1;
+    const cnn_weights *w = o->resume_weights ? o->resume_weights : opened;
     int rc = -1;
     char why[512];
     cnn_checkpoint c;
@@ -216,7 +217,7 @@ static int load_checkpoint(const char *path, const cnn_model *m, const cnn_train
     rc = 0;
 done:
     cnn_checkpoint_clear(&c);
-    cnn_weights_free(w);
+    cnn_weights_free(opened);
     return rc;
 }
 

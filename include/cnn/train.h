@@ -57,6 +57,9 @@ typedef struct cnn_train_opts {
     const char *output;    /* final weights (the best ones with patience) */
     const char *checkpoint;/* written after every epoch and on interruption */
     const char *resume;    /* checkpoint to continue from, or NULL */
+    const struct cnn_weights *resume_weights; /* that checkpoint already opened (read from
+                            * standard input, say), or NULL to open `resume`, which then
+                            * only names it in messages */
     /* The run as given, recorded in the checkpoint so that a resume can find it
      * again (checkpoint.h); any may be NULL. */
     const char *train_images, *train_labels, *test_images, *test_labels, *log;

@@ -70,6 +70,42 @@ test_resume_after_epoch_equals_uninterrupted() {
         fail "two epochs gave the same weights as one"
 }
 
+# --resume - (issue 10): the checkpoint from standard input, through a pipe or
+# redirected from the file, continues the run to the weights --resume FILE
+# reached above; its checkpoints go to OUTPUT.ckpt as they would then.  A
+# stream that is no checkpoint is named <stdin>, with nothing written, and
+# standard input is read once.
+test_resume_from_stdin_equals_resume_from_file() {
+    local ck=$TMP/part.safetensors.ckpt ref=$TMP/resumed.safetensors
+    [ -s "$ref" ] && [ -s "$ck" ] || { fail "no --resume FILE run to compare with"; return; }
+    cat "$ck" | "$BIN/cnn-train" $TINY "${TRAIN[@]}" --threads 1 -q --epochs 2 --resume - \
+        -o "$TMP/rs1.safetensors" >"$TMP/out" 2>"$TMP/err"; rc=$?
+    expect_rc 0
+    cmp -s <(tensor_bytes "$ref") <(tensor_bytes "$TMP/rs1.safetensors") ||
+        fail "--resume - (a pipe) reached other weights than --resume FILE"
+    cmp -s <(tensor_bytes "$ref.ckpt") <(tensor_bytes "$TMP/rs1.safetensors.ckpt") ||
+        fail "--resume - (a pipe): the checkpoint at OUTPUT.ckpt differs from --resume FILE's"
+    # --resume - alone (the run's model and data from the checkpoint), redirected
+    run "$BIN/cnn-train" --resume - --epochs 2 --threads 1 -q -o "$TMP/rs2.safetensors" <"$ck"
+    expect_rc 0
+    cmp -s <(tensor_bytes "$ref") <(tensor_bytes "$TMP/rs2.safetensors") ||
+        fail "--resume - alone reached other weights than --resume FILE"
+    # not a checkpoint; a setting that cannot change
+    run "$BIN/cnn-train" --resume - --epochs 2 -q -o "$TMP/rs3.safetensors" <$TINY
+    expect_rc 1; expect_err_contains "cnn-train: error: <stdin>: "
+    run "$BIN/cnn-train" --resume - --epochs 2 --rotate 5 -q -o "$TMP/rs3.safetensors" <"$ck"
+    expect_rc 2; expect_err_contains "cnn-train: error: <stdin>: the run used --rotate 0"
+    ls "$TMP" | grep -q '^rs3' && fail "files written after an error: $(ls "$TMP" | grep '^rs3')"
+    # standard input is read once
+    run "$BIN/cnn-train" --resume - --train-images - --train-labels $D-train-labels-idx1-ubyte.gz \
+        -o "$TMP/rs3.safetensors" <"$ck"
+    expect_rc 2; expect_out_empty
+    [ "$(head -n 1 "$TMP/err")" = "cnn-train: --resume - and --train-images - would both read standard input; give one of them a file" ] ||
+        fail "stderr: $(head -n 1 "$TMP/err")"
+    run "$BIN/cnn-train" - --resume - -o "$TMP/rs3.safetensors" <"$ck"
+    expect_rc 2; expect_err_contains "--resume - and MODEL - would both read standard input"
+}
+
 test_sigint_mid_epoch_checkpoints_and_resumes_identically() {
     # The lecture's model takes a few seconds per epoch: the signal lands mid-run.
     "$BIN/cnn-train" models/lee-mnist.json "${TRAIN[@]}" --threads 1 -q --epochs 2 -o "$TMP/int.safetensors" 2>"$TMP/err" &
@@ -196,6 +232,7 @@ run_test test_man_examples_run
 run_test test_trains_tiny_model_above_chance
 run_test test_weights_file_is_self_describing_safetensors
 run_test test_resume_after_epoch_equals_uninterrupted
+run_test test_resume_from_stdin_equals_resume_from_file
 run_test test_sigint_mid_epoch_checkpoints_and_resumes_identically
 run_test test_unwritable_checkpoint_keeps_old_file_and_fails
 run_test test_output_in_missing_folder_fails_before_training
