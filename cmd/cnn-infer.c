@@ -34,7 +34,8 @@ static const char help[] =
     "  -w, --weights FILE      weights (safetensors with the model in its metadata);\n"
     "                          -w - reads them from stdin\n"
     "  -m, --model FILE        model JSON; must agree with the weights (a first\n"
-    "                          argument ending in .json is taken as this too)\n"
+    "                          argument ending in .json is taken as this too);\n"
+    "                          -m - reads it from stdin\n"
     "  FOLDER                  every PNG and JPEG under it, in sorted order\n"
     "  -                       read image file names from stdin, one per line\n"
     "  -0, --null              with -: the names end with a NUL byte instead of a\n"
@@ -473,6 +474,7 @@ static void check_usage(infer_args *a, const run *r, int argc, char **argv)
     if (a->images && r->in_opts.resize)
         cli_misuse("--resize applies to PNG and JPEG input, not to --images");
     const cnn_file_role stdin_users[] = {{"-w -", a->weights, NULL},
+                                         {"-m -", a->model, NULL},
                                          {"- (file names)", a->dashes ? "-" : NULL, NULL},
                                          {"--png-stdin", a->png_stdin ? "-" : NULL, NULL}};
     cli_stdin_once(stdin_users, sizeof stdin_users / sizeof *stdin_users);
@@ -521,8 +523,13 @@ static int open_predictor(const infer_args *a, long batch, run *r, char ***names
                           cnn_error *err)
 {
     cnn_weights *w = NULL;
-    int opened = cli_weights_open(a->weights, 0, &w, err) == 0 &&
-                 cnn_predictor_new(w, a->model, (int)batch, &r->p, err) == 0;
+    cnn_model *m = NULL;
+    int opened = cli_weights_open(a->weights, 0, &w, err) == 0;
+    if (opened && a->model && strcmp(a->model, "-") == 0) /* -m -: the model from stdin */
+        opened = cli_model_load(a->model, &m, err) == 0 &&
+                 cnn_predictor_new_model(w, m, "<stdin>", (int)batch, &r->p, err) == 0;
+    else if (opened)
+        opened = cnn_predictor_new(w, a->model, (int)batch, &r->p, err) == 0;
     cnn_weights_free(w);
     if (!opened) return -1;
     r->classes = cnn_predictor_classes(r->p);
@@ -540,7 +547,7 @@ static int open_predictor(const infer_args *a, long batch, run *r, char ***names
         return -1;
     }
     if (!a->images && cnn_input_check(r->in, err)) {
-        cnn_error_prefix(err, "%s", a->model ? a->model : a->weights);
+        cnn_error_prefix(err, "%s", cli_input_name(a->model ? a->model : a->weights));
         return -1;
     }
     if (!(r->sources = calloc((size_t)batch, sizeof *r->sources)))

@@ -142,6 +142,40 @@ test_weights_of_another_model_and_disagreeing_json_are_refused() {
     run "$INFER" -w "$F/other.safetensors" --top 4 "$F/rec0.png"; expect_rc 0
 }
 
+# -m - (issue 10): the model description from standard input, redirected from
+# the file or through a pipe, gives the probabilities -m FILE gives; it must
+# agree with the weights as the file must; stdin is read once per command.
+test_model_on_stdin() {
+    local recs=("$F/rec0.png" "$F/rec1.png" "$F/rec2.png" "$F/rec3.png")
+    run "$INFER" -w "$W" -m "$F/tiny.json" --probs "${recs[@]}"; expect_rc 0
+    cp "$TMP/out" "$TMP/model-ref.tsv"
+    [ "$(wc -l <"$TMP/model-ref.tsv")" = 4 ] || fail "-m FILE: $(cat "$TMP/err")"
+    run "$INFER" -w "$W" -m - --probs "${recs[@]}" <"$F/tiny.json"; expect_rc 0
+    expect_out_equals_file "$TMP/model-ref.tsv"
+    cat "$F/tiny.json" | "$INFER" -w "$W" --model - --probs "${recs[@]}" >"$TMP/out" 2>"$TMP/err"; rc=$?
+    expect_rc 0; expect_out_equals_file "$TMP/model-ref.tsv"
+    [ -s "$TMP/err" ] && fail "stderr: $(cat "$TMP/err")"
+    # a model that disagrees, weights without a model, a model that is no JSON
+    run "$INFER" -w "$F/other.safetensors" -m - "$F/rec0.png" <"$F/tiny.json"; expect_rc 1; expect_out_empty
+    expect_err_contains "cnn-infer: error: <stdin> and $F/other.safetensors describe different models"
+    run "$INFER" -w "$F/bare.safetensors" -m - "$F/rec0.png" <"$F/tiny.json"; expect_rc 1
+    expect_err_contains "dense.kernel has shape (4, 4) but the model needs (3, 4)"
+    printf '{"name": ' >"$TMP/cut.json"
+    run "$INFER" -w "$W" -m - "$F/rec0.png" <"$TMP/cut.json"; expect_rc 1; expect_out_empty
+    case $(head -n 1 "$TMP/err") in "cnn-infer: error: <stdin>: "?*) ;; *) fail "message: $(cat "$TMP/err")" ;; esac
+    # standard input is read once: each pair is refused, naming both
+    local pair
+    for pair in "-w -|-w - -m - $F/rec0.png|-w - and -m -" \
+                "-w $W|-w $W -m - -|-m - and - (file names)" \
+                "-w $W|-w $W -m - --png-stdin|-m - and --png-stdin"; do
+        IFS='|' read -r _ args names <<<"$pair"
+        # shellcheck disable=SC2086
+        run "$INFER" $args <"$F/tiny.json"; expect_rc 2; expect_out_empty
+        [ "$(head -n 1 "$TMP/err")" = "cnn-infer: $names would both read standard input; give one of them a file" ] ||
+            fail "$args: $(head -n 1 "$TMP/err")"
+    done
+}
+
 test_top_probs_json_and_class_names() {
     run "$INFER" -w "$W" --top 2 --class-names "$F/classes.txt" "$F/rec0.png"; expect_rc 0
     [ "$(cut -f2,4 "$TMP/out")" = "zero	one" ] || fail "top 2 names: $(cat "$TMP/out")"
@@ -295,6 +329,7 @@ run_test test_wrong_size_with_and_without_resize
 run_test test_invert_reads_dark_on_light
 run_test test_every_colour_type_and_depth_is_read
 run_test test_weights_of_another_model_and_disagreeing_json_are_refused
+run_test test_model_on_stdin
 run_test test_top_probs_json_and_class_names
 run_test test_evaluation_on_a_hand_checked_set
 run_test test_names_on_stdin_are_answered_as_they_come
