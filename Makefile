@@ -7,9 +7,11 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla -Wno-format-truncation
 # (messages are cut at CNN_ERROR_MAX on purpose; truncation is not a bug there)
-PKGS    := libcjson libpng zlib libjpeg cairo
+PKGS    := libcjson libpng zlib libjpeg
+# cairo is compiled against but not linked: lib/cairo_load.c loads it at the
+# first picture (17 shared libraries that a run drawing nothing never loads).
 # Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS)) $(BLAS_CFLAGS)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) cairo) $(BLAS_CFLAGS)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 # OpenBLAS is not linked: lib/blas.c loads it at the first GEMM (a program that
 # never multiplies, like cnn-summary, never pays for it), preferring the file

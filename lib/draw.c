@@ -4,7 +4,7 @@
 #include "draw.h"
 #include "image.h"
 
-#include <cairo.h>
+#include "cairo_load.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +28,7 @@ int cnn_canvas_new(cnn_canvas *cv, int w, int h, cnn_error *err)
     memset(cv, 0, sizeof *cv);
     if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (double)w * h > 2e8)
         return cnn_errorf(err, "the picture would be %d x %d pixels: too large", w, h);
+    if (cnn_cairo_load(err)) return -1;
     cv->s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
     if (cairo_surface_status(cv->s) != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(cv->s);

@@ -4,7 +4,7 @@
 #include "plot.h"
 #include "draw.h"
 
-#include <cairo.h>
+#include "cairo_load.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

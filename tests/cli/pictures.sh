@@ -180,6 +180,42 @@ test_start_image_is_the_first_start() {
     return 0
 }
 
+# cairo is loaded at the first picture (lib/cairo_load.c), not linked: no tool
+# lists it, a run that draws nothing never loads it (the dynamic loader's own
+# trace, LD_DEBUG=files), a picture loads it once by dlopen, and without it
+# (a private mount of /dev/null over the library: root, as in CI) the picture
+# fails with a clear message while a run drawing nothing still works.
+test_cairo_is_loaded_only_to_draw() {
+    local b lib
+    for b in cnn-summary cnn-infer cnn-train cnn-data cnn-visualize; do
+        ldd "$BIN/$b" | grep -q libcairo && fail "$b links cairo: $(ldd "$BIN/$b" | grep libcairo)"
+    done
+    LD_DEBUG=files "$BIN/cnn-infer" -w "$F/tiny.safetensors" "${SET[@]}" -q >"$TMP/out" 2>"$TMP/trace" ||
+        fail "cnn-infer failed: $(tail -n 3 "$TMP/trace")"
+    grep -q 'file=[^ ]*libcjson' "$TMP/trace" || fail "no loader trace (LD_DEBUG ignored?)"
+    grep -q 'file=[^ ]*libcairo' "$TMP/trace" && fail "an evaluation without --confusion loaded cairo"
+    LD_DEBUG=files "$BIN/cnn-infer" -w "$F/tiny.safetensors" "${SET[@]}" -q --confusion "$TMP/cm.png" \
+        >"$TMP/out" 2>"$TMP/trace" || fail "cnn-infer --confusion failed: $(tail -n 3 "$TMP/trace")"
+    grep 'file=[^ ]*libcairo' "$TMP/trace" | grep -q 'dynamically loaded by' ||
+        fail "cairo was not loaded with dlopen: $(grep 'file=[^ ]*libcairo' "$TMP/trace" | head -n 2)"
+    [ "$(grep -c 'calling init: [^ ]*libcairo' "$TMP/trace")" = 1 ] || fail "cairo initialized other than once"
+    lib=$(ldconfig -p | awk '/libcairo.so.2 /{print $NF; exit}')
+    if [ "$(id -u)" != 0 ] || [ -z "$lib" ] || ! unshare -m true 2>/dev/null; then
+        echo "  (skipped the missing-cairo case: needs root and unshare)" >&2; return
+    fi
+    rm -f "$TMP/cm.png"
+    run unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' sh "$lib" \
+        "$BIN/cnn-infer" -w "$F/tiny.safetensors" "${SET[@]}" -q --confusion "$TMP/cm.png"
+    expect_rc 1
+    expect_err_contains "cnn-infer: error: cannot load cairo to draw the picture ("
+    expect_err_contains "install Debian's libcairo2"
+    [ -e "$TMP/cm.png" ] && fail "a picture was written without cairo"
+    run unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' sh "$lib" \
+        "$BIN/cnn-infer" -w "$F/tiny.safetensors" "${SET[@]}" -q
+    expect_rc 0
+}
+
+run_test test_cairo_is_loaded_only_to_draw
 run_test test_confusion_draws_the_hand_counted_matrix
 run_test test_confusion_misuse_and_bad_outputs
 run_test test_plot_continues_across_resume
