@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "fileio.h"
+#include "idx_stream.h"
 
 #define CHUNK (1u << 16)
 
@@ -82,6 +83,8 @@ typedef struct reader {
     cnn_idx_check_fn check;     /* called with the header before the data is read */
     void *check_ctx;
     int header_only;            /* stop after the header (cnn_idx_read_header) */
+    int sum;                    /* keep crc, the CRC-32 of the bytes rd hands out */
+    uLong crc;
 } reader;
 
 /* Reads up to n raw source bytes into dst; *got < n means end of input. */
@@ -178,7 +181,9 @@ static int gz_read(reader *r, void *dst, size_t n, size_t *got, cnn_error *err)
 
 static int rd(reader *r, void *dst, size_t n, size_t *got, cnn_error *err)
 {
-    return r->gzip ? gz_read(r, dst, n, got, err) : raw_read(r, dst, n, got, err);
+    int rc = r->gzip ? gz_read(r, dst, n, got, err) : raw_read(r, dst, n, got, err);
+    if (!rc && r->sum && *got) r->crc = crc32_z(r->crc, dst, *got);
+    return rc;
 }
 
 static void reader_close(reader *r)
@@ -296,59 +301,101 @@ static int read_header(reader *r, long long known_size, size_t max_bytes, idx_he
     return 0;
 }
 
-/* Reads the data the header claims into x->data (allocated), then makes sure
- * nothing follows it and a gzip stream ended with its trailer. */
-static int read_data(reader *r, const idx_header *h, cnn_idx *x, cnn_error *err)
+/* The data ended after `got` of the bytes the header claims. */
+static int data_short(const reader *r, const idx_header *h, size_t got, cnn_error *err)
 {
-    const char *name = r->name, *shape = h->shape;
-    size_t got = 0, bytes = h->bytes;
-    if (!(x->data = malloc(bytes)))
-        return cnn_errorf(err, "%s: out of memory for %zu bytes of %s data", name, bytes, shape);
-    if (rd(r, x->data, bytes, &got, err) != 0) return -1;
-    if (got < bytes) {
-        if (r->truncated)
-            return cnn_errorf(err, "%s: truncated gzip stream: it ends after %zu compressed "
-                              "bytes, %zu of the %zu data bytes the header claims (%s)", name,
-                              r->raw_total, got, bytes, shape);
-        return cnn_errorf(err, "%s: truncated: header says %s = %zu bytes with the header, %s "
-                          "%zu", name, shape, h->hlen + bytes, h->src, h->hlen + got);
-    }
-    /* Anything after the data is an error, as is a gzip stream cut before its
-     * trailer (its checksum was never verified). */
+    if (r->truncated)
+        return cnn_errorf(err, "%s: truncated gzip stream: it ends after %zu compressed "
+                          "bytes, %zu of the %zu data bytes the header claims (%s)", r->name,
+                          r->raw_total, got, h->bytes, h->shape);
+    return cnn_errorf(err, "%s: truncated: header says %s = %zu bytes with the header, %s "
+                      "%zu", r->name, h->shape, h->hlen + h->bytes, h->src, h->hlen + got);
+}
+
+/* After the data: anything more is an error, as is a gzip stream cut before
+ * its trailer (its checksum was never verified). */
+static int data_end(reader *r, const idx_header *h, cnn_error *err)
+{
     unsigned char extra;
+    size_t got = 0;
     if (rd(r, &extra, 1, &got, err) != 0) return -1;
     if (got)
         return cnn_errorf(err, "%s: trailing bytes after the data: header says %s = %zu bytes "
-                          "with the header, %s more", name, shape, h->hlen + bytes, h->src);
+                          "with the header, %s more", r->name, h->shape, h->hlen + h->bytes,
+                          h->src);
     if (r->truncated)
         return cnn_errorf(err, "%s: truncated gzip stream: the data is complete but the stream "
-                          "ends after %zu compressed bytes, before its trailer", name,
+                          "ends after %zu compressed bytes, before its trailer", r->name,
                           r->raw_total);
     return 0;
 }
 
-/* NaN or infinity as a pixel or a label trains without a word: refuse it,
- * naming the first record that holds one and how many values do. */
-static int check_finite(const cnn_idx *x, size_t elems, cnn_error *err)
+/* Reads the data the header claims into x->data (allocated), then makes sure
+ * nothing follows it and a gzip stream ended with its trailer. */
+static int read_data(reader *r, const idx_header *h, cnn_idx *x, cnn_error *err)
 {
-    if (x->type != CNN_IDX_F32 && x->type != CNN_IDX_F64) return 0;
-    size_t bad = 0, first = 0;
-    for (size_t i = 0; i < elems; i++) {
+    size_t got = 0, bytes = h->bytes;
+    if (!(x->data = malloc(bytes)))
+        return cnn_errorf(err, "%s: out of memory for %zu bytes of %s data", r->name, bytes,
+                          h->shape);
+    if (rd(r, x->data, bytes, &got, err) != 0) return -1;
+    if (got < bytes) return data_short(r, h, got, err);
+    return data_end(r, h, err);
+}
+
+/* Counts the non-finite values among the n elements of float type `type` at
+ * p (host order), element base + i; *first gets the first one's index. */
+static void count_nonfinite(int type, const unsigned char *p, size_t n, size_t base,
+                            size_t *bad, size_t *first)
+{
+    if (type != CNN_IDX_F32 && type != CNN_IDX_F64) return;
+    for (size_t i = 0; i < n; i++) {
         double v;
-        if (x->type == CNN_IDX_F32) {
+        if (type == CNN_IDX_F32) {
             float f;
-            memcpy(&f, (unsigned char *)x->data + 4 * i, 4);
+            memcpy(&f, p + 4 * i, 4);
             v = f;
         } else {
-            memcpy(&v, (unsigned char *)x->data + 8 * i, 8);
+            memcpy(&v, p + 8 * i, 8);
         }
-        if (!isfinite(v) && bad++ == 0) first = i;
+        if (!isfinite(v) && (*bad)++ == 0) *first = base + i;
     }
-    if (bad)
-        return cnn_errorf(err, "%s: record %zu holds a non-finite value (NaN or infinity); %zu "
-                               "value%s in the file %s", x->name, first / x->record, bad,
-                          bad > 1 ? "s" : "", bad > 1 ? "are" : "is");
-    return 0;
+}
+
+/* NaN or infinity as a pixel or a label trains without a word: refuse it,
+ * naming the first record that holds one and how many values do. */
+static int nonfinite_error(const char *name, size_t record, size_t bad, size_t first,
+                           cnn_error *err)
+{
+    return cnn_errorf(err, "%s: record %zu holds a non-finite value (NaN or infinity); %zu "
+                           "value%s in the file %s", name, first / record, bad,
+                      bad > 1 ? "s" : "", bad > 1 ? "are" : "is");
+}
+
+static int check_finite(const cnn_idx *x, size_t elems, cnn_error *err)
+{
+    size_t bad = 0, first = 0;
+    count_nonfinite(x->type, x->data, elems, 0, &bad, &first);
+    return bad ? nonfinite_error(x->name, x->record, bad, first, err) : 0;
+}
+
+/* The cnn_idx a checked header describes, without data (NULL when out of
+ * memory, with err set). */
+static cnn_idx *header_idx(const char *name, const idx_header *h, cnn_error *err)
+{
+    cnn_idx *x = calloc(1, sizeof *x);
+    if (!x || !(x->name = strdup(name))) {
+        cnn_idx_free(x);
+        cnn_errorf(err, "%s: out of memory", name);
+        return NULL;
+    }
+    x->type = h->type;
+    x->rank = h->rank;
+    memcpy(x->dims, h->dims, sizeof(size_t) * (size_t)h->rank);
+    x->count = h->dims[0];
+    x->record = h->elems / h->dims[0];
+    x->elem_size = h->esize;
+    return x;
 }
 
 /* Reads, checks and decodes a whole IDX stream.  known_size is the plain file's
@@ -362,19 +409,8 @@ static int idx_decode(reader *r, long long known_size, size_t max_bytes, cnn_idx
 
     /* Header is sound: the caller checks it, then exactly what it claims is
      * allocated and read. */
-    cnn_idx *x = calloc(1, sizeof *x);
-    if (!x) return cnn_errorf(err, "%s: out of memory", name);
-    x->name = strdup(name);
-    if (!x->name) {
-        cnn_idx_free(x);
-        return cnn_errorf(err, "%s: out of memory", name);
-    }
-    x->type = h.type;
-    x->rank = h.rank;
-    memcpy(x->dims, h.dims, sizeof(size_t) * (size_t)h.rank);
-    x->count = h.dims[0];
-    x->record = h.elems / h.dims[0];
-    x->elem_size = h.esize;
+    cnn_idx *x = header_idx(name, &h, err);
+    if (!x) return -1;
     /* The caller's check (the shape against the model) before the data is read:
      * a small gzip file can decompress to a gigabyte of the wrong shape. */
     if (r->check && r->check(x, r->check_ctx, err) != 0) goto fail;
@@ -392,9 +428,9 @@ fail:
     return -1;
 }
 
-/* Reads the first two bytes to choose plain or gzip, then decodes. */
-static int idx_start(reader *r, long long known_size, size_t max_bytes, cnn_idx **out,
-                     cnn_error *err)
+/* Reads the first two bytes to choose plain or gzip; a gzip stream's size is
+ * not known (*known_size -1). */
+static int reader_begin(reader *r, long long *known_size, cnn_error *err)
 {
     size_t got = 0;
     if (raw_read(r, r->peek, 2, &got, err) != 0) return -1;
@@ -406,9 +442,17 @@ static int idx_start(reader *r, long long known_size, size_t max_bytes, cnn_idx 
         if (inflateInit2(&r->zs, 16 + MAX_WBITS) != Z_OK)
             return cnn_errorf(err, "%s: cannot start the gzip decoder", r->name);
         r->z_init = 1;
-        known_size = -1;
+        *known_size = -1;
     }
-    int rc = idx_decode(r, known_size, max_bytes, out, err);
+    return 0;
+}
+
+/* Chooses plain or gzip, then decodes. */
+static int idx_start(reader *r, long long known_size, size_t max_bytes, cnn_idx **out,
+                     cnn_error *err)
+{
+    int rc = reader_begin(r, &known_size, err);
+    if (!rc) rc = idx_decode(r, known_size, max_bytes, out, err);
     reader_close(r);
     return rc;
 }
@@ -459,6 +503,97 @@ int cnn_idx_load_checked(const char *path, size_t max_bytes, cnn_idx_check_fn ch
 int cnn_idx_read_header(const char *path, size_t max_bytes, cnn_idx **out, cnn_error *err)
 {
     return idx_load_file(path, max_bytes, NULL, NULL, 1, out, err);
+}
+
+/* ------------------------------------------------------------- streams */
+
+struct cnn_idx_stream {
+    reader r;
+    FILE *fp;
+    idx_header h;
+    cnn_idx *x;                 /* the header, data NULL */
+    struct stat st;
+    size_t done;                /* data bytes read */
+    size_t bad, first_bad;      /* non-finite elements so far, the first one */
+};
+
+int cnn_idx_stream_open(const char *path, size_t max_bytes, cnn_idx_check_fn check, void *ctx,
+                        cnn_idx_stream **out, cnn_error *err)
+{
+    *out = NULL;
+    cnn_idx_stream *s = calloc(1, sizeof *s);
+    if (!s) return cnn_errorf(err, "%s: out of memory", path);
+    long long size;
+    s->r.name = path;
+    s->r.sum = 1;
+    s->r.crc = crc32_z(0, NULL, 0);
+    s->r.fp = s->fp = cnn_open_input(path, SIZE_MAX, &size, err);
+    int bad = !s->fp;
+    if (!bad && fstat(fileno(s->fp), &s->st) != 0)
+        bad = cnn_errorf(err, "%s: %s", path, strerror(errno));
+    if (bad || reader_begin(&s->r, &size, err) || read_header(&s->r, size, max_bytes, &s->h, err) ||
+        !(s->x = header_idx(path, &s->h, err)) || (check && check(s->x, ctx, err))) {
+        cnn_idx_stream_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+const cnn_idx *cnn_idx_stream_header(const cnn_idx_stream *s)
+{
+    return s->x;
+}
+
+const struct stat *cnn_idx_stream_stat(const cnn_idx_stream *s)
+{
+    return &s->st;
+}
+
+/* The next `bytes` data bytes into dst, or through a small buffer and dropped
+ * when dst is NULL; in host order, non-finite values counted. */
+static int stream_data(cnn_idx_stream *s, unsigned char *dst, size_t bytes, cnn_error *err)
+{
+    unsigned char scratch[1 << 14];
+    size_t esize = s->h.esize;
+    while (bytes) {
+        unsigned char *p = dst ? dst : scratch;
+        size_t want = dst || bytes < sizeof scratch ? bytes : sizeof scratch, got = 0;
+        if (rd(&s->r, p, want, &got, err) != 0) return -1;
+        if (got < want) return data_short(&s->r, &s->h, s->done + got, err);
+        to_host(p, want / esize, esize);
+        count_nonfinite(s->h.type, p, want / esize, s->done / esize, &s->bad, &s->first_bad);
+        s->done += want;
+        bytes -= want;
+        if (dst) dst += want;
+    }
+    return 0;
+}
+
+int cnn_idx_stream_read(cnn_idx_stream *s, void *dst, size_t n, cnn_error *err)
+{
+    size_t rec = s->x->record * s->h.esize, left = (s->h.bytes - s->done) / rec;
+    if (n > left)
+        return cnn_errorf(err, "%s: %zu records asked for, %zu left", s->r.name, n, left);
+    return stream_data(s, dst, n * rec, err);
+}
+
+int cnn_idx_stream_finish(cnn_idx_stream *s, uint32_t *crc, cnn_error *err)
+{
+    if (stream_data(s, NULL, s->h.bytes - s->done, err) || data_end(&s->r, &s->h, err))
+        return -1;
+    if (s->bad) return nonfinite_error(s->r.name, s->x->record, s->bad, s->first_bad, err);
+    if (crc) *crc = (uint32_t)s->r.crc;
+    return 0;
+}
+
+void cnn_idx_stream_close(cnn_idx_stream *s)
+{
+    if (!s) return;
+    reader_close(&s->r);
+    if (s->fp) fclose(s->fp);
+    cnn_idx_free(s->x);
+    free(s);
 }
 
 void cnn_idx_free(cnn_idx *x)
