@@ -615,8 +615,10 @@ static int load_sets(args *a, const cnn_model *m, cnn_dataset **train, cnn_datas
             cnn_dataset_check(*test, a->test_set, m, err))
             return -1;
         if (!a->u.quiet) data_cli_describe(a->test_set, *test);
-    } else if (a->test_images && cnn_dataset_load(a->test_images, a->test_labels, m,
-                                                  cnn_limits_get()->max_file_bytes, test, err)) {
+    } else if (a->test_images &&
+               cnn_dataset_load_streamed(a->test_images, a->test_labels, m,
+                                         cnn_limits_get()->max_file_bytes, test, err)) {
+        /* read again at every evaluation, not kept in memory (issue 13) */
         return -1;
     }
     return 0;

@@ -1,8 +1,10 @@
 /* Labelled image sets, built in memory or from IDX files (see dataset.h). */
 #include "dataset.h"
+#include "dataset_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- sets in memory ---------------------------------------------------- */
 
@@ -163,17 +165,48 @@ static int labels_header(const cnn_idx *lab, void *ctx, cnn_error *err)
     return 0;
 }
 
-int cnn_dataset_load(const char *images_path, const char *labels_path, const cnn_model *m,
-                     size_t max_bytes, cnn_dataset **out, cnn_error *err)
+/* The labels file for d (d->count images of hc->images_path): every label an
+ * integer in [0, d->nclasses). */
+static int load_labels(cnn_dataset *d, const char *labels_path, header_ctx *hc, size_t max_bytes,
+                       cnn_error *err)
+{
+    if (d->nclasses < 1)
+        return cnn_errorf(err, "%s: the model's last layer is not a flat class vector, so it "
+                               "cannot be trained or evaluated on class labels", labels_path);
+    cnn_idx *lab = NULL;
+    hc->count = d->count;
+    if (cnn_idx_load_checked(labels_path, max_bytes, labels_header, hc, &lab, err)) return -1;
+    int rc = 0;
+    if (!(d->labels = malloc(sizeof *d->labels * d->count)))
+        rc = cnn_errorf(err, "%s: out of memory", labels_path);
+    for (size_t i = 0; !rc && i < d->count; i++) {
+        long v;
+        if (cnn_idx_label(lab, i, &v, err)) {
+            rc = -1;
+        } else if (v < 0 || v >= d->nclasses) {
+            rc = cnn_errorf(err, "%s: label %ld at index %zu is out of range: the model has %d "
+                                 "classes (0 to %d)", labels_path, v, i, d->nclasses,
+                            d->nclasses - 1);
+        } else {
+            d->labels[i] = (int)v;
+        }
+    }
+    cnn_idx_free(lab);
+    return rc;
+}
+
+/* cnn_dataset_load, or (streamed) cnn_dataset_load_streamed. */
+static int load_set(const char *images_path, const char *labels_path, const cnn_model *m,
+                    size_t max_bytes, int streamed, cnn_dataset **out, cnn_error *err)
 {
     *out = NULL;
     cnn_dataset *d = calloc(1, sizeof *d);
     if (!d) return cnn_errorf(err, "%s: out of memory", images_path);
-    cnn_idx *lab = NULL;
     header_ctx hc = {images_path, labels_path, m, 0};
-    if (cnn_idx_load_checked(images_path, max_bytes, images_header, &hc, &d->images, err))
+    if (streamed ? cnn_dataset_stream_attach(d, images_path, max_bytes, images_header, &hc, err)
+                 : cnn_idx_load_checked(images_path, max_bytes, images_header, &hc, &d->images,
+                                        err))
         goto fail;
-    hc.count = d->images->count;
     d->count = d->images->count;
     d->h = m->input.h, d->w = m->input.w, d->c = m->input.c;
     d->nclasses = cnn_model_classes(m);
@@ -182,38 +215,28 @@ int cnn_dataset_load(const char *images_path, const char *labels_path, const cnn
         cnn_errorf(err, "%s: out of memory", images_path);
         goto fail;
     }
-    if (labels_path) {
-        if (d->nclasses < 1) {
-            cnn_errorf(err, "%s: the model's last layer is not a flat class vector, so it "
-                            "cannot be trained or evaluated on class labels", labels_path);
-            goto fail;
-        }
-        if (cnn_idx_load_checked(labels_path, max_bytes, labels_header, &hc, &lab, err))
-            goto fail;
-        d->labels = malloc(sizeof *d->labels * d->count);
-        if (!d->labels) {
-            cnn_errorf(err, "%s: out of memory", labels_path);
-            goto fail;
-        }
-        for (size_t i = 0; i < d->count; i++) {
-            long v;
-            if (cnn_idx_label(lab, i, &v, err)) goto fail;
-            if (v < 0 || v >= d->nclasses) {
-                cnn_errorf(err, "%s: label %ld at index %zu is out of range: the model has %d "
-                                "classes (0 to %d)", labels_path, v, i, d->nclasses,
-                           d->nclasses - 1);
-                goto fail;
-            }
-            d->labels[i] = (int)v;
-        }
-        cnn_idx_free(lab);
-    }
+    if (labels_path && load_labels(d, labels_path, &hc, max_bytes, err)) goto fail;
     *out = d;
     return 0;
 fail:
-    cnn_idx_free(lab);
     cnn_dataset_free(d);
     return -1;
+}
+
+int cnn_dataset_load(const char *images_path, const char *labels_path, const cnn_model *m,
+                     size_t max_bytes, cnn_dataset **out, cnn_error *err)
+{
+    return load_set(images_path, labels_path, m, max_bytes, 0, out, err);
+}
+
+int cnn_dataset_load_streamed(const char *images_path, const char *labels_path,
+                              const cnn_model *m, size_t max_bytes, cnn_dataset **out,
+                              cnn_error *err)
+{
+    /* A pipe cannot be read twice: it is read once, into memory. */
+    struct stat st;
+    int regular = stat(images_path, &st) == 0 && S_ISREG(st.st_mode);
+    return load_set(images_path, labels_path, m, max_bytes, regular, out, err);
 }
 
 void cnn_dataset_free(cnn_dataset *d)
@@ -226,25 +249,29 @@ void cnn_dataset_free(cnn_dataset *d)
         for (size_t i = 0; i < d->count; i++) free(d->files[i]);
     free(d->files);
     free(d->staging);
+    cnn_dataset_stream_free(d->stream);
     free(d);
+}
+
+void cnn_dataset_record_nchw(const cnn_dataset *d, const cnn_idx *images, size_t i, float *dst)
+{
+    if (d->c == 1) {
+        cnn_idx_record_float(images, i, dst);
+        return;
+    }
+    /* The file is channels-last (H, W, C); the library is (C, H, W). */
+    size_t plane = (size_t)d->h * d->w;
+    cnn_idx_record_float(images, i, d->staging);
+    for (size_t p = 0; p < plane; p++)
+        for (int c = 0; c < d->c; c++) dst[(size_t)c * plane + p] = d->staging[p * d->c + c];
 }
 
 int cnn_dataset_batch(const cnn_dataset *d, const uint32_t *idx, int n, float *x)
 {
-    if (!d || !idx || !x || n < 0) return -1;
+    if (!d || !idx || !x || n < 0 || d->stream) return -1;
     for (int i = 0; i < n; i++)
         if (idx[i] >= d->count) return -1;
-    size_t plane = (size_t)d->h * d->w, rec = plane * d->c;
-    for (int i = 0; i < n; i++) {
-        float *dst = x + (size_t)i * rec;
-        if (d->c == 1) {
-            cnn_idx_record_float(d->images, idx[i], dst);
-            continue;
-        }
-        /* The file is channels-last (H, W, C); the library is (C, H, W). */
-        cnn_idx_record_float(d->images, idx[i], d->staging);
-        for (size_t p = 0; p < plane; p++)
-            for (int c = 0; c < d->c; c++) dst[(size_t)c * plane + p] = d->staging[p * d->c + c];
-    }
+    size_t rec = (size_t)d->h * d->w * d->c;
+    for (int i = 0; i < n; i++) cnn_dataset_record_nchw(d, d->images, idx[i], x + (size_t)i * rec);
     return 0;
 }

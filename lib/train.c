@@ -11,6 +11,7 @@
 
 #include "checkpoint.h"
 #include "comm.h"
+#include "dataset_internal.h"
 #include "fileio.h"
 #include "weights.h"
 #include "safetensors.h"
@@ -49,12 +50,39 @@ static int check_set(const cnn_model *m, const cnn_dataset *d, const uint32_t *i
     return 0;
 }
 
+/* A streamed set (cnn_dataset_load_streamed) is read in file order: its
+ * indices must be consecutive. */
+static int check_stream_order(const cnn_dataset *d, const uint32_t *idx, size_t n,
+                              cnn_error *err)
+{
+    for (size_t i = 1; d->stream && i < n; i++)
+        if (idx[i] != idx[0] + i)
+            return cnn_errorf(err, "the evaluation set %s is read from its file in order, but "
+                                   "index %zu is record %u, not %zu", d->images->name, i, idx[i],
+                              (size_t)idx[0] + i);
+    return 0;
+}
+
+/* The batch of records idx[at..at+b) into x: from memory, or the next ones of
+ * a streamed set's pass (started at the first batch). */
+static int eval_batch(const cnn_dataset *d, const uint32_t *idx, size_t at, int b, float *x,
+                      cnn_error *err)
+{
+    if (!d->stream)
+        return cnn_dataset_batch(d, idx + at, b, x)
+                   ? cnn_errorf(err, "the evaluation batch at %zu is not in the set", at)
+                   : 0;
+    if (at == 0 && cnn_dataset_stream_begin(d, idx[0], err)) return -1;
+    return cnn_dataset_stream_next(d, b, x, err);
+}
+
 int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t n, int loss,
                  double *mean_loss, double *acc, int *pred, cnn_error *err)
 {
     if (!net) return cnn_errorf(err, "the network is NULL");
     const cnn_model *m = cnn_net_model(net);
-    if (check_set(m, d, idx, n, "evaluation", err)) return -1;
+    if (check_set(m, d, idx, n, "evaluation", err) || check_stream_order(d, idx, n, err))
+        return -1;
     int last = m->nlayers - 1, nb = cnn_net_max_batch(net);
     int classes = m->layers[last].out.c;
     size_t rec = cnn_shape_size(m->input);
@@ -70,8 +98,8 @@ int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t
     int rc = 0;
     for (size_t at = 0; at < n; at += (size_t)nb) {
         int b = n - at < (size_t)nb ? (int)(n - at) : nb;
-        cnn_dataset_batch(d, idx + at, b, x);
-        if (cnn_net_forward(net, x, (size_t)b * cnn_net_input_size(net), b, 0, NULL, err)) {
+        if (eval_batch(d, idx, at, b, x, err) ||
+            cnn_net_forward(net, x, (size_t)b * cnn_net_input_size(net), b, 0, NULL, err)) {
             rc = -1;
             break;
         }
@@ -92,6 +120,7 @@ int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t
             }
         }
     }
+    if (d->stream && n && cnn_dataset_stream_end(d, rc == 0, err)) rc = -1;
     free(x);
     free(y);
     if (rc) return rc;

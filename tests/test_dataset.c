@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "dataset.h"
+#include "idx.h"
 #include "model.h"
 #include "net.h"
 #include "train.h"
@@ -207,6 +210,208 @@ static void random_transforms_follow_the_seed(void)
     CHECK(memcmp(a, b, sizeof a) != 0);
 }
 
+/* ---- streamed sets (cnn_dataset_load_streamed) ---- */
+
+/* Loss, accuracy and predictions of a net with batches of 7 on d[lo..hi). */
+typedef struct eval_out {
+    double loss, acc;
+    int pred[64];
+    int rc;
+} eval_out;
+
+static eval_out eval_slice(cnn_net *net, const cnn_dataset *d, size_t lo, size_t hi,
+                           cnn_error *err)
+{
+    eval_out e = {0};
+    uint32_t idx[64];
+    for (size_t i = lo; i < hi; i++) idx[i - lo] = (uint32_t)i;
+    e.rc = cnn_evaluate(net, d, idx, hi - lo, CNN_LOSS_CROSSENTROPY, &e.loss, &e.acc, e.pred,
+                        err);
+    return e;
+}
+
+/* A 4x4x3 model of 3 classes, initialized from seed 3, with batches of 7. */
+static cnn_net *small_net(cnn_model **m)
+{
+    static const char json[] =
+        "{\"name\": \"rgb\", \"input_shape\": [4, 4, 3], \"layers\": [{\"type\": \"Flatten\"},"
+        " {\"type\": \"Dense\", \"units\": 3, \"activation\": \"softmax\"}]}";
+    cnn_error err = {{0}};
+    cnn_net *net = NULL;
+    if (cnn_model_parse(json, sizeof json - 1, "rgb", m, &err) || cnn_net_new(*m, 7, &net, &err)) {
+        CHECK_FAIL_("small_net: %s", err.msg);
+        return NULL;
+    }
+    cnn_rng r;
+    cnn_rng_seed(&r, 3);
+    cnn_net_init(net, CNN_INIT_GLOROT_UNIFORM, &r);
+    return net;
+}
+
+/* 40 images of 4x4x3 (u8, or f32 in [0, 1]) and their labels 0..2 as IDX
+ * files images/labels in dir. */
+static void write_rgb_set(const char *images, const char *labels, int f32, int gzip, int salt)
+{
+    static unsigned char px[40 * 48];
+    static float fx[40 * 48];
+    static unsigned char lab[40];
+    for (int i = 0; i < 40 * 48; i++) {
+        px[i] = (unsigned char)((i * 37 + salt) % 256);
+        fx[i] = (float)px[i] / 200.0f;
+    }
+    for (int i = 0; i < 40; i++) lab[i] = (unsigned char)(i * 7 % 3);
+    size_t dims[4] = {40, 4, 4, 3}, ldims[1] = {40};
+    cnn_error err = {{0}};
+    if (cnn_idx_write(images, f32 ? CNN_IDX_F32 : CNN_IDX_U8, 4, dims,
+                      f32 ? (const void *)fx : (const void *)px, gzip, &err) ||
+        cnn_idx_write(labels, CNN_IDX_U8, 1, ldims, lab, 0, &err))
+        CHECK_FAIL_("write_rgb_set: %s", err.msg);
+}
+
+static void same_eval(const eval_out *a, const eval_out *b, size_t n, const char *what)
+{
+    if (a->rc || b->rc || a->loss != b->loss || a->acc != b->acc ||
+        memcmp(a->pred, b->pred, sizeof *a->pred * n) != 0)
+        CHECK_FAIL_("%s: rc %d/%d, loss %.17g/%.17g, acc %.17g/%.17g", what, a->rc, b->rc,
+                    a->loss, b->loss, a->acc, b->acc);
+}
+
+static void streamed_sets_evaluate_as_loaded_sets_bit_for_bit(void)
+{
+    char dir[] = "/tmp/test_dataset_XXXXXX", im[64], lb[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(im, sizeof im, "%s/images", dir);
+    snprintf(lb, sizeof lb, "%s/labels", dir);
+    cnn_model *m = NULL;
+    cnn_net *net = small_net(&m);
+    for (int k = 0; net && k < 4; k++) {
+        write_rgb_set(im, lb, k & 1, k >> 1, 0);
+        cnn_error err = {{0}};
+        cnn_dataset *mem = NULL, *str = NULL;
+        CHECK(cnn_dataset_load(im, lb, m, CNN_IDX_MAX_BYTES, &mem, &err) == 0);
+        CHECK(cnn_dataset_load_streamed(im, lb, m, CNN_IDX_MAX_BYTES, &str, &err) == 0);
+        if (!mem || !str) continue;
+        CHECK(str->stream != NULL && str->images->data == NULL && str->count == 40);
+        CHECK(cnn_dataset_pixels(str) == NULL);
+        uint32_t one = 0;
+        float x[48];
+        CHECK_INT_EQ(-1, cnn_dataset_batch(str, &one, 1, x));
+        /* all of it, twice; a slice as an MPI rank evaluates; an empty one */
+        size_t lo[4] = {0, 0, 13, 5}, hi[4] = {40, 40, 40, 5};
+        for (int t = 0; t < 4; t++) {
+            eval_out a = eval_slice(net, mem, lo[t], hi[t], &err);
+            eval_out b = eval_slice(net, str, lo[t], hi[t], &err);
+            same_eval(&a, &b, hi[t] - lo[t], k & 1 ? "f32" : "u8");
+        }
+        uint32_t gap[3] = {0, 1, 3};
+        double l, acc;
+        CHECK(cnn_evaluate(net, str, gap, 3, 0, &l, &acc, NULL, &err) == -1);
+        CHECK_CONTAINS(err.msg, "is read from its file in order, but index 2 is record 3");
+        cnn_dataset_free(mem);
+        cnn_dataset_free(str);
+    }
+    cnn_net_free(net);
+    cnn_model_free(m);
+    unlink(im), unlink(lb), rmdir(dir);
+}
+
+/* cnn_evaluate on all of d: 0, or -1 with the message in err. */
+static int eval_all(cnn_net *net, const cnn_dataset *d, cnn_error *err)
+{
+    return eval_slice(net, d, 0, d->count, err).rc;
+}
+
+static void a_streamed_file_that_changes_is_refused(void)
+{
+    char dir[] = "/tmp/test_dataset_XXXXXX", im[64], lb[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(im, sizeof im, "%s/images", dir);
+    snprintf(lb, sizeof lb, "%s/labels", dir);
+    cnn_model *m = NULL;
+    cnn_net *net = small_net(&m);
+    cnn_dataset *d = NULL;
+    cnn_error err = {{0}};
+    write_rgb_set(im, lb, 0, 0, 0);
+    CHECK(cnn_dataset_load_streamed(im, lb, m, CNN_IDX_MAX_BYTES, &d, &err) == 0);
+    if (!net || !d) goto done;
+    CHECK_INT_EQ(0, eval_all(net, d, &err));
+    /* The same size and modification time, one byte changed in place: the CRC-32. */
+    struct stat st;
+    CHECK(stat(im, &st) == 0);
+    int fd = open(im, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, "\x7f", 1, 20 + 40 * 48 - 1) == 1);
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    CHECK(fd >= 0 && futimens(fd, times) == 0);
+    close(fd);
+    CHECK_INT_EQ(-1, eval_all(net, d, &err));
+    CHECK_CONTAINS(err.msg, im);
+    CHECK_CONTAINS(err.msg, "the file changed during the run (its contents differ (CRC-32))");
+    /* Put back as it was: evaluates again. */
+    fd = open(im, O_WRONLY);
+    unsigned char orig = (unsigned char)(((40 * 48 - 1) * 37) % 256);
+    CHECK(fd >= 0 && pwrite(fd, &orig, 1, 20 + 40 * 48 - 1) == 1 && futimens(fd, times) == 0);
+    close(fd);
+    if (eval_all(net, d, &err)) CHECK_FAIL_("restored: %s", err.msg);
+    /* Rewritten through a rename (another inode), or truncated. */
+    write_rgb_set(im, lb, 0, 0, 0);
+    CHECK_INT_EQ(-1, eval_all(net, d, &err));
+    CHECK_CONTAINS(err.msg, "the file changed during the run (it is another file (inode))");
+    cnn_dataset_free(d);
+    CHECK(cnn_dataset_load_streamed(im, lb, m, CNN_IDX_MAX_BYTES, &d, &err) == 0);
+    CHECK(truncate(im, 100) == 0);
+    CHECK_INT_EQ(-1, eval_all(net, d, &err));
+    CHECK_CONTAINS(err.msg, "the file changed during the run (its size differs)");
+done:
+    cnn_dataset_free(d);
+    cnn_net_free(net);
+    cnn_model_free(m);
+    unlink(im), unlink(lb), rmdir(dir);
+}
+
+/* A bad file is refused by the streamed loader with cnn_dataset_load's message. */
+static void streamed_loads_check_the_whole_file_up_front(void)
+{
+    char dir[] = "/tmp/test_dataset_XXXXXX", im[64], lb[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(im, sizeof im, "%s/images", dir);
+    snprintf(lb, sizeof lb, "%s/labels", dir);
+    cnn_model *m = NULL;
+    cnn_net *net = small_net(&m);
+    for (int k = 0; net && k < 5; k++) {
+        write_rgb_set(im, lb, k < 2, k & 1, 0);
+        if (k < 2) { /* a NaN in the last record of the f32 file (plain, gzip) */
+            size_t dims[4] = {40, 4, 4, 3};
+            float *fx = calloc(40 * 48, sizeof *fx);
+            fx[39 * 48 + 5] = NAN;
+            cnn_error e = {{0}};
+            CHECK(fx && cnn_idx_write(im, CNN_IDX_F32, 4, dims, fx, k & 1, &e) == 0);
+            free(fx);
+        } else if (k == 2) {
+            CHECK(truncate(im, 16 + 40 * 48 - 3) == 0);
+        } else if (k == 3) {
+            size_t ldims[1] = {39};
+            unsigned char lab[39] = {0};
+            cnn_error e = {{0}};
+            CHECK(cnn_idx_write(lb, CNN_IDX_U8, 1, ldims, lab, 0, &e) == 0);
+        } else {
+            size_t ldims[1] = {40};
+            unsigned char lab[40] = {0};
+            lab[17] = 3;
+            cnn_error e = {{0}};
+            CHECK(cnn_idx_write(lb, CNN_IDX_U8, 1, ldims, lab, 0, &e) == 0);
+        }
+        cnn_error a = {{0}}, b = {{0}};
+        cnn_dataset *da = NULL, *db = NULL;
+        CHECK_INT_EQ(-1, cnn_dataset_load(im, lb, m, CNN_IDX_MAX_BYTES, &da, &a));
+        CHECK_INT_EQ(-1, cnn_dataset_load_streamed(im, lb, m, CNN_IDX_MAX_BYTES, &db, &b));
+        CHECK(a.msg[0] != '\0' && da == NULL && db == NULL);
+        CHECK_STR_EQ(a.msg, b.msg);
+    }
+    cnn_net_free(net);
+    cnn_model_free(m);
+    unlink(im), unlink(lb), rmdir(dir);
+}
+
 int main(void)
 {
     RUN(flip_mirrors_each_row);
@@ -217,5 +422,8 @@ int main(void)
     RUN(training_from_memory_gives_the_idx_weights_bit_for_bit);
     RUN(class_names_are_checked_and_copied);
     RUN(sizes_over_the_limit_are_refused_before_allocating);
+    RUN(streamed_sets_evaluate_as_loaded_sets_bit_for_bit);
+    RUN(a_streamed_file_that_changes_is_refused);
+    RUN(streamed_loads_check_the_whole_file_up_front);
     return check_report();
 }

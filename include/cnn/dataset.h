@@ -34,6 +34,8 @@ typedef struct cnn_dataset {
     char **class_names; /* nclasses names, NULL-terminated, or NULL when unnamed */
     char **files;   /* count image paths (sets read from image files with keep_paths), or NULL */
     float *staging; /* one record, for channels-last to NCHW conversion */
+    struct cnn_dataset_stream *stream; /* images read from their file at each pass
+                                          (cnn_dataset_load_streamed), else NULL */
 } cnn_dataset;
 
 /* A new set of `count` images of h x w pixels with c channels, all bytes 0,
@@ -106,10 +108,25 @@ CNN_API int cnn_dataset_open(const char *path, const cnn_dataset_opts *o, cnn_da
  * max_bytes limits each file's decoded size (CNN_IDX_MAX_BYTES by default). */
 CNN_API int cnn_dataset_load(const char *images_path, const char *labels_path, const cnn_model *m,
                      size_t max_bytes, cnn_dataset **out, cnn_error *err);
+
+/* cnn_dataset_load for a held-out set, with the same checks and messages (the
+ * whole images file is read and checked once), but without keeping the images:
+ * d->images holds the header only (data NULL) and the labels are in memory.
+ * cnn_evaluate reads the images again from the file at every call, in order,
+ * one batch at a time, so it must be given consecutive indices (idx[i] =
+ * idx[0] + i); cnn_dataset_batch and cnn_dataset_pixels refuse such a set (-1,
+ * NULL).  A file that changed since it was checked (its inode, size or
+ * modification time, or the CRC-32 of its decompressed bytes) fails that
+ * evaluation, naming the file.  A path that is not a regular file (a pipe,
+ * standard input) is loaded into memory as cnn_dataset_load does. */
+CNN_API int cnn_dataset_load_streamed(const char *images_path, const char *labels_path,
+                                      const cnn_model *m, size_t max_bytes, cnn_dataset **out,
+                                      cnn_error *err);
 CNN_API void cnn_dataset_free(cnn_dataset *d);
 
 /* Converts the records idx[0..n) to floats, (n, C, H, W) into x, which holds
- * n * C * H * W floats.  -1 (nothing written) when an index is not a record. */
+ * n * C * H * W floats.  -1 (nothing written) when an index is not a record,
+ * or the set is streamed (cnn_dataset_load_streamed). */
 CNN_API int cnn_dataset_batch(const cnn_dataset *d, const uint32_t *idx, int n, float *x);
 
 /* Number of classes a model predicts: its last layer's output size, or -1 when

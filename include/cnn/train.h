@@ -107,7 +107,11 @@ CNN_API int cnn_train_split(size_t n, double fraction, uint64_t seed, uint32_t *
                             size_t *ntrain, size_t *nval, cnn_error *err);
 
 /* Mean loss and accuracy of net (inference mode) on d[idx[0..n)]; batches of up
- * to the net's max batch.  If pred is non-NULL it receives each argmax class. */
+ * to the net's max batch.  If pred is non-NULL it receives each argmax class.
+ * A streamed set (cnn_dataset_load_streamed) is read from its file during the
+ * call, one batch at a time: idx must be consecutive, and a file that changed
+ * since it was loaded is an error naming it.  The figures are those of the
+ * same set loaded with cnn_dataset_load, bit for bit. */
 CNN_API int cnn_evaluate(cnn_net *net, const cnn_dataset *d, const uint32_t *idx, size_t n, int loss,
                  double *mean_loss, double *acc, int *pred, cnn_error *err);
 

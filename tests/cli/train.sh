@@ -355,6 +355,23 @@ test_resume_of_finished_run_writes_missing_output() {
     expect_err_contains "the run already finished (1 of 1 epochs done)"
 }
 
+# The --test-images file is read again at every evaluation (issue 13), not kept
+# in memory; a pipe, which cannot be read twice, is read once into memory.  The
+# figures and weights are the same either way.
+test_test_images_streamed_or_from_a_pipe_give_the_same_figures() {
+    local strip='s/, "images_per_second": [0-9.]*, "elapsed_seconds": [0-9.]*//'
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" "${TEST[@]}" --threads 1 -q --json --epochs 2 -o "$TMP/file.st"
+    expect_rc 0
+    sed "$strip" "$TMP/out" >"$TMP/file.json"
+    run "$BIN/cnn-train" $TINY "${TRAIN[@]}" --test-images <(gzip -dc $D-test-images-idx3-ubyte.gz) \
+        --test-labels $D-test-labels-idx1-ubyte.gz --threads 1 -q --json --epochs 2 -o "$TMP/pipe.st"
+    expect_rc 0
+    sed "$strip" "$TMP/out" >"$TMP/pipe.json"
+    grep -q '"val_accuracy"' "$TMP/file.json" || fail "no val_accuracy: $(cat "$TMP/file.json")"
+    cmp -s "$TMP/file.json" "$TMP/pipe.json" || fail "figures differ: $(cat "$TMP/file.json" "$TMP/pipe.json")"
+    cmp -s "$TMP/file.st" "$TMP/pipe.st" || fail "weights differ"
+}
+
 run_test test_check_finite_names_the_layer
 run_test test_help_and_version
 run_test test_resume_alone_continues_the_run
@@ -362,4 +379,5 @@ run_test test_resume_keeps_set_path_and_augmentation
 run_test test_batchnorm_model_is_not_at_chance_after_one_epoch
 run_test test_resume_overrides_outputs_and_patience
 run_test test_resume_of_finished_run_writes_missing_output
+run_test test_test_images_streamed_or_from_a_pipe_give_the_same_figures
 finish
