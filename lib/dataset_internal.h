@@ -1,5 +1,5 @@
 /* Inside libcnn: converting records, and sets whose images are read from
- * their file at each pass (cnn_dataset_load_streamed; lib/dataset_stream.c). */
+ * their file at each pass (cnn_dataset_load_streamed; lib/dataset.c). */
 #ifndef CNN_DATASET_INTERNAL_H
 #define CNN_DATASET_INTERNAL_H
 

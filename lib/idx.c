@@ -16,7 +16,7 @@
 #include <zlib.h>
 
 #include "fileio.h"
-#include "idx_stream.h"
+#include "idx_internal.h"
 
 #define CHUNK (1u << 16)
 

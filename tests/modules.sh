@@ -5,8 +5,8 @@
 #             defines (nm of $BUILD/lib, so `make` must have built it).
 # A module is a file name without its extension: lib/net.c, include/cnn/net.h
 # and lib/net.h are "net"; lib/layers/* is one module, "layers" (its registry
-# and its kinds refer to each other by design); lib/model_internal.h belongs to
-# "model".  A cycle fails and is printed.  `bash tests/modules.sh --print`
+# and its kinds refer to each other by design); lib/X_internal.h (X's own
+# declarations for the rest of libcnn) belongs to "X".  A cycle fails and is printed.  `bash tests/modules.sh --print`
 # prints both graphs, one "module: dependencies" line each.
 set -u
 BUILD=${BUILD:-build}
@@ -16,7 +16,7 @@ module() {
     local f=$1
     case $f in
         lib/layers/*) echo layers; return ;;
-        lib/model_internal.h) echo model; return ;;
+        lib/*_internal.h) f=${f#lib/}; echo "${f%_internal.h}"; return ;;
     esac
     f=${f#lib/}; f=${f#include/cnn/}; echo "${f%.*}"
 }

@@ -4,8 +4,8 @@
  * The checks are cnn_idx_load_checked's, with its messages: the header before
  * anything else, then truncation, trailing bytes, a gzip stream without its
  * trailer and (cnn_idx_stream_finish) NaN or infinity in float data. */
-#ifndef CNN_IDX_STREAM_H
-#define CNN_IDX_STREAM_H
+#ifndef CNN_IDX_INTERNAL_H
+#define CNN_IDX_INTERNAL_H
 
 #include <stdint.h>
 #include <sys/stat.h>
