@@ -1,6 +1,6 @@
 /* libFuzzer harness for IDX files: cnn_idx_load_mem (the in-memory twin of
  * cnn_idx_load, which cnn-train and cnn-infer use), plain and gzip; and, on
- * the same bytes in a memfd, the record stream cnn-train evaluates a test set
+ * the same bytes in an unlinked temporary file, the record stream cnn-train evaluates a test set
  * with (lib/idx_internal.h), which must accept exactly what the loader accepts
  * and read the same records, whatever the size of its reads.
  *
@@ -8,12 +8,10 @@
  * first", so the fuzzer explores IDX headers behind a valid gzip layer as well
  * as raw (possibly corrupt) gzip streams and plain files.  A 16 MiB decoded
  * limit keeps memory small; headers claiming more must be refused. */
-#define _GNU_SOURCE /* memfd_create */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -73,8 +71,9 @@ static void check_loaded(const cnn_idx *x)
  * the loader refused them, which is then a disagreement). */
 static int stream_agrees(const unsigned char *in, size_t n, size_t chunk, const cnn_idx *x)
 {
-    int fd = memfd_create("fuzz.idx", 0);
-    if (fd < 0 || (n && write(fd, in, n) != (ssize_t)n)) abort();
+    char tmp[] = "/tmp/fuzz-idx-XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd < 0 || unlink(tmp) || (n && write(fd, in, n) != (ssize_t)n)) abort();
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     cnn_idx_stream *s = NULL;
