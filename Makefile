@@ -19,12 +19,21 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
 BLAS_LIBS   = $(shell pkg-config --libs openblas)
 BLAS_PATH   = $(patsubst %/,%,$(shell pkg-config --variable=libdir openblas))/libopenblas.so.0
+# libxsmm (Debian libxsmm-dev, amd64 only) generates the conv layers' per-image
+# GEMM kernels for the CPU at hand (lib/xsmm.h).  Debian ships it as a static
+# archive only (position-independent: its code generator goes into libcnn.so too,
+# its symbols hidden by --exclude-libs).  Without libxsmm.h at build time
+# lib/xsmm.c is built without it and the conv layers use OpenBLAS.
+XSMM_DEB_PKGS := $(if $(filter amd64,$(shell dpkg --print-architecture 2>/dev/null)),libxsmm-dev)
+XSMM_FOUND   = $(wildcard /usr/include/libxsmm.h)
+XSMM_CFLAGS  = $(if $(XSMM_FOUND),-DCNN_HAVE_XSMM)
+XSMM_LIBS    = $(if $(XSMM_FOUND),-lxsmm)
 # Every object is position-independent (the same objects go into libcnn.a and
 # libcnn.so); library objects export only what include/cnn/ declares CNN_API.
 OBJFLAGS := -fPIC
 LIBFLAGS := -fvisibility=hidden -DCNN_BUILDING
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude/cnn -Ilib -Ilib/layers
-LDLIBS   += -lm -lpthread -ldl
+LDLIBS   += $(XSMM_LIBS) -lm -lpthread -ldl
 
 BUILD   ?= build
 BIN     ?= bin
@@ -51,7 +60,7 @@ PUBLIC_H := $(wildcard include/cnn/*.h)
 # Debian packages the build needs: header or tool -> package.
 DEB_PKGS := pkg-config libpng-dev libcjson-dev zlib1g-dev libopenblas-dev \
             libhdf5-dev libzip-dev time libjpeg62-turbo-dev libjpeg-turbo-progs libcairo2-dev \
-            fonts-dejavu-core python3
+            fonts-dejavu-core python3 $(XSMM_DEB_PKGS)
 
 .PHONY: all deps data run pictures test check run-tests asan valgrind bench bench-smoke clean fuzz \
         fuzz-build shared install uninstall
@@ -65,6 +74,7 @@ $(BUILD)/%.o: %.c Makefile
 
 $(LIB_OBJ): OBJFLAGS += $(LIBFLAGS)
 $(BUILD)/lib/blas.o: CPPFLAGS += -DCNN_OPENBLAS_PATH='"$(BLAS_PATH)"'
+$(BUILD)/lib/xsmm.o: CPPFLAGS += $(XSMM_CFLAGS)
 
 $(LIBCNN): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -74,7 +84,7 @@ shared: $(LIBCNN_SO)
 
 $(LIBCNN_SO): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined \
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -Wl,--exclude-libs,ALL \
 	  $^ $(PKG_LIBS) $(LDLIBS) -o $@
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libcnn.so
@@ -85,7 +95,7 @@ $(BUILD)/cnn.pc: cnn.pc.in include/cnn/version.h FORCE
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' cnn.pc.in > $@
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' -e 's|@XSMM_LIBS@|$(XSMM_LIBS)|' cnn.pc.in > $@
 
 $(BIN)/%: $(BUILD)/cmd/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
@@ -272,6 +282,8 @@ fuzz-build: $(FUZZ_BINS)
 $(FUZZ_BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/lib/xsmm.o: CPPFLAGS += $(XSMM_CFLAGS)
 
 $(FUZZ_LIB): $(FUZZ_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

@@ -15,6 +15,7 @@
 
 #include "cnn.h"
 #include "layer.h"   /* internal: the layer-extension API */
+#include "xsmm.h"    /* internal: which kernels the conv layers use */
 
 static double now(void)
 {
@@ -161,6 +162,7 @@ int main(int argc, char **argv)
     printf("batch %d\n", batch);
     printf("sgemm_n %d\n", N);
     printf("sgemm_gflops %.2f\n", sgemm);
+    printf("conv_gemm %s\n", cnn_gemm_kernel_name());
     printf("model_mflop_per_image_forward %.3f\n", fwd_flops / 1e6);
     printf("train_images_per_s %.0f\n", train_ips);
     printf("train_gflops %.2f\n", train_gf);

@@ -54,6 +54,7 @@ threads=$(col ours threads | head -1)
 echo "libcnn, $threads threads, batch 64, $MODEL ($rounds round(s) interleaved with PyTorch;" \
      "images/s best of the rounds, fractions of sgemm their median)"
 printf '  cblas_sgemm %s^3:  %8s GFLOP/s\n' "$(col ours sgemm_n | head -1)" "$(col ours sgemm_gflops | median)"
+echo "  conv layers' GEMMs: $(sed -n 's/^conv_gemm //p' "$TMP/ours.1")"
 tr_ips=$(col ours train_images_per_s | max); in_ips=$(col ours infer_images_per_s | max)
 printf '  training step:       %8s images/s  %6s GFLOP/s  %s of sgemm\n' "$tr_ips" \
     "$(col ours train_gflops | max)" "$(col ours train_fraction_of_sgemm | median)"

@@ -168,6 +168,49 @@ static void conv2d_matches_reference(void)
                            " \"strides\": 2}", 2);
 }
 
+/* The lecture model's second convolution: an image's output is the same bits
+ * alone as in a batch of 7 on 1 to 3 threads (one kernel per image shape,
+ * whichever GEMM library runs it). */
+static void conv2d_answers_do_not_depend_on_the_batch(void)
+{
+    enum { N = 7, IN = 13 * 13 * 25, OUT = 11 * 11 * 50 };
+    const char *text = "{\"input_shape\": [13, 13, 25], \"layers\": [{\"type\": \"Conv2D\", "
+                       "\"filters\": 50, \"kernel_size\": 3, \"activation\": \"relu\"}]}";
+    cnn_model *m;
+    cnn_net *batch, *alone;
+    cnn_error err;
+    if (cnn_model_parse(text, strlen(text), "c.json", &m, &err) ||
+        cnn_net_new(m, N, &batch, &err) || cnn_net_new(m, 1, &alone, &err)) {
+        CHECK_FAIL_("%s", err.msg);
+        return;
+    }
+    float *p = cnn_net_params(batch);
+    for (size_t i = 0; i < m->nparams; i++) p[i] = (float)(2.0 * cnn_rng_uniform(&rng) - 1.0);
+    memcpy(cnn_net_params(alone), p, m->nparams * sizeof(float));
+    float *x = rand_buf((size_t)N * IN, -1, 1), *want = malloc((size_t)N * OUT * sizeof *want);
+    int saved = cnn_get_threads();
+    for (int b = 0; b < N; b++) {
+        CHECK(cnn_net_forward(alone, x + (size_t)b * IN, IN, 1, 0, NULL, &err) == 0);
+        memcpy(want + (size_t)b * OUT, cnn_net_preact(alone, 0), OUT * sizeof *want);
+    }
+    for (int t = 1; t <= 3; t++) {
+        cnn_set_threads(t);
+        CHECK(cnn_net_forward(batch, x, (size_t)N * IN, N, 0, NULL, &err) == 0);
+        const float *got = cnn_net_preact(batch, 0);
+        int differ = 0;
+        for (int b = 0; b < N; b++)
+            differ += memcmp(want + (size_t)b * OUT, got + (size_t)b * OUT, OUT * sizeof *got) != 0;
+        if (differ)
+            CHECK_FAIL_("%d threads: %d of %d images differ from the image alone", t, differ, N);
+    }
+    cnn_set_threads(saved);
+    free(x);
+    free(want);
+    cnn_net_free(batch);
+    cnn_net_free(alone);
+    cnn_model_free(m);
+}
+
 /* ---- pooling ----------------------------------------------------------------- */
 
 static void pool_case(const char *input, const char *layer, int n)
@@ -717,6 +760,7 @@ int main(void)
 {
     cnn_rng_seed(&rng, 2024);
     RUN(conv2d_matches_reference);
+    RUN(conv2d_answers_do_not_depend_on_the_batch);
     RUN(pooling_matches_reference);
     RUN(global_pooling_matches_reference);
     RUN(dense_matches_reference);

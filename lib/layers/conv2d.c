@@ -1,12 +1,14 @@
 /* Conv2D: configuration and shape inference; forward and backward as im2col
- * and OpenBLAS sgemm image by image (each image's product lands in NCHW order
- * directly), the batch shared out over libcnn's threads. */
+ * and a GEMM image by image (each image's product lands in NCHW order
+ * directly), the batch shared out over libcnn's threads.  The GEMMs: libxsmm's
+ * JIT kernels for the image's shape where there are (xsmm.h), else OpenBLAS. */
 #include "layer.h"
 
 #include <string.h>
 
 #include "blas.h"
 #include "threads.h"
+#include "xsmm.h"
 
 static const char *const channels_last[] = {"channels_last", NULL};
 
@@ -14,16 +16,16 @@ static const cnn_field conv2d_fields[] = {
     {"filters", CNN_FIELD_INT, CNN_AT(units), CNN_REQUIRED, 1, 0, NULL, NULL, 0, NULL},
     {"kernel_size", CNN_FIELD_PAIR, CNN_AT(kernel), CNN_REQUIRED, 1, 0, NULL, NULL, 0, NULL},
     {"strides", CNN_FIELD_PAIR, CNN_AT(stride), 1, 1, 0, NULL, NULL, 0, NULL},
-    {"padding", CNN_FIELD_ENUM, CNN_AT(padding), CNN_PAD_VALID, 0, 0, cnn_padding_names, NULL,
-     0, NULL},
+    {"padding", CNN_FIELD_ENUM, CNN_AT(padding), CNN_PAD_VALID, 0, 0, cnn_padding_names, NULL, 0,
+     NULL},
     {"use_bias", CNN_FIELD_BOOL, CNN_AT(use_bias), 1, 0, 0, NULL, NULL, 0, NULL},
     {"data_format", CNN_FIELD_ENUM, CNN_NOWHERE, 0, 0, 0, channels_last, NULL, 0, NULL},
     {"dilation_rate", CNN_FIELD_PAIR, CNN_NOWHERE, 1, 1, 0, NULL, NULL, 0,
      "dilated convolution is not supported (only 1)"},
     {"groups", CNN_FIELD_INT, CNN_NOWHERE, 1, 1, 0, NULL, NULL, 0,
      "grouped convolution is not supported (only 1)"},
-    {"activation", CNN_FIELD_ENUM, CNN_AT(activation), CNN_ACT_LINEAR, 0, 0,
-     cnn_activation_names, NULL, 0, NULL},
+    {"activation", CNN_FIELD_ENUM, CNN_AT(activation), CNN_ACT_LINEAR, 0, 0, cnn_activation_names,
+     NULL, 0, NULL},
     {NULL},
 };
 
@@ -39,8 +41,8 @@ static int conv2d_infer(cnn_layer *L, cnn_error *err)
 static int conv2d_tensors(const cnn_layer *L, cnn_tensor_info *t)
 {
     size_t nk = (size_t)L->kernel[0] * L->kernel[1] * L->in.c * L->units;
-    t[0] = (cnn_tensor_info){"kernel", 4, {L->units, L->in.c, L->kernel[0], L->kernel[1]}, 0,
-                             nk, 1, CNN_ROLE_KERNEL};
+    t[0] = (cnn_tensor_info){
+        "kernel", 4, {L->units, L->in.c, L->kernel[0], L->kernel[1]}, 0, nk, 1, CNN_ROLE_KERNEL};
     if (!L->use_bias) return 1;
     t[1] = (cnn_tensor_info){"bias", 1, {L->units}, nk, (size_t)L->units, 1, CNN_ROLE_BIAS};
     return 2;
@@ -60,14 +62,17 @@ static size_t conv_k(const cnn_layer *L)
 }
 
 /* Per-thread slots of the scratch: partial kernel and bias gradients
- * (backward) and one image's columns (forward: im2col; backward: im2col again,
- * then the column gradient in the same place).  Backward recomputes the columns
- * instead of keeping the forward's for the whole batch: that kept (n, K, OH*OW)
- * floats, 8.5 MB of the lecture model's 40 MB at batch 64, for an im2col pass
- * per image in backward. */
+ * (backward; the kernel's transposed, (K, OC)), one image's columns (forward:
+ * im2col; backward: im2col again, then the column gradient in the same place)
+ * and, backward, the image's output gradient transposed (OHW, OC) and its
+ * kernel gradient (K, OC).  Backward recomputes the columns instead of keeping
+ * the forward's for the whole batch: that kept (n, K, OH*OW) floats, 8.5 MB of
+ * the lecture model's 40 MB at batch 64, for an im2col pass per image in
+ * backward. */
 static size_t slot_size(const cnn_layer *L)
 {
-    return (size_t)L->units * conv_k(L) + (size_t)L->units + conv_k(L) * L->out.h * L->out.w;
+    size_t ohw = (size_t)L->out.h * L->out.w, OC = (size_t)L->units, K = conv_k(L);
+    return OC * K + OC + K * ohw + OC * ohw + OC * K;
 }
 
 static size_t conv2d_scratch_size(const cnn_layer *L, int max_batch)
@@ -202,6 +207,9 @@ static void forward_share(void *arg, int i, int t)
     size_t b0, b1;
     cnn_share((size_t)j->n, i, t, &b0, &b1);
     float *col = slot_cols(L, j->scratch, i); /* (K, OHW) */
+    /* column-major, out^T (OHW, OC) = col^T (OHW, K) w^T (K, OC) + out^T */
+    cnn_gemm_kernel kern =
+        cnn_gemm_kernel_get((int)ohw, OC, (int)K, (int)ohw, (int)K, (int)ohw, 1.0f, 0);
     for (size_t b = b0; b < b1; b++) {
         float *out = j->out + b * OC * ohw;
         im2col_image(L, col, j->in + b * chw);
@@ -211,8 +219,11 @@ static void forward_share(void *arg, int i, int t)
             float bv = j->bias ? j->bias[oc] : 0.0f, *o = out + (size_t)oc * ohw;
             for (size_t p = 0; p < ohw; p++) o[p] = bv;
         }
-        cnn_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ohw, (int)K, 1.0f, j->w,
-                  (int)K, col, (int)ohw, 1.0f, out, (int)ohw);
+        if (kern.fn)
+            cnn_gemm_kernel_run(kern, col, j->w, out);
+        else
+            cnn_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)ohw, (int)K, 1.0f, j->w,
+                      (int)K, col, (int)ohw, 1.0f, out, (int)ohw);
         if (j->post) cnn_relu(j->post + b * OC * ohw, out, (size_t)OC * ohw);
     }
 }
@@ -222,9 +233,13 @@ static void conv2d_forward(const cnn_layer *L, float *out, const float *in, floa
 {
     int n = ctx->n, OC = L->units;
     size_t K = conv_k(L);
-    conv_job j = {.L = L, .n = n, .out = out, .post = ctx->post, .in = in,
-                  .w = params,                                      /* (OC, C, KH, KW) */
-                  .bias = L->use_bias ? params + OC * K : NULL,      /* (OC) */
+    conv_job j = {.L = L,
+                  .n = n,
+                  .out = out,
+                  .post = ctx->post,
+                  .in = in,
+                  .w = params,                                  /* (OC, C, KH, KW) */
+                  .bias = L->use_bias ? params + OC * K : NULL, /* (OC) */
                   .scratch = ctx->scratch};
     /* at most min(n, threads) shares: within the slots conv2d_scratch_size made */
     cnn_parallel_run(n < CNN_MAX_THREADS ? n : CNN_MAX_THREADS, forward_share, &j);
@@ -242,30 +257,74 @@ static float row_sum(const float *x, size_t len)
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-/* Images of share i: slot i's partial dw (OC, K) and db (OC) summed over them;
- * din_b = col2im(w^T (K, OC) x dout_b (OC, OHW)). */
+/* dst (cols, rows) = src (rows, cols) transposed, in tiles of 8 x 8. */
+static void transpose(float *dst, const float *src, size_t rows, size_t cols)
+{
+    for (size_t r0 = 0; r0 < rows; r0 += 8)
+        for (size_t c0 = 0; c0 < cols; c0 += 8) {
+            size_t r1 = r0 + 8 < rows ? r0 + 8 : rows, c1 = c0 + 8 < cols ? c0 + 8 : cols;
+            for (size_t r = r0; r < r1; r++)
+                for (size_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+        }
+}
+
+/* Adds one image's dw^T (K, OC) = col (K, OHW) x dout^T (OHW, OC) to dwt, or
+ * stores it (first image).  With the kernel: column-major, dw_b^T (OC, K) =
+ * dout_t^T (OC, OHW) col^T (OHW, K), dout transposed into dout_t first (the
+ * sum runs along OHW, contiguous in both operands, and libxsmm 1.17's JIT
+ * declines a transposed A); the image's product into dw_b, then added, as
+ * OpenBLAS does with beta 1.  (The kernel with beta 1 instead adds each of the
+ * OHW terms to the running sum: on a gradient that the batch cancels out, as
+ * before a batch normalization, the sum's rounding then grew ~100-fold and
+ * tests/cli/mpi.sh's Adam step, which divides by |g| + 1e-7, saw it.) */
+static void dw_image(const cnn_layer *L, float *dwt, const float *col, const float *dout,
+                     float *dout_t, float *dw_b, cnn_gemm_kernel kern, int first)
+{
+    int OC = L->units, K = (int)conv_k(L), ohw = L->out.h * L->out.w;
+    if (kern.fn) {
+        transpose(dout_t, dout, (size_t)OC, (size_t)ohw);
+        cnn_gemm_kernel_run(kern, dout_t, col, first ? dwt : dw_b);
+        if (!first) add_row(dwt, dw_b, OC * K);
+    } else {
+        cnn_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, OC, ohw, 1.0f, col, ohw, dout, ohw,
+                  first ? 0.0f : 1.0f, dwt, OC);
+    }
+}
+
+/* Images of share i: slot i's partial dw^T (K, OC) and db (OC) summed over
+ * them; din_b = col2im(w^T (K, OC) x dout_b (OC, OHW)). */
 static void backward_share(void *arg, int i, int t)
 {
     const conv_job *j = arg;
     const cnn_layer *L = j->L;
     int OC = L->units;
     size_t K = conv_k(L), ohw = (size_t)L->out.h * L->out.w, chw = cnn_shape_size(L->in);
-    float *dw = j->scratch + (size_t)i * slot_size(L); /* (OC, K) */
-    float *db = dw + (size_t)OC * K;                   /* (OC) */
-    float *col = slot_cols(L, j->scratch, i);          /* (K, OHW), then dcol */
+    float *dwt = j->scratch + (size_t)i * slot_size(L); /* (K, OC) */
+    float *db = dwt + (size_t)OC * K;                   /* (OC) */
+    float *col = slot_cols(L, j->scratch, i);           /* (K, OHW), then dcol */
+    float *dout_t = col + K * ohw;                      /* (OHW, OC) */
+    float *dw_b = dout_t + (size_t)OC * ohw;            /* (K, OC) */
     size_t b0, b1;
     cnn_share((size_t)j->n, i, t, &b0, &b1);
+    /* column-major, dcol^T (OHW, K) = dout^T (OHW, OC) (w^T (K, OC))^T */
+    cnn_gemm_kernel kern =
+        j->din ? cnn_gemm_kernel_get((int)ohw, (int)K, OC, (int)ohw, (int)K, (int)ohw, 0.0f, 1)
+               : (cnn_gemm_kernel){NULL};
+    /* dw's kernel (beta 0: each image's product, then added) */
+    cnn_gemm_kernel dwk = cnn_gemm_kernel_get(OC, (int)K, (int)ohw, OC, (int)ohw, OC, 0.0f, 0);
     for (int oc = 0; oc < OC; oc++) db[oc] = 0.0f;
     for (size_t b = b0; b < b1; b++) {
         const float *dout = j->dout + b * OC * ohw;
         im2col_image(L, col, j->in + b * chw);
-        cnn_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, (int)ohw, 1.0f, dout,
-                  (int)ohw, col, (int)ohw, b == b0 ? 0.0f : 1.0f, dw, (int)K);
+        dw_image(L, dwt, col, dout, dout_t, dw_b, dwk, b == b0);
         for (int oc = 0; oc < OC; oc++) db[oc] += row_sum(dout + (size_t)oc * ohw, ohw);
         if (!j->din) continue;
         float *dcol = col; /* the columns are read: their gradient goes in their place */
-        cnn_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ohw, OC, 1.0f, j->w,
-                  (int)K, dout, (int)ohw, 0.0f, dcol, (int)ohw);
+        if (kern.fn)
+            cnn_gemm_kernel_run(kern, dout, j->w, dcol);
+        else
+            cnn_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)ohw, OC, 1.0f, j->w,
+                      (int)K, dout, (int)ohw, 0.0f, dcol, (int)ohw);
         col2im_image(L, j->din + b * chw, dcol);
     }
 }
@@ -279,14 +338,15 @@ static void conv2d_backward(const cnn_layer *L, float *din, float *dparams, cons
     size_t K = conv_k(L);
     int t = n < CNN_MAX_THREADS ? n : CNN_MAX_THREADS; /* the slots conv2d_scratch_size made */
     if (t > cnn_get_threads()) t = cnn_get_threads();
-    conv_job j = {.L = L, .n = n, .din = din, .scratch = ctx->scratch, .dout = dout,
-                  .w = params, .in = in};
+    conv_job j = {
+        .L = L, .n = n, .din = din, .scratch = ctx->scratch, .dout = dout, .w = params, .in = in};
     cnn_parallel_run(t, backward_share, &j);
     /* the slots' partial sums, in slot order (the same result for a given thread count) */
     float *dw = dparams, *db = L->use_bias ? dparams + OC * K : NULL; /* (OC, K), (OC) */
     for (int i = 0; i < t; i++) {
         const float *pw = ctx->scratch + (size_t)i * slot_size(L), *pb = pw + (size_t)OC * K;
-        for (size_t k = 0; k < (size_t)OC * K; k++) dw[k] += pw[k];
+        for (int oc = 0; oc < OC; oc++)
+            for (size_t k = 0; k < K; k++) dw[oc * K + k] += pw[k * OC + oc]; /* pw: (K, OC) */
         if (db)
             for (int oc = 0; oc < OC; oc++) db[oc] += pb[oc];
     }
