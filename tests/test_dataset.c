@@ -268,6 +268,15 @@ static void write_rgb_set(const char *images, const char *labels, int f32, int g
         CHECK_FAIL_("write_rgb_set: %s", err.msg);
 }
 
+/* Makes the folder dir (a mkdtemp template) and names an images and a labels
+ * file in it (64 bytes each). */
+static void temp_set_paths(char *dir, char *im, char *lb)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(im, 64, "%s/images", dir);
+    snprintf(lb, 64, "%s/labels", dir);
+}
+
 static void same_eval(const eval_out *a, const eval_out *b, size_t n, const char *what)
 {
     if (a->rc || b->rc || a->loss != b->loss || a->acc != b->acc ||
@@ -279,9 +288,7 @@ static void same_eval(const eval_out *a, const eval_out *b, size_t n, const char
 static void streamed_sets_evaluate_as_loaded_sets_bit_for_bit(void)
 {
     char dir[] = "/tmp/test_dataset_XXXXXX", im[64], lb[64];
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(im, sizeof im, "%s/images", dir);
-    snprintf(lb, sizeof lb, "%s/labels", dir);
+    temp_set_paths(dir, im, lb);
     cnn_model *m = NULL;
     cnn_net *net = small_net(&m);
     for (int k = 0; net && k < 4; k++) {
@@ -324,9 +331,7 @@ static int eval_all(cnn_net *net, const cnn_dataset *d, cnn_error *err)
 static void a_streamed_file_that_changes_is_refused(void)
 {
     char dir[] = "/tmp/test_dataset_XXXXXX", im[64], lb[64];
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(im, sizeof im, "%s/images", dir);
-    snprintf(lb, sizeof lb, "%s/labels", dir);
+    temp_set_paths(dir, im, lb);
     cnn_model *m = NULL;
     cnn_net *net = small_net(&m);
     cnn_dataset *d = NULL;
@@ -372,9 +377,7 @@ done:
 static void streamed_loads_check_the_whole_file_up_front(void)
 {
     char dir[] = "/tmp/test_dataset_XXXXXX", im[64], lb[64];
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(im, sizeof im, "%s/images", dir);
-    snprintf(lb, sizeof lb, "%s/labels", dir);
+    temp_set_paths(dir, im, lb);
     cnn_model *m = NULL;
     cnn_net *net = small_net(&m);
     for (int k = 0; net && k < 5; k++) {

@@ -168,40 +168,37 @@ static void conv2d_matches_reference(void)
                            " \"strides\": 2}", 2);
 }
 
-/* The lecture model's second convolution: an image's output is the same bits
- * alone as in a batch of 7 on 1 to 3 threads (one kernel per image shape,
- * whichever GEMM library runs it). */
-static void conv2d_answers_do_not_depend_on_the_batch(void)
+/* An image's pre-activations in `layer` of the model `text` (input `in`
+ * floats, layer output `out` floats) are the same bits alone as in a batch of
+ * n, on 1, 2 and 3 threads. */
+static void batch_agrees_with_alone(const char *text, int n, size_t in, size_t out, int layer)
 {
-    enum { N = 7, IN = 13 * 13 * 25, OUT = 11 * 11 * 50 };
-    const char *text = "{\"input_shape\": [13, 13, 25], \"layers\": [{\"type\": \"Conv2D\", "
-                       "\"filters\": 50, \"kernel_size\": 3, \"activation\": \"relu\"}]}";
     cnn_model *m;
     cnn_net *batch, *alone;
     cnn_error err;
-    if (cnn_model_parse(text, strlen(text), "c.json", &m, &err) ||
-        cnn_net_new(m, N, &batch, &err) || cnn_net_new(m, 1, &alone, &err)) {
+    if (cnn_model_parse(text, strlen(text), "b.json", &m, &err) ||
+        cnn_net_new(m, n, &batch, &err) || cnn_net_new(m, 1, &alone, &err)) {
         CHECK_FAIL_("%s", err.msg);
         return;
     }
     float *p = cnn_net_params(batch);
     for (size_t i = 0; i < m->nparams; i++) p[i] = (float)(2.0 * cnn_rng_uniform(&rng) - 1.0);
     memcpy(cnn_net_params(alone), p, m->nparams * sizeof(float));
-    float *x = rand_buf((size_t)N * IN, -1, 1), *want = malloc((size_t)N * OUT * sizeof *want);
+    float *x = rand_buf((size_t)n * in, -1, 1), *want = malloc((size_t)n * out * sizeof *want);
     int saved = cnn_get_threads();
-    for (int b = 0; b < N; b++) {
-        CHECK(cnn_net_forward(alone, x + (size_t)b * IN, IN, 1, 0, NULL, &err) == 0);
-        memcpy(want + (size_t)b * OUT, cnn_net_preact(alone, 0), OUT * sizeof *want);
+    for (int b = 0; b < n; b++) {
+        CHECK(cnn_net_forward(alone, x + (size_t)b * in, in, 1, 0, NULL, &err) == 0);
+        memcpy(want + (size_t)b * out, cnn_net_preact(alone, layer), out * sizeof *want);
     }
     for (int t = 1; t <= 3; t++) {
         cnn_set_threads(t);
-        CHECK(cnn_net_forward(batch, x, (size_t)N * IN, N, 0, NULL, &err) == 0);
-        const float *got = cnn_net_preact(batch, 0);
+        CHECK(cnn_net_forward(batch, x, (size_t)n * in, n, 0, NULL, &err) == 0);
+        const float *got = cnn_net_preact(batch, layer);
         int differ = 0;
-        for (int b = 0; b < N; b++)
-            differ += memcmp(want + (size_t)b * OUT, got + (size_t)b * OUT, OUT * sizeof *got) != 0;
+        for (int b = 0; b < n; b++)
+            differ += memcmp(want + (size_t)b * out, got + (size_t)b * out, out * sizeof *got) != 0;
         if (differ)
-            CHECK_FAIL_("%d threads: %d of %d images differ from the image alone", t, differ, N);
+            CHECK_FAIL_("%d threads: %d of %d images differ from the image alone", t, differ, n);
     }
     cnn_set_threads(saved);
     free(x);
@@ -209,6 +206,16 @@ static void conv2d_answers_do_not_depend_on_the_batch(void)
     cnn_net_free(batch);
     cnn_net_free(alone);
     cnn_model_free(m);
+}
+
+/* The lecture model's second convolution: an image's output is the same bits
+ * alone as in a batch of 7 on 1 to 3 threads (one kernel per image shape,
+ * whichever GEMM library runs it). */
+static void conv2d_answers_do_not_depend_on_the_batch(void)
+{
+    batch_agrees_with_alone("{\"input_shape\": [13, 13, 25], \"layers\": [{\"type\": \"Conv2D\", "
+                            "\"filters\": 50, \"kernel_size\": 3, \"activation\": \"relu\"}]}",
+                            7, 13 * 13 * 25, 11 * 11 * 50, 0);
 }
 
 /* ---- pooling ----------------------------------------------------------------- */
@@ -391,41 +398,9 @@ static void dense_matches_reference(void)
  * product differ from the same rows computed alone.) */
 static void dense_answers_do_not_depend_on_the_batch(void)
 {
-    enum { N = 29, IN = 1251, UNITS = 37 };
-    char text[256];
-    snprintf(text, sizeof text, "{\"input_shape\": [1, 1, %d], \"layers\": [{\"type\": "
-             "\"Flatten\"}, {\"type\": \"Dense\", \"units\": %d}]}", IN, UNITS);
-    cnn_model *m;
-    cnn_net *batch, *alone;
-    cnn_error err;
-    if (cnn_model_parse(text, strlen(text), "d.json", &m, &err) ||
-        cnn_net_new(m, N, &batch, &err) || cnn_net_new(m, 1, &alone, &err)) {
-        CHECK_FAIL_("%s", err.msg);
-        return;
-    }
-    float *p = cnn_net_params(batch);
-    for (size_t i = 0; i < m->nparams; i++) p[i] = (float)(2.0 * cnn_rng_uniform(&rng) - 1.0);
-    memcpy(cnn_net_params(alone), p, m->nparams * sizeof(float));
-    float *x = rand_buf((size_t)N * IN, -1, 1), want[N][UNITS], got[N][UNITS];
-    int saved = cnn_get_threads();
-    for (int b = 0; b < N; b++) {
-        CHECK(cnn_net_forward(alone, x + (size_t)b * IN, IN, 1, 0, NULL, &err) == 0);
-        memcpy(want[b], cnn_net_preact(alone, 1), sizeof want[b]);
-    }
-    for (int t = 1; t <= 3; t++) {
-        cnn_set_threads(t);
-        CHECK(cnn_net_forward(batch, x, (size_t)N * IN, N, 0, NULL, &err) == 0);
-        memcpy(got, cnn_net_preact(batch, 1), sizeof got);
-        int differ = 0;
-        for (int b = 0; b < N; b++) differ += memcmp(want[b], got[b], sizeof want[b]) != 0;
-        if (differ)
-            CHECK_FAIL_("%d threads: %d of %d images differ from the image alone", t, differ, N);
-    }
-    cnn_set_threads(saved);
-    free(x);
-    cnn_net_free(batch);
-    cnn_net_free(alone);
-    cnn_model_free(m);
+    batch_agrees_with_alone("{\"input_shape\": [1, 1, 1251], \"layers\": [{\"type\": "
+                            "\"Flatten\"}, {\"type\": \"Dense\", \"units\": 37}]}",
+                            29, 1251, 37, 1);
 }
 
 static void flatten_is_channel_major(void)
