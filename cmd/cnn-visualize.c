@@ -258,6 +258,7 @@ static int *parse_units(const char *s, int count, const char *layer, int *n)
         if (a < 0 || b >= count) {
             fprintf(stderr, "cnn-visualize: --units: %ld is out of range: layer %s has units 0 "
                             "to %d\n", a < 0 ? a : b, layer, count - 1);
+            free(u);
             exit(2);
         }
         for (long v = a; v <= b; v++) {
@@ -274,10 +275,12 @@ static int *parse_units(const char *s, int count, const char *layer, int *n)
     }
     *n = k;
     return u;
-bad:
+bad: /* (u freed: Valgrind counts a block only the exiting frame holds as lost) */
+    free(u);
     cli_note("--units: expected a list like 0-11,17, got \"%s\"", s);
     exit(2);
 oom:
+    free(u);
     fputs("cnn-visualize: error: out of memory\n", stderr);
     exit(1);
 }
