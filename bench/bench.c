@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cnn.h"
 #include "layer.h"   /* internal: the layer-extension API */
@@ -46,6 +47,9 @@ static float *a, *b, *c; /* (N, N) each */
  * (libcnn holds OpenBLAS to one thread only inside its own passes.) */
 static double sgemm_rate(int threads)
 {
+    /* libcnn's idle workers poll for up to 0.2 ms before they sleep
+     * (lib/threads.c): let them sleep, so the yardstick has the cores. */
+    nanosleep(&(struct timespec){0, 2000000}, NULL);
     openblas_set_num_threads(threads);
     double t0 = now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, a, N, b, N, 0, c, N);
@@ -55,6 +59,20 @@ static double sgemm_rate(int threads)
 
 int main(int argc, char **argv)
 {
+    /* OpenBLAS's workers poll for 2^28 cycles (~0.1 s) after each
+     * multithreaded product before they sleep, so after every yardstick
+     * product one of them kept a core busy through the steps timed next: at 2
+     * threads training ran at the speed of one, or slower, in about half the
+     * runs (bench/README.md, "Hand-overs").  libcnn itself never runs
+     * OpenBLAS on more than one thread, so its workers never wake; here they
+     * are told to sleep at once.  OpenBLAS reads the setting when it loads,
+     * before main: so the bench starts itself again with it set. */
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) {
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+        execv("/proc/self/exe", argv);
+        perror("bench: cannot restart itself with OPENBLAS_THREAD_TIMEOUT set");
+        return 1;
+    }
     const char *path = argc > 1 ? argv[1] : "models/lee-mnist.json";
     int batch = argc > 2 ? atoi(argv[2]) : 64;
     if (argc > 3) cnn_set_threads(atoi(argv[3]));

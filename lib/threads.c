@@ -14,6 +14,8 @@
 #include "threads.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 static int threads; /* 0: not set yet, use the number of cores */
@@ -45,11 +47,53 @@ static pthread_cond_t wake = PTHREAD_COND_INITIALIZER, done_cond = PTHREAD_COND_
 static int nworkers;           /* workers started (worker w runs share w + 1) */
 static pthread_t tids[CNN_MAX_THREADS];
 static int quit;               /* set by cnn_threads_shutdown: workers return */
-static unsigned long gen;      /* bumped once per run */
+static atomic_ulong gen;       /* bumped once per run (read unlocked while spinning) */
 static int run_t;              /* shares in the current run */
-static int pending;            /* worker shares of the current run not yet done */
+static atomic_int pending;     /* worker shares of the current run not yet done */
+static int sleepers;           /* workers waiting on `wake` */
 static void (*run_fn)(void *, int, int);
 static void *run_arg;
+
+/* How long a worker waiting for the next run, or a caller waiting for its
+ * workers, polls before it sleeps on a condition variable.  A step of training
+ * hands work over a few dozen times, with short serial stretches between; on
+ * a virtual machine a sleeping thread wakes only when the hypervisor wakes its
+ * idle CPU, which measured as slow as doing the layer serially (bench/README.md,
+ * "Hand-overs").  Polling is bounded so an idle pool costs no CPU. */
+#ifndef CNN_SPIN_NS
+#define CNN_SPIN_NS 200000
+#endif
+
+static inline void cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Polls, for up to CNN_SPIN_NS, until *v != old (done 0) or *v <= 0 (done 1). */
+static void spin(void *v, unsigned long old, int done)
+{
+    long long until = 0;
+    for (unsigned i = 0;; i++) {
+        if (done ? atomic_load_explicit((atomic_int *)v, memory_order_acquire) <= 0
+                 : atomic_load_explicit((atomic_ulong *)v, memory_order_relaxed) != old)
+            return;
+        if (i % 64 == 0) { /* the clock every 64 pauses: ~1 us */
+            long long t = now_ns();
+            if (!until) until = t + CNN_SPIN_NS;
+            else if (t > until) return;
+        }
+        cpu_pause();
+    }
+}
 
 static void *worker(void *p)
 {
@@ -57,7 +101,14 @@ static void *worker(void *p)
     unsigned long seen = 0;
     pthread_mutex_lock(&lock);
     for (;;) {
+        if (gen == seen && !quit) {
+            pthread_mutex_unlock(&lock);
+            spin(&gen, seen, 0);
+            pthread_mutex_lock(&lock);
+        }
+        sleepers++;
         while (gen == seen && !quit) pthread_cond_wait(&wake, &lock);
+        sleepers--;
         if (quit) break;
         seen = gen;
         if (me >= run_t) continue;
@@ -99,10 +150,11 @@ void cnn_parallel_run(int max_t, void (*fn)(void *arg, int i, int t), void *arg)
     int can = grow(t);
     run_fn = fn, run_arg = arg, run_t = t, pending = can - 1;
     gen++;
-    pthread_cond_broadcast(&wake);
+    if (sleepers) pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&lock);
     fn(arg, 0, t);
     for (int i = can; i < t; i++) fn(arg, i, t); /* shares without a worker */
+    spin(&pending, 0, 1);
     pthread_mutex_lock(&lock);
     while (pending > 0) pthread_cond_wait(&done_cond, &lock);
     pthread_mutex_unlock(&lock);
