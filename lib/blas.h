@@ -4,7 +4,10 @@
  * a matrix (cnn-summary, cnn-data info) several times its own run time: its
  * dynamic-arch initialization and relocations, libgfortran, and a worker
  * thread started at load.  So libcnn does not link it: cnn_blas_enter
- * dlopen()s it once (pthread_once) and resolves the few functions libcnn uses.
+ * dlopen()s it once (pthread_once) and resolves the few functions libcnn uses,
+ * and the net calls cnn_blas_enter only around a pass with a layer that may
+ * call cnn_sgemm (the layer ops' uses_blas): a prediction through kernels of
+ * libcnn's own (Dense, and Conv2D with libxsmm) never loads it.
  *
  * Which file: the environment variable CNN_OPENBLAS when set (a path or a
  * soname, for an OpenBLAS of one's own); else the libopenblas.so.0 the

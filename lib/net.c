@@ -282,11 +282,23 @@ static int check_input_len(const cnn_net *net, const char *what, size_t len, int
 static int forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
                    float stat_weight, cnn_error *err);
 
+/* cnn_blas_enter around a forward (backward 0) or backward pass, when a layer
+ * of the net may call OpenBLAS in it; *host = 1 (nothing to restore) when not. */
+static int blas_enter(const cnn_net *net, int backward, int *host, cnn_error *err)
+{
+    *host = 1;
+    for (int i = 0; net && i < net->m->nlayers; i++) {
+        const cnn_layer *L = &net->m->layers[i];
+        if (L->ops->uses_blas && L->ops->uses_blas(L, backward)) return cnn_blas_enter(host, err);
+    }
+    return 0;
+}
+
 int cnn_net_forward(cnn_net *net, const float *x, size_t x_len, int n, int training, cnn_rng *rng,
                     cnn_error *err)
 {
     int host;
-    if (cnn_blas_enter(&host, err)) return -1;
+    if (blas_enter(net, 0, &host, err)) return -1;
     int rc = forward(net, x, x_len, n, training, rng, 0, err);
     cnn_blas_leave(host);
     return rc;
@@ -298,7 +310,7 @@ int cnn_net_stats_forward(cnn_net *net, const float *x, size_t x_len, int n, flo
     if (!(weight > 0 && weight <= 1))
         return cnn_errorf(err, "statistics pass: weight %g is not in (0, 1]", weight);
     int host;
-    if (cnn_blas_enter(&host, err)) return -1;
+    if (blas_enter(net, 0, &host, err)) return -1;
     int rc = forward(net, x, x_len, n, 1, NULL, weight, err);
     cnn_blas_leave(host);
     if (net) net->last_n = 0; /* no backward through a statistics pass */
@@ -420,7 +432,7 @@ int cnn_net_backward(cnn_net *net, int n, int from, int pre, float *input_grad, 
                      cnn_error *err)
 {
     int host;
-    if (cnn_blas_enter(&host, err)) return -1;
+    if (blas_enter(net, 1, &host, err)) return -1;
     int rc = backward(net, n, from, pre, -1, input_grad, grad_len, err);
     cnn_blas_leave(host);
     return rc;
@@ -432,7 +444,7 @@ int cnn_net_backward_to(cnn_net *net, int n, int from, int pre, int to, cnn_erro
         return cnn_errorf(err, "backward from layer %d to layer %d: the stop must be below", from,
                           to);
     int host;
-    if (cnn_blas_enter(&host, err)) return -1;
+    if (blas_enter(net, 1, &host, err)) return -1;
     int rc = backward(net, n, from, pre, to, NULL, 0, err);
     cnn_blas_leave(host);
     return rc;

@@ -197,6 +197,35 @@ static float *slot_cols(const cnn_layer *L, float *scratch, int i)
     return scratch + (size_t)i * slot_size(L) + (size_t)L->units * conv_k(L) + L->units;
 }
 
+/* The kernels of the three per-image products (xsmm.h), column-major:
+ * forward  out^T (OHW, OC) = col^T (OHW, K) w^T (K, OC) + out^T;
+ * din      dcol^T (OHW, K) = dout^T (OHW, OC) (w^T (K, OC))^T;
+ * dw       dw_b^T (OC, K) = dout_t^T (OC, OHW) col^T (OHW, K), beta 0 (dw_image). */
+static cnn_gemm_kernel forward_kernel(const cnn_layer *L)
+{
+    int OC = L->units, K = (int)conv_k(L), ohw = L->out.h * L->out.w;
+    return cnn_gemm_kernel_get(ohw, OC, K, ohw, K, ohw, 1.0f, 0);
+}
+
+static cnn_gemm_kernel din_kernel(const cnn_layer *L)
+{
+    int OC = L->units, K = (int)conv_k(L), ohw = L->out.h * L->out.w;
+    return cnn_gemm_kernel_get(ohw, K, OC, ohw, K, ohw, 0.0f, 1);
+}
+
+static cnn_gemm_kernel dw_kernel(const cnn_layer *L)
+{
+    int OC = L->units, K = (int)conv_k(L), ohw = L->out.h * L->out.w;
+    return cnn_gemm_kernel_get(OC, K, ohw, OC, ohw, OC, 0.0f, 0);
+}
+
+/* OpenBLAS is called where a product has no kernel. */
+static int conv2d_uses_blas(const cnn_layer *L, int backward)
+{
+    if (!backward) return !forward_kernel(L).fn;
+    return !din_kernel(L).fn || !dw_kernel(L).fn;
+}
+
 /* Images of share i: col_b = im2col(in_b); out_b (OC, OHW) = w (OC, K) x col_b + bias. */
 static void forward_share(void *arg, int i, int t)
 {
@@ -207,9 +236,7 @@ static void forward_share(void *arg, int i, int t)
     size_t b0, b1;
     cnn_share((size_t)j->n, i, t, &b0, &b1);
     float *col = slot_cols(L, j->scratch, i); /* (K, OHW) */
-    /* column-major, out^T (OHW, OC) = col^T (OHW, K) w^T (K, OC) + out^T */
-    cnn_gemm_kernel kern =
-        cnn_gemm_kernel_get((int)ohw, OC, (int)K, (int)ohw, (int)K, (int)ohw, 1.0f, 0);
+    cnn_gemm_kernel kern = forward_kernel(L);
     for (size_t b = b0; b < b1; b++) {
         float *out = j->out + b * OC * ohw;
         im2col_image(L, col, j->in + b * chw);
@@ -306,12 +333,8 @@ static void backward_share(void *arg, int i, int t)
     float *dw_b = dout_t + (size_t)OC * ohw;            /* (K, OC) */
     size_t b0, b1;
     cnn_share((size_t)j->n, i, t, &b0, &b1);
-    /* column-major, dcol^T (OHW, K) = dout^T (OHW, OC) (w^T (K, OC))^T */
-    cnn_gemm_kernel kern =
-        j->din ? cnn_gemm_kernel_get((int)ohw, (int)K, OC, (int)ohw, (int)K, (int)ohw, 0.0f, 1)
-               : (cnn_gemm_kernel){NULL};
-    /* dw's kernel (beta 0: each image's product, then added) */
-    cnn_gemm_kernel dwk = cnn_gemm_kernel_get(OC, (int)K, (int)ohw, OC, (int)ohw, OC, 0.0f, 0);
+    cnn_gemm_kernel kern = j->din ? din_kernel(L) : (cnn_gemm_kernel){NULL};
+    cnn_gemm_kernel dwk = dw_kernel(L);
     for (int oc = 0; oc < OC; oc++) db[oc] = 0.0f;
     for (size_t b = b0; b < b1; b++) {
         const float *dout = j->dout + b * OC * ohw;
@@ -361,6 +384,7 @@ const cnn_layer_ops cnn_conv2d_ops = {
     .infer = conv2d_infer,
     .tensors = conv2d_tensors,
     .macs = conv2d_macs,
+    .uses_blas = conv2d_uses_blas,
     .scratch_size = conv2d_scratch_size,
     .forward = conv2d_forward,
     .backward = conv2d_backward,

@@ -195,6 +195,13 @@ static void dense_backward(const cnn_layer *L, float *din, float *dparams, const
     cnn_parallel_run(ctx->n > NU ? ctx->n : NU, backward_share, &j);
 }
 
+/* The forward pass is a kernel of libcnn's own; backward uses OpenBLAS. */
+static int dense_uses_blas(const cnn_layer *L, int backward)
+{
+    (void)L;
+    return backward;
+}
+
 const cnn_layer_ops cnn_dense_ops = {
     .type = "Dense",
     .auto_name = "dense",
@@ -202,6 +209,7 @@ const cnn_layer_ops cnn_dense_ops = {
     .infer = dense_infer,
     .tensors = dense_tensors,
     .macs = dense_macs,
+    .uses_blas = dense_uses_blas,
     .forward = dense_forward,
     .backward = dense_backward,
 };

@@ -116,6 +116,12 @@ struct cnn_layer_ops {
     /* 1 when a training forward of L draws from ctx->rng (NULL: never). */
     int (*needs_rng)(const cnn_layer *L);
 
+    /* 1 when L's forward (backward 0) or backward (backward 1) may call
+     * cnn_sgemm (NULL: never).  The net loads OpenBLAS only around passes
+     * that need it (lib/blas.h): a prediction with kernels of libcnn's own
+     * never pays its loading. */
+    int (*uses_blas)(const cnn_layer *L, int backward);
+
     /* Given L->in, sets L->out, padding and L->nparams / L->ntrainable.  Fails
      * (message without file prefix) when the layer cannot take that shape. */
     int (*infer)(cnn_layer *L, cnn_error *err);
