@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "blas.h"
 #include "net_internal.h"
 #include "comm.h"
@@ -18,7 +19,8 @@ struct cnn_net {
     int max_batch;
 
     /* One block of 4 * nparams floats with named pointers into it. */
-    float *param_block;
+    float *param_block; /* cnn_big_calloc: param_mapped bytes */
+    size_t param_mapped;
     float *params; /* (nparams) in model order */
     float *grads;  /* (nparams) same layout */
     float *opt_m;  /* (nparams) SGD velocity / Adam first moment */
@@ -29,7 +31,8 @@ struct cnn_net {
      * layer's activation is linear; dpost == dpre also under relu, whose
      * backward goes elementwise in place (the lecture model's first
      * convolution alone saves 4.3 MB at batch 64: bench/README.md). */
-    float *act_block;
+    float *act_block; /* cnn_big_calloc: act_mapped bytes */
+    size_t act_mapped;
     float *input; /* (max_batch, C, H, W): a copy of the last forward's x, which
                    * layer 0's backward reads */
     float **pre, **post, **dpre, **dpost, **state;
@@ -84,7 +87,7 @@ static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, c
 
     /* parameters, gradients, optimizer state: one block */
     size_t np = m->nparams;
-    net->param_block = calloc(4 * np + 1, sizeof(float));
+    net->param_block = cnn_big_calloc((4 * np + 1) * sizeof(float), 0, &net->param_mapped);
     net->pre = calloc((size_t)nl, sizeof(float *));
     net->post = calloc((size_t)nl, sizeof(float *));
     net->dpre = calloc((size_t)nl, sizeof(float *));
@@ -119,10 +122,10 @@ static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, c
     if (total * sizeof(float) > (double)SIZE_MAX / 2)
         return cnn_net_free(net), cnn_errorf(err, "the activations for batch %d do not fit in "
                                                   "memory", max_batch);
-    /* calloc, not malloc + memset: a block this large comes from the kernel
-     * zeroed, and pages no pass writes (the scratch slots of threads that do
-     * not run, a batch smaller than max_batch) then never count in the RSS. */
-    net->act_block = calloc((size_t)total + 1, sizeof(float));
+    /* zeroed by the kernel, not by memset: pages no pass writes (the scratch
+     * slots of threads that do not run, a batch smaller than max_batch) then
+     * never count in the RSS (to 2 MiB, bigmem.h) */
+    net->act_block = cnn_big_calloc(((size_t)total + 1) * sizeof(float), 0, &net->act_mapped);
     if (!net->act_block) {
         cnn_net_free(net);
         return cnn_errorf(err, "out of memory: %.0f MB of activations for batch size %d",
@@ -174,8 +177,8 @@ oom:
 void cnn_net_free(cnn_net *net)
 {
     if (!net) return;
-    free(net->param_block);
-    free(net->act_block);
+    cnn_big_free(net->param_block, net->param_mapped);
+    cnn_big_free(net->act_block, net->act_mapped);
     free(net->pre);
     free(net->post);
     free(net->dpre);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bigmem.h"
 #include "fileio.h"
 #include "strbuf.h"
 
@@ -23,7 +24,9 @@ struct cnn_st_file {
     int n;
     cnn_st_tensor *t;   /* n tensors, header order */
     int *dtype;         /* n dtype codes as stored in the file */
-    float *data;        /* every tensor's values, back to back */
+    float *data;        /* every tensor's values, back to back, or NULL when */
+    void *file;         /* the tensors point into the file's bytes (load's `keep`): */
+    size_t file_mapped; /* a block of cnn_big_calloc (0: of malloc) */
     int nmeta;
     char **mkey, **mval;
 };
@@ -405,13 +408,33 @@ static int read_header(const unsigned char *p, size_t len, const char *fname, ui
     return 0;
 }
 
+/* 1 when every tensor is float32 in the host's byte order at a 4-byte
+ * aligned place of data: the file's bytes are the values. */
+static int usable_in_place(const unsigned char *data, const entry *es, int n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (int i = 0; i < n; i++)
+        if (es[i].dtype != DT_F32 || (uintptr_t)(data + es[i].begin) % _Alignof(float)) return 0;
+    return 1;
+#else
+    (void)data, (void)es, (void)n;
+    return 0;
+#endif
+}
+
 /* A file of len bytes whose header is at p: the header checked against the
  * data buffer's length (every tensor's range, the coverage), then, when data
  * is not NULL, the values converted and checked.  data NULL: the tensors have
- * names and shapes, no values. */
+ * names and shapes, no values.  keep: p is a malloc'd block the result may
+ * take over (*kept = 1), its tensors then pointing into it instead of into a
+ * converted copy: a weights file's pages are touched once, not twice (each
+ * new page costs a fault, on a virtual machine some 15 us: a fifth of
+ * cnn-infer's start, bench/README.md "Start-up"). */
 static int load(const unsigned char *p, size_t len, const unsigned char *data_or_null,
-                const char *fname, cnn_st_file **out, cnn_error *err)
+                unsigned char *keep, int *kept, const char *fname, cnn_st_file **out,
+                cnn_error *err)
 {
+    if (kept) *kept = 0;
     *out = NULL;
     uint64_t hlen = 0;
     cJSON *root = NULL;
@@ -431,8 +454,9 @@ static int load(const unsigned char *p, size_t len, const unsigned char *data_or
     size_t nt = f->n > 0 ? (size_t)f->n : 1;
     f->t = calloc(nt, sizeof *f->t);
     f->dtype = calloc(nt, sizeof *f->dtype);
-    if (data) f->data = malloc(sizeof(float) * (total ? total : 1));
-    if (!f->t || !f->dtype || (data && !f->data)) {
+    int in_place = data && keep && usable_in_place(data, es, f->n);
+    if (data && !in_place) f->data = malloc(sizeof(float) * (total ? total : 1));
+    if (!f->t || !f->dtype || (data && !in_place && !f->data)) {
         cnn_errorf(err, "%s: out of memory for %zu values", fname, total);
         goto fail;
     }
@@ -449,8 +473,12 @@ static int load(const unsigned char *p, size_t len, const unsigned char *data_or
         t->count = es[i].count;
         f->dtype[i] = es[i].dtype;
         if (!data) continue;
-        t->data = f->data + at;
-        convert(f->data + at, data + es[i].begin, es[i].count, es[i].dtype);
+        if (in_place) {
+            t->data = (const float *)(const void *)(data + es[i].begin);
+        } else {
+            t->data = f->data + at;
+            convert(f->data + at, data + es[i].begin, es[i].count, es[i].dtype);
+        }
         /* NaN or infinity in weights makes every prediction NaN: refuse them here,
          * naming the tensor, rather than print "nan" and exit 0. */
         size_t bad = 0, first = 0;
@@ -466,6 +494,7 @@ static int load(const unsigned char *p, size_t len, const unsigned char *data_or
     }
     free(es);
     cJSON_Delete(root);
+    if (in_place) f->file = keep, *kept = 1;
     *out = f;
     return 0;
 fail:
@@ -478,7 +507,33 @@ fail:
 int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file **out,
                     cnn_error *err)
 {
-    return load(buf, len, buf, name ? name : "(memory)", out, err);
+    return load(buf, len, buf, NULL, NULL, name ? name : "(memory)", out, err);
+}
+
+/* Files from this size on are read into a block of cnn_big_calloc. */
+#define BIG_FILE ((size_t)256 << 10)
+
+/* A regular file of `size` bytes, the first plen of them (prefix) read
+ * already, read whole into a block of cnn_big_calloc (*mapped); NULL with err
+ * filled when it cannot be, or when it is not `size` bytes long any more. */
+static unsigned char *read_big(FILE *fp, const char *name, size_t size, const void *prefix,
+                               size_t plen, size_t *mapped, cnn_error *err)
+{
+    unsigned char *b = cnn_big_calloc(size + 1, 1, mapped);
+    if (!b) {
+        cnn_errorf(err, "%s: out of memory for %zu bytes", name, size);
+        return NULL;
+    }
+    if (plen) memcpy(b, prefix, plen);
+    size_t n = plen + fread(b + plen, 1, size + 1 - plen, fp);
+    if (ferror(fp) || n != size) {
+        if (ferror(fp)) cnn_errorf(err, "%s: read error: %s", name, strerror(errno));
+        else cnn_errorf(err, "%s: %s while it was read (%zu bytes, then %s%zu)", name,
+                        n < size ? "shrank" : "grew", size, n < size ? "" : "more than ", n);
+        cnn_big_free(b, *mapped);
+        return NULL;
+    }
+    return b;
 }
 
 int cnn_st_load_fp(FILE *fp, const char *name, long long size, size_t max_bytes,
@@ -511,11 +566,23 @@ int cnn_st_load_fp(FILE *fp, const char *name, long long size, size_t max_bytes,
     size_t len = 0;
     int rc;
     if (!header_only || got < sizeof head) {
-        rc = cnn_read_stream_after(fp, name, max_bytes, head, got, &buf, &len, err);
+        /* a large regular file in 2 MiB pages (bigmem.h) */
+        size_t mapped = 0;
+        if (!header_only && size >= (long long)BIG_FILE && (unsigned long long)size <= max_bytes &&
+            got == sizeof head) {
+            len = (size_t)size;
+            buf = (char *)read_big(fp, name, len, head, got, &mapped, err);
+            rc = buf ? 0 : -1;
+        } else {
+            rc = cnn_read_stream_after(fp, name, max_bytes, head, got, &buf, &len, err);
+        }
+        int kept = 0;
         if (rc == 0)
-            rc = load((unsigned char *)buf, len, header_only ? NULL : (unsigned char *)buf, name,
-                      out, err);
-        free(buf);
+            rc = load((unsigned char *)buf, len, header_only ? NULL : (unsigned char *)buf,
+                      (unsigned char *)buf, &kept, name, out, err);
+        if (kept) (*out)->file_mapped = mapped;
+        else if (mapped) cnn_big_free(buf, mapped);
+        else free(buf);
         return rc;
     }
     /* Only the header: 8 + hlen bytes are read (hlen <= CNN_ST_MAX_HEADER),
@@ -540,7 +607,7 @@ int cnn_st_load_fp(FILE *fp, const char *name, long long size, size_t max_bytes,
         free(buf);
         return -1;
     }
-    rc = load((unsigned char *)buf, len, NULL, name, out, err);
+    rc = load((unsigned char *)buf, len, NULL, NULL, NULL, name, out, err);
     free(buf);
     return rc;
 }
@@ -627,6 +694,8 @@ void cnn_st_free(cnn_st_file *f)
     free(f->t);
     free(f->dtype);
     free(f->data);
+    if (f->file_mapped) cnn_big_free(f->file, f->file_mapped);
+    else free(f->file);
     free(f);
 }
 

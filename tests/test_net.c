@@ -10,7 +10,8 @@
 
 #include "check.h"
 #include "cnn.h"
-#include "layer.h" /* internal: the layer-extension API */
+#include "bigmem.h" /* internal: the net's blocks */
+#include "layer.h"  /* internal: the layer-extension API */
 
 #define LECTURE "models/lee-mnist.json"
 #define BATCH 16
@@ -505,6 +506,34 @@ static void bad_calls_are_errors(void)
     cnn_model_free(m);
 }
 
+/* The net's large blocks: zeroed, writable, on 2 MiB boundaries from 256 KiB
+ * on, their lengths as bigmem.h gives them. */
+static void big_blocks_are_zeroed_and_sized_by_the_rule(void)
+{
+    struct { size_t bytes; int whole; size_t mapped; } cases[] = {
+        {100, 0, 4096},                  /* small: 4 KiB pages */
+        {300 << 10, 0, 2 << 20},         /* 256 KiB to 2 MiB: one huge page */
+        {(3 << 20) + 5, 0, (3 << 20) + 4096}, /* large, kept: the tail in 4 KiB pages */
+        {(3 << 20) + 5, 1, 4 << 20},     /* large, read through: whole huge pages */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        size_t mapped = 0;
+        unsigned char *p = cnn_big_calloc(cases[c].bytes, cases[c].whole, &mapped);
+        CHECK(p != NULL);
+        if (!p) continue;
+        size_t nonzero = 0;
+        for (size_t i = 0; i < cases[c].bytes; i++) nonzero += p[i] != 0;
+        CHECK_INT_EQ(0, nonzero);
+        memset(p, 0xab, cases[c].bytes);
+#if !defined(__SANITIZE_ADDRESS__)
+        CHECK_INT_EQ(cases[c].mapped, mapped);
+        if (cases[c].bytes >= (256 << 10)) CHECK_INT_EQ(0, (size_t)p % (2 << 20));
+#endif
+        cnn_big_free(p, mapped);
+    }
+    cnn_big_free(NULL, 0);
+}
+
 int main(void)
 {
     RUN(sgd_step_lowers_the_loss_on_the_lecture_model);
@@ -518,5 +547,6 @@ int main(void)
     RUN(schedules_follow_their_formulas);
     RUN(init_follows_keras);
     RUN(bad_calls_are_errors);
+    RUN(big_blocks_are_zeroed_and_sized_by_the_rule);
     return check_report();
 }

@@ -465,6 +465,125 @@ static void st_load_respects_file_size_limit(void)
     unlink(tmp_path("big.st"));
 }
 
+/* ------------------------------------------------------------ large files */
+
+#define BIG_N 70000 /* floats per tensor: two tensors make a file over 256 KiB */
+
+static float big_value(int tensor, size_t i)
+{
+    return (float)((long)(i % 4093) - 2000) * 0.25f + (float)tensor; /* exact in float */
+}
+
+/* A file of two tensors of BIG_N values, a then b: F32, or b in F16 (values
+ * that F16 holds exactly: i % 8 - 4); the JSON padded with `pad` spaces, which
+ * moves the data off or onto a 4-byte boundary. */
+static const char *write_big(const char *name, int b_f16, int pad, int nan_at)
+{
+    char json[512];
+    size_t bbytes = (size_t)BIG_N * (b_f16 ? 2 : 4);
+    int h = snprintf(json, sizeof json,
+                     "{\"a\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[0,%zu]},"
+                     "\"b\":{\"dtype\":\"%s\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}}%*s",
+                     BIG_N, (size_t)BIG_N * 4, b_f16 ? "F16" : "F32", BIG_N, (size_t)BIG_N * 4,
+                     (size_t)BIG_N * 4 + bbytes, pad, "");
+    size_t dlen = (size_t)BIG_N * 4 + bbytes;
+    unsigned char *data = malloc(dlen);
+    for (size_t i = 0; i < BIG_N; i++) {
+        float v = big_value(0, i);
+        memcpy(data + 4 * i, &v, 4); /* the test machines are little-endian */
+        if (b_f16) {
+            /* i % 8 - 4 in F16: sign, exponent 15 + e, mantissa */
+            static const uint16_t f16[8] = {0xc400, 0xc200, 0xc000, 0xbc00,
+                                            0x0000, 0x3c00, 0x4000, 0x4200};
+            data[4 * BIG_N + 2 * i] = (unsigned char)(f16[i % 8] & 0xff);
+            data[4 * BIG_N + 2 * i + 1] = (unsigned char)(f16[i % 8] >> 8);
+        } else {
+            float w = big_value(1, i);
+            memcpy(data + 4 * BIG_N + 4 * i, &w, 4);
+        }
+    }
+    if (nan_at >= 0) {
+        float q = NAN;
+        memcpy(data + 4 * (size_t)nan_at, &q, 4);
+    }
+    bytes b = st_file(json, data, dlen);
+    (void)h;
+    FILE *fp = fopen(tmp_path(name), "wb");
+    CHECK(fp && fwrite(b.p, 1, b.n, fp) == b.n);
+    if (fp) fclose(fp);
+    free(b.p);
+    free(data);
+    return tmp_path(name);
+}
+
+static void check_big(const cnn_st_file *f, int b_f16)
+{
+    const cnn_st_tensor *a = cnn_st_find(f, "a"), *b = cnn_st_find(f, "b");
+    CHECK(a && b);
+    if (!a || !b) return;
+    size_t wrong = 0;
+    for (size_t i = 0; i < BIG_N; i++) {
+        if (a->data[i] != big_value(0, i)) wrong++;
+        if (b->data[i] != (b_f16 ? (float)((int)(i % 8) - 4) : big_value(1, i))) wrong++;
+    }
+    CHECK_INT_EQ(0, wrong);
+}
+
+/* Files of 256 KiB and more are read into 2 MiB pages, and used where they lie
+ * when every tensor is aligned float32: the same values every way. */
+static void st_large_files_load_the_same_values_aligned_or_not(void)
+{
+    struct { int f16, pad; } cases[] = {{0, 0}, {0, 1}, {0, 2}, {0, 3}, {1, 0}, {1, 3}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const char *path = write_big("large.st", cases[c].f16, cases[c].pad, -1);
+        cnn_st_file *f = NULL;
+        cnn_error err = {{0}};
+        CHECK_INT_EQ(0, cnn_st_load(path, 1 << 24, &f, &err));
+        if (f) check_big(f, cases[c].f16);
+        cnn_st_free(f);
+        unlink(path);
+    }
+}
+
+static void st_large_file_with_nan_is_refused(void)
+{
+    const char *path = write_big("nan.st", 0, 0, 12345);
+    cnn_st_file *f = NULL;
+    cnn_error err = {{0}};
+    CHECK_INT_EQ(-1, cnn_st_load(path, 1 << 24, &f, &err));
+    CHECK(f == NULL);
+    CHECK_CONTAINS(err.msg, "nan.st: tensor \"a\" holds 1 non-finite value (NaN or infinity), "
+                            "the first at index 12345");
+    unlink(path);
+}
+
+/* The size a regular file had when opened is the size read: a file that grew
+ * or shrank meanwhile is an error, not a half-read weights file. */
+static void st_large_file_that_changed_size_is_refused(void)
+{
+    const char *path = write_big("changed.st", 0, 0, -1);
+    FILE *fp = fopen(path, "rb");
+    CHECK(fp != NULL);
+    if (!fp) return;
+    fseek(fp, 0, SEEK_END);
+    long long size = ftell(fp);
+    cnn_st_file *f = NULL;
+    cnn_error err = {{0}};
+    rewind(fp);
+    CHECK_INT_EQ(-1, cnn_st_load_fp(fp, "changed.st", size - 4, 1 << 24, NULL, 0, 0, &f, &err));
+    CHECK(f == NULL);
+    CHECK_CONTAINS(err.msg, "changed.st: grew while it was read");
+    rewind(fp);
+    CHECK_INT_EQ(-1, cnn_st_load_fp(fp, "changed.st", size + 4, 1 << 24, NULL, 0, 0, &f, &err));
+    CHECK_CONTAINS(err.msg, "changed.st: shrank while it was read");
+    rewind(fp);
+    CHECK_INT_EQ(0, cnn_st_load_fp(fp, "changed.st", size, 1 << 24, NULL, 0, 0, &f, &err));
+    if (f) check_big(f, 0);
+    cnn_st_free(f);
+    fclose(fp);
+    unlink(path);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_safetensors.XXXXXX");
@@ -495,6 +614,9 @@ int main(void)
     RUN(st_non_string_metadata_is_refused);
     RUN(st_duplicate_tensor_is_refused);
     RUN(st_load_respects_file_size_limit);
+    RUN(st_large_files_load_the_same_values_aligned_or_not);
+    RUN(st_large_file_with_nan_is_refused);
+    RUN(st_large_file_that_changed_size_is_refused);
     rmdir(tmpdir);
     return check_report();
 }
