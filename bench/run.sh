@@ -32,9 +32,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "machine: $(getconf _NPROCESSORS_ONLN) cores, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //');" \
      "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 
+# part NAME: the seconds since the last part (or the start), kept for the
+# closing line, which says where make bench's time goes (the issue: < 3 min)
+parts=() last=$SECONDS
+part() { parts+=("$1 $((SECONDS - last)) s"); last=$SECONDS; }
+
 # ---- 0. loading a folder of PNGs (bench/dataset.sh) --------------------------
 BIN=$BIN BUILD=$BUILD bash bench/dataset.sh
 
+part "folder loading"
 # ---- 1. lecture model at batch 64, against PyTorch ----------------------------
 PY=
 for p in python3 /usr/bin/python3; do
@@ -73,6 +79,7 @@ else
     echo "PyTorch: not measured (python3 cannot import torch; make bench installs python3-torch)"
 fi
 
+part "lecture model and PyTorch"
 # ---- 2. scaling ----------------------------------------------------------------
 echo
 echo "scaling (median of 3 repetitions each; fraction of the same run's sgemm):"
@@ -89,6 +96,7 @@ for b in 1 8 64 256; do scale "$MODEL" "$b"; done
 if [ -z "$SMOKE" ]; then scale models/cifar-cnn.json 64; scale models/alphago-policy.json 8
 else scale models/cifar-cnn.json 8; scale models/alphago-policy.json 1; fi
 
+part scaling
 # ---- 3. Fashion-MNIST training -------------------------------------------------
 echo
 TI=$FASHION/train-images-idx3-ubyte.gz; TL=$FASHION/train-labels-idx1-ubyte.gz
@@ -110,6 +118,7 @@ awk -v set="$SET" -v e="$EPOCHS" -F'[:,{} ]+' '
                  e, set, v["\"elapsed_seconds\""], v["\"images_per_second\""], 100 * v["\"val_accuracy\""], rss / 1024 }' \
     "$TMP/train.json" "$TMP/time"
 
+part "Fashion-MNIST training"
 # ---- 4. start-up and cnn-infer -------------------------------------------------
 echo
 sed -n '/iVBOR/p' bench/infer.sh | sed 's/^echo "//; s/".*//' | base64 -d >"$TMP/digit.png"
@@ -123,6 +132,12 @@ awk -F, 'NR == 2 { e = $4 } NR > 1 { n = $1; sub(/ .*/, "", n); sub(/.*\//, "", 
 if [ -n "$SMOKE" ]; then FASHION=$TMP/none RUNS=1 PNG_RUNS=0 WEIGHTS=$W BIN=$BIN bash bench/infer.sh 2>/dev/null
 else RUNS=3 PNG_RUNS=0 WEIGHTS=$W BIN=$BIN bash bench/infer.sh; fi
 
+part "start-up and cnn-infer"
 # ---- 5. data-parallel training (bench/mpi.sh) --------------------------------
 echo
 BIN=$BIN bash bench/mpi.sh
+part "data-parallel training"
+
+echo
+printf -v all '%s, ' "${parts[@]}"
+echo "make bench: $SECONDS s in all (${all%, })"

@@ -24,7 +24,8 @@ for line in 'training step: .* of sgemm' 'inference: .* of sgemm' 'batch   1: tr
             'peak RSS [0-9.]+ MiB' 'cnn-infer \(one PNG\) +[0-9.]+ ms +[0-9.]+ x the empty' \
             'cnn-summary \(lecture model\) +[0-9.]+ ms' 'cnn-infer: [0-9]+ images/s' \
             '2 ranks x 1 thread +[0-9]+ images/s +[0-9.]+ % of training time in MPI|data-parallel training: not measured' \
-            'overlap: 2 ranks [0-9]+ images/s|data-parallel training: not measured'; do
+            'overlap: 2 ranks [0-9]+ images/s|data-parallel training: not measured' \
+            'make bench: [0-9]+ s in all \(folder loading [0-9]+ s, .*data-parallel training [0-9]+ s\)'; do
     if printf '%s\n' "$out" | grep -Eq "$line"; then pass=$((pass + 1))
     else fail=$((fail + 1)); echo "FAIL bench/run.sh printed no line matching '$line'"; fi
 done
