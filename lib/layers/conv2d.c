@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "avx512.h"
 #include "blas.h"
 #include "threads.h"
 #include "xsmm.h"
@@ -119,11 +120,67 @@ static inline void add_row(float *d, const float *s, int len)
     for (; i < len; i++) d[i] += s[i];
 }
 
+#if CNN_AVX512
+/* ---- AVX-512 (avx512.h): stride 1 across, rows in masked pieces of 16 ---- */
+
+/* One row of the columns, d[0, len) = s[x] for x in [lo, hi) and 0 elsewhere,
+ * as nch masked loads (lm: the lanes [lo, hi) of each 16; a masked lane reads
+ * as 0 and is not read) and whole stores of 16 floats: up to 15 past len are
+ * written too, junk that the next row's store overwrites (rows are written in
+ * address order), unless the row is the last (then the stores are masked).
+ * Masked stores cost more than whole ones on the AMD cores here, and a row of
+ * 11 floats needs one store. */
+CNN_TARGET_AVX512 static inline void gather_row_512(float *d, const float *s, const __mmask16 *lm,
+                                                    int nch, int len, int last)
+{
+    for (int k = 0; k < nch; k++) {
+        __m512 v = _mm512_maskz_loadu_ps(lm[k], s + 16 * k);
+        if (last)
+            _mm512_mask_storeu_ps(d + 16 * k, (__mmask16)cnn_lanes(0, len - 16 * k), v);
+        else
+            _mm512_storeu_ps(d + 16 * k, v);
+    }
+}
+
+/* im2col_image for SW = 1 and OW <= 64: each row of the columns one or a few
+ * masked loads and stores, the masks made once per row of the kernel. */
+CNN_TARGET_AVX512 static void im2col_image_512(const cnn_layer *L, float *col, const float *src)
+{
+    int H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
+    int OH = L->out.h, OW = L->out.w, SH = L->stride[0], nch = (OW + 15) / 16;
+    size_t ohw = (size_t)OH * OW, K = conv_k(L);
+    const __mmask16 none[4] = {0};
+    for (size_t r = 0; r < K; r++) {
+        int c = (int)(r / ((size_t)KH * KW)), ky = (int)(r / KW % KH), kx = (int)(r % KW);
+        int off = kx - L->pad_left, lo, hi;
+        inside_cols(OW, 1, off, W, &lo, &hi);
+        __mmask16 lm[4];
+        for (int k = 0; k < nch; k++) lm[k] = (__mmask16)cnn_lanes(lo - 16 * k, hi - 16 * k);
+        const float *plane = src + (size_t)c * H * W; /* (H, W) */
+        float *dst = col + r * ohw;                   /* (OH, OW) */
+        for (int oy = 0; oy < OH; oy++) {
+            int iy = oy * SH - L->pad_top + ky, last = r + 1 == K && oy + 1 == OH;
+            if (iy < 0 || iy >= H) /* all lanes masked: zeros */
+                gather_row_512(dst + (size_t)oy * OW, plane, none, nch, OW, last);
+            else
+                gather_row_512(dst + (size_t)oy * OW, plane + (size_t)iy * W + off, lm, nch, OW,
+                               last);
+        }
+    }
+}
+#endif
+
 /* col (K, OH*OW) from one image src (C, H, W): row (c, ky, kx), column
  * oy*OW + ox holds src[c, oy*SH - pad_top + ky, ox*SW - pad_left + kx], zero
  * where the window overhangs. */
 static void im2col_image(const cnn_layer *L, float *col, const float *src)
 {
+#if CNN_AVX512
+    if (L->stride[1] == 1 && L->out.w <= 64 && cnn_avx512()) {
+        im2col_image_512(L, col, src);
+        return;
+    }
+#endif
     int H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
     int OH = L->out.h, OW = L->out.w, SH = L->stride[0], SW = L->stride[1];
     size_t ohw = (size_t)OH * OW, K = conv_k(L);
@@ -226,6 +283,34 @@ static int conv2d_uses_blas(const cnn_layer *L, int backward)
     return !din_kernel(L).fn || !dw_kernel(L).fn;
 }
 
+#if CNN_AVX512
+CNN_TARGET_AVX512 static void fill_bias_512(float *out, const float *bias, int OC, size_t ohw)
+{
+    for (int oc = 0; oc < OC; oc++) {
+        __m512 v = _mm512_set1_ps(bias ? bias[oc] : 0.0f);
+        float *o = out + (size_t)oc * ohw;
+        size_t p = 0;
+        for (; p + 16 <= ohw; p += 16) _mm512_storeu_ps(o + p, v);
+        _mm512_mask_storeu_ps(o + p, (__mmask16)cnn_lanes(0, (int)(ohw - p)), v);
+    }
+}
+#endif
+
+/* out (OC, OHW): row oc = bias[oc] (0 without a bias). */
+static void fill_bias(float *out, const float *bias, int OC, size_t ohw)
+{
+#if CNN_AVX512
+    if (cnn_avx512()) {
+        fill_bias_512(out, bias, OC, ohw);
+        return;
+    }
+#endif
+    for (int oc = 0; oc < OC; oc++) {
+        float bv = bias ? bias[oc] : 0.0f, *o = out + (size_t)oc * ohw;
+        for (size_t p = 0; p < ohw; p++) o[p] = bv;
+    }
+}
+
 /* Images of share i: col_b = im2col(in_b); out_b (OC, OHW) = w (OC, K) x col_b + bias. */
 static void forward_share(void *arg, int i, int t)
 {
@@ -242,10 +327,7 @@ static void forward_share(void *arg, int i, int t)
         im2col_image(L, col, j->in + b * chw);
         /* the bias first and beta = 1: OpenBLAS would otherwise zero out in a
          * pass of its own */
-        for (int oc = 0; oc < OC; oc++) {
-            float bv = j->bias ? j->bias[oc] : 0.0f, *o = out + (size_t)oc * ohw;
-            for (size_t p = 0; p < ohw; p++) o[p] = bv;
-        }
+        fill_bias(out, j->bias, OC, ohw);
         if (kern.fn)
             cnn_gemm_kernel_run(kern, col, j->w, out);
         else
@@ -284,9 +366,62 @@ static float row_sum(const float *x, size_t len)
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+#if CNN_AVX512
+/* transpose()'s whole 8 x 8 tiles as eight vector loads, 24 shuffles and
+ * eight vector stores (the edges stay scalar). */
+CNN_TARGET_AVX512 static inline void transpose_8x8(float *dst, size_t rows, const float *src,
+                                                   size_t cols)
+{
+    __m256 x0 = _mm256_loadu_ps(src), x1 = _mm256_loadu_ps(src + cols);
+    __m256 x2 = _mm256_loadu_ps(src + 2 * cols), x3 = _mm256_loadu_ps(src + 3 * cols);
+    __m256 x4 = _mm256_loadu_ps(src + 4 * cols), x5 = _mm256_loadu_ps(src + 5 * cols);
+    __m256 x6 = _mm256_loadu_ps(src + 6 * cols), x7 = _mm256_loadu_ps(src + 7 * cols);
+    __m256 t0 = _mm256_unpacklo_ps(x0, x1), t1 = _mm256_unpackhi_ps(x0, x1);
+    __m256 t2 = _mm256_unpacklo_ps(x2, x3), t3 = _mm256_unpackhi_ps(x2, x3);
+    __m256 t4 = _mm256_unpacklo_ps(x4, x5), t5 = _mm256_unpackhi_ps(x4, x5);
+    __m256 t6 = _mm256_unpacklo_ps(x6, x7), t7 = _mm256_unpackhi_ps(x6, x7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + rows, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * rows, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * rows, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * rows, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * rows, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * rows, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * rows, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+CNN_TARGET_AVX512 static void transpose_512(float *dst, const float *src, size_t rows,
+                                            size_t cols)
+{
+    size_t r8 = rows & ~(size_t)7, c8 = cols & ~(size_t)7;
+    for (size_t r0 = 0; r0 < r8; r0 += 8) {
+        for (size_t c0 = 0; c0 < c8; c0 += 8)
+            transpose_8x8(dst + c0 * rows + r0, rows, src + r0 * cols + c0, cols);
+        for (size_t r = r0; r < r0 + 8; r++)
+            for (size_t c = c8; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
+    }
+    for (size_t r = r8; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
+}
+#endif
+
 /* dst (cols, rows) = src (rows, cols) transposed, in tiles of 8 x 8. */
 static void transpose(float *dst, const float *src, size_t rows, size_t cols)
 {
+#if CNN_AVX512
+    if (cnn_avx512()) {
+        transpose_512(dst, src, rows, cols);
+        return;
+    }
+#endif
     for (size_t r0 = 0; r0 < rows; r0 += 8)
         for (size_t c0 = 0; c0 < cols; c0 += 8) {
             size_t r1 = r0 + 8 < rows ? r0 + 8 : rows, c1 = c0 + 8 < cols ? c0 + 8 : cols;
