@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "avx512.h"
 #include "threads.h"
 
 static const char *const channels_last[] = {"channels_last", NULL};
@@ -75,10 +76,118 @@ typedef struct {
     unsigned char *arg; /* (planes, OH, OW) window offsets: 0, 1, 2 (next row), 3 */
 } pool_job;
 
+#if CNN_AVX512
+/* ---- AVX-512 (avx512.h): 16 windows at a time ------------------------------
+ * The same comparisons, in the same order, as the portable loops below.  Rows
+ * are stored whole (16 lanes) in address order, the overhang overwritten by
+ * the rows after it; masked only where it would pass the end of the share's
+ * planes (masked stores cost more on the AMD cores here). */
+
+/* 16 floats at d, or the first n of them where d + 16 passes end. */
+CNN_TARGET_AVX512 static inline void store16(float *d, __m512 v, int n, const float *end)
+{
+    if (d + 16 <= end)
+        _mm512_storeu_ps(d, v);
+    else
+        _mm512_mask_storeu_ps(d, (__mmask16)cnn_lanes(0, n), v);
+}
+
+/* One row of windows: d[0, OW) the maxima of the rows s and s + W, a the offsets. */
+CNN_TARGET_AVX512 static void max_2x2_row_512(float *d, unsigned char *a, const float *s, int W,
+                                              int OW, const float *dend,
+                                              const unsigned char *aend)
+{
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2,
+                                        0);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (int x = 0; x < OW; x += 16) {
+        __mmask16 m0 = (__mmask16)cnn_lanes(0, 2 * (OW - x)),
+                  m1 = (__mmask16)cnn_lanes(0, 2 * (OW - x) - 16);
+        const float *t = s + 2 * x, *b = t + W;
+        __m512 t0 = _mm512_maskz_loadu_ps(m0, t), t1 = _mm512_maskz_loadu_ps(m1, t + 16);
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        __m512 w1 = _mm512_permutex2var_ps(t0, od, t1), w2 = _mm512_permutex2var_ps(b0, ev, b1);
+        __m512 w3 = _mm512_permutex2var_ps(b0, od, b1), v = _mm512_permutex2var_ps(t0, ev, t1);
+        __m512i k = _mm512_setzero_si512();
+        __mmask16 g = _mm512_cmp_ps_mask(w1, v, _CMP_GT_OQ); /* false on NaN, as > */
+        v = _mm512_mask_mov_ps(v, g, w1), k = _mm512_mask_mov_epi32(k, g, _mm512_set1_epi32(1));
+        g = _mm512_cmp_ps_mask(w2, v, _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(v, g, w2), k = _mm512_mask_mov_epi32(k, g, _mm512_set1_epi32(2));
+        g = _mm512_cmp_ps_mask(w3, v, _CMP_GT_OQ);
+        v = _mm512_mask_mov_ps(v, g, w3), k = _mm512_mask_mov_epi32(k, g, _mm512_set1_epi32(3));
+        store16(d + x, v, OW - x, dend);
+        __m128i k8 = _mm512_cvtepi32_epi8(k);
+        if (a + x + 16 <= aend)
+            _mm_storeu_si128((__m128i *)(void *)(a + x), k8);
+        else
+            _mm_mask_storeu_epi8(a + x, (__mmask16)cnn_lanes(0, OW - x), k8);
+    }
+}
+
+CNN_TARGET_AVX512 static void max_2x2_planes_512(const pool_job *j, size_t p0, size_t p1)
+{
+    int H = j->L->in.h, W = j->L->in.w, OH = j->L->out.h, OW = j->L->out.w;
+    const float *dend = j->dst + p1 * OH * OW;
+    const unsigned char *aend = j->arg + p1 * OH * OW;
+    for (size_t p = p0; p < p1; p++)
+        for (int oy = 0; oy < OH; oy++) {
+            size_t o = p * OH * OW + (size_t)oy * OW;
+            max_2x2_row_512(j->dst + o, j->arg + o, j->src + p * H * W + (size_t)(2 * oy) * W, W,
+                            OW, dend, aend);
+        }
+}
+
+/* One input row d (the windows' top row: q = 0, 1; bottom: q = 2, 3) of the
+ * backward: the gradient g where the offset a is q, else 0. */
+CNN_TARGET_AVX512 static void max_2x2_back_row_512(float *d, const float *g,
+                                                   const unsigned char *a, int OW, int q,
+                                                   const float *dend)
+{
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    const __m512i q0 = _mm512_set1_epi32(q), q1 = _mm512_set1_epi32(q + 1);
+    for (int x = 0; x < OW; x += 16) {
+        __mmask16 m = (__mmask16)cnn_lanes(0, OW - x);
+        __m512 v = _mm512_maskz_loadu_ps(m, g + x);
+        __m512i k = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, a + x));
+        __m512 z0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, q0), v);
+        __m512 z1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, q1), v);
+        store16(d + 2 * x, _mm512_permutex2var_ps(z0, lo, z1), 2 * (OW - x), dend);
+        store16(d + 2 * x + 16, _mm512_permutex2var_ps(z0, hi, z1), 2 * (OW - x) - 16, dend);
+    }
+}
+
+/* The rows in address order: all of d0, its last column, all of d1, ... */
+CNN_TARGET_AVX512 static void max_2x2_back_planes_512(const pool_job *j, size_t p0, size_t p1)
+{
+    int H = j->L->in.h, W = j->L->in.w, OH = j->L->out.h, OW = j->L->out.w;
+    const float *dend = j->dst + p1 * H * W;
+    for (size_t p = p0; p < p1; p++) {
+        float *d = j->dst + p * H * W;
+        for (int oy = 0; oy < OH; oy++) {
+            float *d0 = d + (size_t)(2 * oy) * W, *d1 = d0 + W;
+            const float *g = j->g + p * OH * OW + (size_t)oy * OW;
+            const unsigned char *a = j->arg + p * OH * OW + (size_t)oy * OW;
+            max_2x2_back_row_512(d0, g, a, OW, 0, dend);
+            if (W > 2 * OW) d0[W - 1] = 0.0f;
+            max_2x2_back_row_512(d1, g, a, OW, 2, dend);
+            if (W > 2 * OW) d1[W - 1] = 0.0f;
+        }
+        if (H > 2 * OH) memset(d + (size_t)(H - 1) * W, 0, (size_t)W * sizeof *d);
+    }
+}
+#endif
+
 /* Planes [p0, p1) of the 2x2 forward: the max and where it was. */
 static void max_2x2_planes(void *arg, size_t p0, size_t p1)
 {
     const pool_job *j = arg;
+#if CNN_AVX512
+    if (cnn_avx512()) {
+        max_2x2_planes_512(j, p0, p1);
+        return;
+    }
+#endif
     int H = j->L->in.h, W = j->L->in.w, OH = j->L->out.h, OW = j->L->out.w;
     for (size_t p = p0; p < p1; p++)
         for (int oy = 0; oy < OH; oy++) {
@@ -107,6 +216,12 @@ static void max_2x2_planes(void *arg, size_t p0, size_t p1)
 static void max_2x2_back_planes(void *arg, size_t p0, size_t p1)
 {
     const pool_job *j = arg;
+#if CNN_AVX512
+    if (cnn_avx512()) {
+        max_2x2_back_planes_512(j, p0, p1);
+        return;
+    }
+#endif
     int H = j->L->in.h, W = j->L->in.w, OH = j->L->out.h, OW = j->L->out.w;
     for (size_t p = p0; p < p1; p++) {
         float *d = j->dst + p * H * W;
