@@ -142,8 +142,27 @@ CNN_TARGET_AVX512 static inline void gather_row_512(float *d, const float *s, co
     }
 }
 
-/* im2col_image for SW = 1 and OW <= 64: each row of the columns one or a few
- * masked loads and stores, the masks made once per row of the kernel. */
+/* Rows [0, n) of d (OW >= 8 floats each) = the rows of s, sw floats apart:
+ * loads and stores of eight floats, the last eight of a row overlapping the
+ * ones before (nothing past a row is read or written). */
+CNN_TARGET_AVX512 static void copy_rows_512(float *d, const float *s, size_t sw, int OW, int n)
+{
+    if (OW <= 16) { /* the lecture's conv2: 11 */
+        for (int i = 0; i < n; i++, d += OW, s += sw) {
+            __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + OW - 8);
+            _mm256_storeu_ps(d, a);
+            _mm256_storeu_ps(d + OW - 8, b);
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++, d += OW, s += sw) {
+        for (int x = 0; x + 8 < OW; x += 8) _mm256_storeu_ps(d + x, _mm256_loadu_ps(s + x));
+        _mm256_storeu_ps(d + OW - 8, _mm256_loadu_ps(s + OW - 8));
+    }
+}
+
+/* im2col_image for SW = 1 and OW <= 64: per row of the kernel, the output
+ * rows whose input row is outside zeroed, the rest copied, masks made once. */
 CNN_TARGET_AVX512 static void im2col_image_512(const cnn_layer *L, float *col, const float *src)
 {
     int H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
@@ -152,20 +171,25 @@ CNN_TARGET_AVX512 static void im2col_image_512(const cnn_layer *L, float *col, c
     const __mmask16 none[4] = {0};
     for (size_t r = 0; r < K; r++) {
         int c = (int)(r / ((size_t)KH * KW)), ky = (int)(r / KW % KH), kx = (int)(r % KW);
-        int off = kx - L->pad_left, lo, hi;
+        int off = kx - L->pad_left, lo, hi, ylo, yhi;
         inside_cols(OW, 1, off, W, &lo, &hi);
+        inside_cols(OH, SH, ky - L->pad_top, H, &ylo, &yhi); /* the same rule for rows */
         __mmask16 lm[4];
         for (int k = 0; k < nch; k++) lm[k] = (__mmask16)cnn_lanes(lo - 16 * k, hi - 16 * k);
-        const float *plane = src + (size_t)c * H * W; /* (H, W) */
-        float *dst = col + r * ohw;                   /* (OH, OW) */
-        for (int oy = 0; oy < OH; oy++) {
-            int iy = oy * SH - L->pad_top + ky, last = r + 1 == K && oy + 1 == OH;
-            if (iy < 0 || iy >= H) /* all lanes masked: zeros */
-                gather_row_512(dst + (size_t)oy * OW, plane, none, nch, OW, last);
-            else
-                gather_row_512(dst + (size_t)oy * OW, plane + (size_t)iy * W + off, lm, nch, OW,
-                               last);
-        }
+        /* (OH, W) from row ylo of the plane: input row iy = oy * SH - pad_top + ky */
+        const float *s = src + (size_t)c * H * W + (size_t)(ylo * SH - L->pad_top + ky) * W + off;
+        float *dst = col + r * ohw; /* (OH, OW) */
+        int last = r + 1 == K;
+        for (int oy = 0; oy < ylo; oy++) /* all lanes masked: zeros */
+            gather_row_512(dst + (size_t)oy * OW, src, none, nch, OW, last && oy + 1 == OH);
+        if (lo == 0 && hi == OW && OW >= 8)
+            copy_rows_512(dst + (size_t)ylo * OW, s, (size_t)SH * W, OW, yhi - ylo);
+        else
+            for (int oy = ylo; oy < yhi; oy++)
+                gather_row_512(dst + (size_t)oy * OW, s + (size_t)(oy - ylo) * SH * W, lm, nch, OW,
+                               last && oy + 1 == OH);
+        for (int oy = yhi; oy < OH; oy++)
+            gather_row_512(dst + (size_t)oy * OW, src, none, nch, OW, last && oy + 1 == OH);
     }
 }
 #endif
@@ -208,10 +232,76 @@ static void im2col_image(const cnn_layer *L, float *col, const float *src)
     }
 }
 
+#if CNN_AVX512
+/* acc + the columns' terms (row ky of the kernel, lanes m) for pixel row iy,
+ * where that row's window reaches it. */
+CNN_TARGET_AVX512 static inline __m512 col2im_term(__m512 acc, const cnn_layer *L, int iy, int ky,
+                                                   __mmask16 m, const float *s)
+{
+    int oy = iy + L->pad_top - ky; /* stride 1 */
+    if (iy >= L->in.h || oy < 0 || oy >= L->out.h) return acc;
+    return _mm512_mask_add_ps(acc, m, acc, _mm512_maskz_loadu_ps(m, s + (size_t)oy * L->out.w));
+}
+
+/* 16 floats at d, the first n of them where d + 16 passes end. */
+CNN_TARGET_AVX512 static inline void store_row_512(float *d, __m512 v, int n, const float *end)
+{
+    if (d + 16 <= end)
+        _mm512_storeu_ps(d, v);
+    else
+        _mm512_mask_storeu_ps(d, (__mmask16)cnn_lanes(0, n), v);
+}
+
+/* col2im_image for stride 1 and W <= 16 or a multiple of 16, turned around:
+ * the pixels' sums made in registers, four rows of 16 at a time (four chains
+ * of dependent adds in flight), from the column rows that reach them, then
+ * stored once (no memset, no read-modify-write of dst per row).  Each
+ * pixel gets the same terms in the same order as col2im_image's (kx outer,
+ * then ky: its q order for one channel), added to a sum that starts at +0 as
+ * the memset's does; lanes a row does not reach are left alone (masked adds).
+ * Stores are whole, in address order (W <= 16: the overhang overwritten by
+ * the next row), masked only at the image's end. */
+CNN_TARGET_AVX512 static void col2im_image_512(const cnn_layer *L, float *dst, const float *col)
+{
+    int C = L->in.c, H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
+    int OW = L->out.w;
+    size_t ohw = (size_t)L->out.h * OW;
+    const float *end = dst + (size_t)C * H * W;
+    for (int c = 0; c < C; c++)
+        for (int iy = 0; iy < H; iy += 4)
+            for (int x0 = 0; x0 < W; x0 += 16) {
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+                for (int kx = 0; kx < KW; kx++) {
+                    int off = kx - L->pad_left, lo, hi;
+                    inside_cols(OW, 1, off, W, &lo, &hi);
+                    /* lane i is pixel x0 + i, from column x0 + i - off */
+                    __mmask16 m = (__mmask16)cnn_lanes(lo + off - x0, hi + off - x0);
+                    for (int ky = 0; ky < KH; ky++) {
+                        const float *s = col + (((size_t)c * KH + ky) * KW + kx) * ohw + x0 - off;
+                        a0 = col2im_term(a0, L, iy, ky, m, s);
+                        a1 = col2im_term(a1, L, iy + 1, ky, m, s);
+                        a2 = col2im_term(a2, L, iy + 2, ky, m, s);
+                        a3 = col2im_term(a3, L, iy + 3, ky, m, s);
+                    }
+                }
+                __m512 a[4] = {a0, a1, a2, a3};
+                for (int i = 0; i < 4 && iy + i < H; i++)
+                    store_row_512(dst + ((size_t)c * H + iy + i) * W + x0, a[i], W - x0, end);
+            }
+}
+#endif
+
 /* The adjoint of im2col_image: dst (C, H, W) = the columns' entries summed
  * back onto the pixels they came from (overwriting dst). */
 static void col2im_image(const cnn_layer *L, float *dst, const float *col)
 {
+#if CNN_AVX512
+    if (L->stride[0] == 1 && L->stride[1] == 1 && (L->in.w <= 16 || L->in.w % 16 == 0) &&
+        cnn_avx512()) {
+        col2im_image_512(L, dst, col);
+        return;
+    }
+#endif
     int C = L->in.c, H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
     int OH = L->out.h, OW = L->out.w, SH = L->stride[0], SW = L->stride[1];
     size_t ohw = (size_t)OH * OW;
@@ -398,8 +488,7 @@ CNN_TARGET_AVX512 static inline void transpose_8x8(float *dst, size_t rows, cons
     _mm256_storeu_ps(dst + 7 * rows, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
-CNN_TARGET_AVX512 static void transpose_512(float *dst, const float *src, size_t rows,
-                                            size_t cols)
+CNN_TARGET_AVX512 static void transpose_512(float *dst, const float *src, size_t rows, size_t cols)
 {
     size_t r8 = rows & ~(size_t)7, c8 = cols & ~(size_t)7;
     for (size_t r0 = 0; r0 < r8; r0 += 8) {
