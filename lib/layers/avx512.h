@@ -5,11 +5,12 @@
  * only move, select or add floats one at a time in the portable code's order,
  * so both give the same bits.  Masked loads and stores take the ragged rows
  * (11 or 26 floats in the lecture model) in one or two instructions; a masked
- * lane is not read, so it may lie outside the buffer. */
+ * lane is not read, so it may lie outside the buffer.  -DCNN_NO_AVX512 in
+ * CFLAGS leaves them out (to test the portable code on such a machine). */
 #ifndef CNN_LAYERS_AVX512_H
 #define CNN_LAYERS_AVX512_H
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CNN_NO_AVX512)
 #include <immintrin.h>
 
 #define CNN_AVX512 1
