@@ -94,11 +94,9 @@ CNN_TARGET_AVX512 static inline void store16(float *d, __m512 v, int n, const fl
 
 /* One row of windows: d[0, OW) the maxima of the rows s and s + W, a the offsets. */
 CNN_TARGET_AVX512 static void max_2x2_row_512(float *d, unsigned char *a, const float *s, int W,
-                                              int OW, const float *dend,
-                                              const unsigned char *aend)
+                                              int OW, const float *dend, const unsigned char *aend)
 {
-    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2,
-                                        0);
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     for (int x = 0; x < OW; x += 16) {
         __mmask16 m0 = (__mmask16)cnn_lanes(0, 2 * (OW - x)),
@@ -139,9 +137,8 @@ CNN_TARGET_AVX512 static void max_2x2_planes_512(const pool_job *j, size_t p0, s
 
 /* One input row d (the windows' top row: q = 0, 1; bottom: q = 2, 3) of the
  * backward: the gradient g where the offset a is q, else 0. */
-CNN_TARGET_AVX512 static void max_2x2_back_row_512(float *d, const float *g,
-                                                   const unsigned char *a, int OW, int q,
-                                                   const float *dend)
+CNN_TARGET_AVX512 static void max_2x2_back_row_512(float *d, const float *g, const unsigned char *a,
+                                                   int OW, int q, const float *dend)
 {
     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
