@@ -142,7 +142,9 @@ resume_sets() {
 }
 # Starts a 2-rank run, waits for its first checkpoint (epoch 1 done), then
 # SIGKILLs one rank while epoch 2 runs; the job must end non-zero with no
-# output and a valid checkpoint of epoch 1.
+# output and a valid checkpoint of epoch 1.  The ranks are looked up while
+# epoch 1 runs: an epoch takes ~60 ms, and the two pgreps after the checkpoint
+# let epoch 2 finish first in about half the runs.
 killed_2_rank_run() {
     local dir=$TMP/killed; rm -rf "$dir"; mkdir -p "$dir"
     $GUARD $MPIRUN -n 2 "$BIN/cnn-train-mpi" "${RES[@]}" -o "$dir/w.st" 2>"$dir/err" &
@@ -150,11 +152,18 @@ killed_2_rank_run() {
     for i in $(seq 1 3000); do
         [ -e "$dir/w.st.ckpt" ] && break
         kill -0 $guard 2>/dev/null || break
+        if [ -z "$ranks" ]; then
+            job=$(pgrep -P $guard | head -n 1)
+            [ -n "$job" ] && ranks=$(pgrep -P "$job" -f cnn-train-mpi)
+            [ "$(echo $ranks | wc -w)" = 2 ] || ranks=""
+        fi
         sleep 0.01
     done
     [ -e "$dir/w.st.ckpt" ] || { fail "no checkpoint appeared: $(cat "$dir/err")"; wait $guard; return 1; }
-    job=$(pgrep -P $guard | head -n 1)
-    [ -n "$job" ] && ranks=$(pgrep -P "$job" -f cnn-train-mpi)
+    if [ -z "$ranks" ]; then
+        job=$(pgrep -P $guard | head -n 1)
+        [ -n "$job" ] && ranks=$(pgrep -P "$job" -f cnn-train-mpi)
+    fi
     set -- $ranks
     [ $# = 2 ] || { fail "expected 2 ranks under mpirun, found: $ranks"; wait $guard; return 1; }
     kill -KILL "$2"
