@@ -126,16 +126,16 @@ static inline void add_row(float *d, const float *s, int len)
 /* One row of the columns, d[0, len) = s[x] for x in [lo, hi) and 0 elsewhere,
  * as nch masked loads (lm: the lanes [lo, hi) of each 16; a masked lane reads
  * as 0 and is not read) and whole stores of 16 floats: up to 15 past len are
- * written too, junk that the next row's store overwrites (rows are written in
- * address order), unless the row is the last (then the stores are masked).
- * Masked stores cost more than whole ones on the AMD cores here, and a row of
- * 11 floats needs one store. */
+ * written too, junk that the rows after overwrite (rows are written in
+ * address order), unless that would pass end, the end of the columns (then
+ * the store is masked to the row).  Masked stores cost more than whole ones
+ * on the AMD cores here, and a row of 11 floats needs one store. */
 CNN_TARGET_AVX512 static inline void gather_row_512(float *d, const float *s, const __mmask16 *lm,
-                                                    int nch, int len, int last)
+                                                    int nch, int len, const float *end)
 {
     for (int k = 0; k < nch; k++) {
         __m512 v = _mm512_maskz_loadu_ps(lm[k], s + 16 * k);
-        if (last)
+        if (end - (d + 16 * k) < 16)
             _mm512_mask_storeu_ps(d + 16 * k, (__mmask16)cnn_lanes(0, len - 16 * k), v);
         else
             _mm512_storeu_ps(d + 16 * k, v);
@@ -168,6 +168,7 @@ CNN_TARGET_AVX512 static void im2col_image_512(const cnn_layer *L, float *col, c
     int H = L->in.h, W = L->in.w, KH = L->kernel[0], KW = L->kernel[1];
     int OH = L->out.h, OW = L->out.w, SH = L->stride[0], nch = (OW + 15) / 16;
     size_t ohw = (size_t)OH * OW, K = conv_k(L);
+    const float *end = col + K * ohw;
     const __mmask16 none[4] = {0};
     for (size_t r = 0; r < K; r++) {
         int c = (int)(r / ((size_t)KH * KW)), ky = (int)(r / KW % KH), kx = (int)(r % KW);
@@ -178,18 +179,17 @@ CNN_TARGET_AVX512 static void im2col_image_512(const cnn_layer *L, float *col, c
         for (int k = 0; k < nch; k++) lm[k] = (__mmask16)cnn_lanes(lo - 16 * k, hi - 16 * k);
         /* (OH, W) from row ylo of the plane: input row iy = oy * SH - pad_top + ky */
         const float *s = src + (size_t)c * H * W + (size_t)(ylo * SH - L->pad_top + ky) * W + off;
-        float *dst = col + r * ohw; /* (OH, OW) */
-        int last = r + 1 == K;
+        float *dst = col + r * ohw;      /* (OH, OW) */
         for (int oy = 0; oy < ylo; oy++) /* all lanes masked: zeros */
-            gather_row_512(dst + (size_t)oy * OW, src, none, nch, OW, last && oy + 1 == OH);
+            gather_row_512(dst + (size_t)oy * OW, src, none, nch, OW, end);
         if (lo == 0 && hi == OW && OW >= 8)
             copy_rows_512(dst + (size_t)ylo * OW, s, (size_t)SH * W, OW, yhi - ylo);
         else
             for (int oy = ylo; oy < yhi; oy++)
                 gather_row_512(dst + (size_t)oy * OW, s + (size_t)(oy - ylo) * SH * W, lm, nch, OW,
-                               last && oy + 1 == OH);
+                               end);
         for (int oy = yhi; oy < OH; oy++)
-            gather_row_512(dst + (size_t)oy * OW, src, none, nch, OW, last && oy + 1 == OH);
+            gather_row_512(dst + (size_t)oy * OW, src, none, nch, OW, end);
     }
 }
 #endif
@@ -246,7 +246,7 @@ CNN_TARGET_AVX512 static inline __m512 col2im_term(__m512 acc, const cnn_layer *
 /* 16 floats at d, the first n of them where d + 16 passes end. */
 CNN_TARGET_AVX512 static inline void store_row_512(float *d, __m512 v, int n, const float *end)
 {
-    if (d + 16 <= end)
+    if (end - d >= 16)
         _mm512_storeu_ps(d, v);
     else
         _mm512_mask_storeu_ps(d, (__mmask16)cnn_lanes(0, n), v);

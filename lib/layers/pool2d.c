@@ -86,7 +86,7 @@ typedef struct {
 /* 16 floats at d, or the first n of them where d + 16 passes end. */
 CNN_TARGET_AVX512 static inline void store16(float *d, __m512 v, int n, const float *end)
 {
-    if (d + 16 <= end)
+    if (end - d >= 16)
         _mm512_storeu_ps(d, v);
     else
         _mm512_mask_storeu_ps(d, (__mmask16)cnn_lanes(0, n), v);
@@ -115,7 +115,7 @@ CNN_TARGET_AVX512 static void max_2x2_row_512(float *d, unsigned char *a, const 
         v = _mm512_mask_mov_ps(v, g, w3), k = _mm512_mask_mov_epi32(k, g, _mm512_set1_epi32(3));
         store16(d + x, v, OW - x, dend);
         __m128i k8 = _mm512_cvtepi32_epi8(k);
-        if (a + x + 16 <= aend)
+        if (aend - (a + x) >= 16)
             _mm_storeu_si128((__m128i *)(void *)(a + x), k8);
         else
             _mm_mask_storeu_epi8(a + x, (__mmask16)cnn_lanes(0, OW - x), k8);
