@@ -406,7 +406,7 @@ static int decode_all(const char *path, files *f, const cnn_dataset_opts *oo, ch
         return cnn_errorf(err, "%s: out of memory", path);
     }
     atomic_init(&j.done, 0);
-    cnn_parallel_for(f->n, decode_range, &j);
+    cnn_parallel_for(f->n, 1, decode_range, &j);
     if (o->on_progress) o->on_progress(o->ctx, f->n, f->n);
     /* Errors in file order, whatever the threads' order was. */
     size_t kept = 0;

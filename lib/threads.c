@@ -175,14 +175,16 @@ static void for_share(void *p, int i, int t)
     if (lo < hi) j->fn(j->arg, lo, hi);
 }
 
-void cnn_parallel_for(size_t n, void (*fn)(void *arg, size_t lo, size_t hi), void *arg)
+void cnn_parallel_for(size_t n, size_t grain, void (*fn)(void *arg, size_t lo, size_t hi),
+                      void *arg)
 {
-    if (n < 2 || cnn_get_threads() <= 1) {
+    size_t shares = n / (grain ? grain : 1);
+    if (shares < 2 || cnn_get_threads() <= 1) {
         fn(arg, 0, n);
         return;
     }
     for_job j = {fn, arg, n};
-    cnn_parallel_run(n < CNN_MAX_THREADS ? (int)n : CNN_MAX_THREADS, for_share, &j);
+    cnn_parallel_run(shares < CNN_MAX_THREADS ? (int)shares : CNN_MAX_THREADS, for_share, &j);
 }
 
 /* ---- shutdown -------------------------------------------------------------- */

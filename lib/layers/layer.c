@@ -269,7 +269,7 @@ void cnn_activation_apply(int act, float *out, const float *in, int n, int c, in
     if (act == CNN_ACT_RELU) {
         relu_job j = {out, in, NULL};
         size_t blocks = total / 4096;
-        cnn_parallel_for(blocks, relu_blocks, &j);
+        cnn_parallel_for(blocks, cnn_grain(4096), relu_blocks, &j);
         cnn_relu(out + blocks * 4096, in + blocks * 4096, total - blocks * 4096);
         return;
     }
@@ -332,7 +332,7 @@ void cnn_activation_backward(int act, float *dpre, const float *dpost, const flo
     case CNN_ACT_RELU: {
         relu_job j = {dpre, dpost, y};
         size_t blocks = total / 4096;
-        cnn_parallel_for(blocks, relu_back_blocks, &j);
+        cnn_parallel_for(blocks, cnn_grain(4096), relu_back_blocks, &j);
         relu_back(dpre + blocks * 4096, dpost + blocks * 4096, y + blocks * 4096,
                   total - blocks * 4096);
         break;

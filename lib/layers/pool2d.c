@@ -256,7 +256,7 @@ static void maxpool2d_forward(const cnn_layer *L, float *out, const float *in, f
     size_t planes = (size_t)ctx->n * L->in.c;
     if (is_2x2(L)) {
         pool_job j = {L, out, in, NULL, (unsigned char *)ctx->state};
-        cnn_parallel_for(planes, max_2x2_planes, &j);
+        cnn_parallel_for(planes, cnn_grain((size_t)H * W), max_2x2_planes, &j);
         return;
     }
     for (size_t p = 0; p < planes; p++) {
@@ -285,7 +285,7 @@ static void maxpool2d_backward(const cnn_layer *L, float *din, float *dparams, c
     size_t planes = (size_t)ctx->n * L->in.c;
     if (is_2x2(L)) {
         pool_job j = {L, din, in, dout, (unsigned char *)ctx->state};
-        cnn_parallel_for(planes, max_2x2_back_planes, &j);
+        cnn_parallel_for(planes, cnn_grain((size_t)H * W), max_2x2_back_planes, &j);
         return;
     }
     memset(din, 0, planes * H * W * sizeof *din);
