@@ -35,14 +35,36 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int arch; /* libxsmm's id of the CPU, 0: libxsmm's kernels are not used */
 static char name[96];
 
+/* libxsmm's id of this CPU, by libxsmm 1.17's own rule (libxsmm_cpuid_x86:
+ * AVX-512 F and CD, then DQ, BW and VL for the Skylake-SP core, VNNI for
+ * Cascade Lake, BF16 for Cooper Lake), from the features libgcc read once at
+ * start (which include the OS's saving of the AVX-512 registers), or 0 below
+ * the AVX-512 core.  libxsmm_cpuid_x86 asks the CPU again, some 20 CPUID
+ * instructions, each a trap to the hypervisor on a virtual machine: 0.15 ms
+ * of a 5 ms prediction of one PNG (bench/README.md, "Start-up"). */
+static int avx512_arch(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512cd") ||
+        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl"))
+        return 0;
+    if (!__builtin_cpu_supports("avx512vnni")) return LIBXSMM_X86_AVX512_CORE;
+    return __builtin_cpu_supports("avx512bf16") ? LIBXSMM_X86_AVX512_CPX : LIBXSMM_X86_AVX512_CLX;
+#else
+    int cpu = libxsmm_cpuid_x86(NULL);
+    return cpu >= LIBXSMM_X86_AVX512_CORE && cpu <= LIBXSMM_X86_AVX512_CPX ? cpu : 0;
+#endif
+}
+
 /* libxsmm's kernels only where they were measured faster than OpenBLAS's
  * (bench/README.md): AVX-512 (Skylake-SP and later; not the Xeon Phi's).  With
  * AVX2 kernels (LIBXSMM_TARGET=hsw, the same Zen 5) training ran 7% slower and
  * inference 5% faster; with SSE both ran 40% slower. */
 static void init(void)
 {
-    int cpu = libxsmm_cpuid_x86(NULL);
-    if (cpu >= LIBXSMM_X86_AVX512_CORE && cpu < LIBXSMM_X86_ALLFEAT) arch = cpu;
+    arch = avx512_arch();
     if (arch)
         snprintf(name, sizeof name, "libxsmm %s (%s)", LIBXSMM_VERSION, libxsmm_cpuid_name(arch));
     else
@@ -60,11 +82,14 @@ static void *generate(const entry *e)
         libxsmm_sgemm_descriptor_init(&blob, e->m, e->n, e->k, e->lda, e->ldb, e->ldc, 1.0f,
                                       e->beta_one ? 1.0f : 0.0f, flags, LIBXSMM_GEMM_PREFETCH_NONE);
     if (!d) return NULL;
-    enum { BUF = 1 << 20 };
+    /* generate() runs under the mutex: one buffer for all (the kernels here
+     * are 1-8 KB, but big shapes unroll to more; a fresh megabyte from malloc
+     * was an mmap and a munmap each) */
+    static unsigned char buf[1 << 20];
     libxsmm_generated_code gc;
     memset(&gc, 0, sizeof gc);
-    if (!(gc.generated_code = malloc(BUF))) return NULL;
-    gc.buffer_size = BUF;
+    gc.generated_code = buf;
+    gc.buffer_size = sizeof buf;
     gc.code_type = 2; /* machine code */
     gc.arch = (unsigned)arch;
     libxsmm_generator_gemm_kernel(&gc, d);
@@ -79,7 +104,6 @@ static void *generate(const entry *e)
             if (mprotect(code, size, PROT_READ | PROT_EXEC)) munmap(code, size), code = NULL;
         }
     }
-    free(gc.generated_code);
     return code;
 }
 

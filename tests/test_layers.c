@@ -9,6 +9,14 @@
 
 #include "check.h"
 #include "cnn.h"
+#include "xsmm.h" /* internal: which kernels the conv layers use */
+
+#if defined(__has_include)
+#if __has_include(<libxsmm.h>)
+#include <libxsmm.h>
+#define HAVE_LIBXSMM_H 1
+#endif
+#endif
 
 #define TOL 1e-5
 
@@ -731,11 +739,28 @@ static void upsampling2d_bilinear_matches_tensorflow_by_hand(void)
     cnn_model_free(m);
 }
 
+/* lib/xsmm.c reads the CPU's features from libgcc's (CPUID is a trap on a
+ * virtual machine): the kernels are libxsmm's for the CPU libxsmm itself
+ * detects, or OpenBLAS below the AVX-512 core. */
+static void conv_kernels_target_the_cpu_libxsmm_detects(void)
+{
+#ifdef HAVE_LIBXSMM_H
+    int cpu = libxsmm_cpuid_x86(NULL);
+    char want[96];
+    if (cpu >= LIBXSMM_X86_AVX512_CORE && cpu <= LIBXSMM_X86_AVX512_CPX)
+        snprintf(want, sizeof want, "libxsmm %s (%s)", LIBXSMM_VERSION, libxsmm_cpuid_name(cpu));
+    else
+        snprintf(want, sizeof want, "OpenBLAS (libxsmm %s: no AVX-512)", LIBXSMM_VERSION);
+    CHECK_STR_EQ(want, cnn_gemm_kernel_name());
+#endif
+}
+
 int main(void)
 {
     cnn_rng_seed(&rng, 2024);
     RUN(conv2d_matches_reference);
     RUN(conv2d_answers_do_not_depend_on_the_batch);
+    RUN(conv_kernels_target_the_cpu_libxsmm_detects);
     RUN(pooling_matches_reference);
     RUN(global_pooling_matches_reference);
     RUN(dense_matches_reference);
