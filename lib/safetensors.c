@@ -24,9 +24,9 @@ struct cnn_st_file {
     int n;
     cnn_st_tensor *t;   /* n tensors, header order */
     int *dtype;         /* n dtype codes as stored in the file */
-    float *data;        /* every tensor's values, back to back, or NULL when */
-    void *file;         /* the tensors point into the file's bytes (load's `keep`): */
-    size_t file_mapped; /* a block of cnn_big_calloc (0: of malloc) */
+    float *data;        /* every tensor's values, back to back; NULL when they */
+    void *file;         /* are the file's own bytes, kept here (load's `keep`), */
+    size_t file_mapped; /* a block of cnn_big_calloc of this length (0: of malloc) */
     int nmeta;
     char **mkey, **mval;
 };
@@ -425,11 +425,11 @@ static int usable_in_place(const unsigned char *data, const entry *es, int n)
 /* A file of len bytes whose header is at p: the header checked against the
  * data buffer's length (every tensor's range, the coverage), then, when data
  * is not NULL, the values converted and checked.  data NULL: the tensors have
- * names and shapes, no values.  keep: p is a malloc'd block the result may
- * take over (*kept = 1), its tensors then pointing into it instead of into a
- * converted copy: a weights file's pages are touched once, not twice (each
- * new page costs a fault, on a virtual machine some 15 us: a fifth of
- * cnn-infer's start, bench/README.md "Start-up"). */
+ * names and shapes, no values.  keep: p is the caller's block (of malloc or
+ * cnn_big_calloc), which the result may take over (*kept = 1), its tensors then
+ * pointing into it instead of into a converted copy: a weights file's pages
+ * are touched once, not twice (each new page costs a fault, on a virtual
+ * machine some 15 us: bench/README.md, "Start-up"). */
 static int load(const unsigned char *p, size_t len, const unsigned char *data_or_null,
                 unsigned char *keep, int *kept, const char *fname, cnn_st_file **out,
                 cnn_error *err)

@@ -78,21 +78,22 @@ static long long now_ns(void)
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Polls, for up to CNN_SPIN_NS, until *v != old (done 0) or *v <= 0 (done 1). */
-static void spin(void *v, unsigned long old, int done)
+/* A bounded poll: polling(&c) is 1 until CNN_SPIN_NS have passed since its
+ * first call, after a pause; the clock is read every 64 calls (~1 us). */
+typedef struct {
+    long long until;
+    unsigned calls;
+} poll_clock;
+
+static int polling(poll_clock *c)
 {
-    long long until = 0;
-    for (unsigned i = 0;; i++) {
-        if (done ? atomic_load_explicit((atomic_int *)v, memory_order_acquire) <= 0
-                 : atomic_load_explicit((atomic_ulong *)v, memory_order_relaxed) != old)
-            return;
-        if (i % 64 == 0) { /* the clock every 64 pauses: ~1 us */
-            long long t = now_ns();
-            if (!until) until = t + CNN_SPIN_NS;
-            else if (t > until) return;
-        }
-        cpu_pause();
+    if (c->calls++ % 64 == 0) {
+        long long t = now_ns();
+        if (!c->until) c->until = t + CNN_SPIN_NS;
+        else if (t > c->until) return 0;
     }
+    cpu_pause();
+    return 1;
 }
 
 static void *worker(void *p)
@@ -103,7 +104,8 @@ static void *worker(void *p)
     for (;;) {
         if (gen == seen && !quit) {
             pthread_mutex_unlock(&lock);
-            spin(&gen, seen, 0);
+            poll_clock c = {0, 0};
+            while (atomic_load_explicit(&gen, memory_order_relaxed) == seen && polling(&c)) {}
             pthread_mutex_lock(&lock);
         }
         sleepers++;
@@ -154,7 +156,8 @@ void cnn_parallel_run(int max_t, void (*fn)(void *arg, int i, int t), void *arg)
     pthread_mutex_unlock(&lock);
     fn(arg, 0, t);
     for (int i = can; i < t; i++) fn(arg, i, t); /* shares without a worker */
-    spin(&pending, 0, 1);
+    poll_clock c = {0, 0};
+    while (atomic_load_explicit(&pending, memory_order_acquire) > 0 && polling(&c)) {}
     pthread_mutex_lock(&lock);
     while (pending > 0) pthread_cond_wait(&done_cond, &lock);
     pthread_mutex_unlock(&lock);
