@@ -77,7 +77,11 @@ typedef float v8f __attribute__((vector_size(32)));
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
 
 /* The eight partial sums added pairwise, then the tail x[k] w[k], k >= k8. */
-static inline float finish_dot(const v8f *acc, const float *x, const float *w, int k8, int n)
+/* always_inline, here and below: compiled into each target_clones copy of
+ * dense_rows (and dense_rows_512), not called as the default x86-64 code. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE float finish_dot(const v8f *acc, const float *x, const float *w, int k8, int n)
 {
     float l[8];
     memcpy(l, acc, sizeof l);
@@ -87,7 +91,7 @@ static inline float finish_dot(const v8f *acc, const float *x, const float *w, i
 }
 
 /* out (4 rows of nu) for the images at x (4 rows of ni) and units w0, w1. */
-static inline void dot_4x2(float *out, int nu, const float *x, int ni, const float *w0,
+static ALWAYS_INLINE void dot_4x2(float *out, int nu, const float *x, int ni, const float *w0,
                            const float *b2)
 {
     const float *w1 = w0 + ni, *xs[4] = {x, x + ni, x + 2 * (size_t)ni, x + 3 * (size_t)ni};
@@ -107,12 +111,37 @@ static inline void dot_4x2(float *out, int nu, const float *x, int ni, const flo
             out[(size_t)i * nu + j] = b2[j] + finish_dot(&acc[i][j], xs[i], j ? w1 : w0, k8, ni);
 }
 
-static inline float dot_1x1(const float *x, const float *w, int ni)
+static ALWAYS_INLINE float dot_1x1(const float *x, const float *w, int ni)
 {
     int k8 = ni & ~7;
     v8f a = {0}, v, p;
     for (int k = 0; k < k8; k += 8) LOAD8(v, x + k), LOAD8(p, w + k), a += v * p;
     return finish_dot(&a, x, w, k8, ni);
+}
+
+/* The edges both kernels share: units [u, nu) of the 4 images at x (out at
+ * their first output), two at a time and then one. */
+static ALWAYS_INLINE void units_4(float *out, const float *x,
+                                                          const float *w, const float *bias,
+                                                          int u, int ni, int nu)
+{
+    for (; u + 2 <= nu; u += 2) {
+        float b2[2] = {bias ? bias[u] : 0.0f, bias ? bias[u + 1] : 0.0f};
+        dot_4x2(out + u, nu, x, ni, w + (size_t)u * ni, b2);
+    }
+    for (; u < nu; u++)
+        for (size_t i = 0; i < 4; i++)
+            out[i * nu + u] = (bias ? bias[u] : 0.0f) + dot_1x1(x + i * ni, w + (size_t)u * ni, ni);
+}
+
+/* n images one at a time, every unit. */
+static ALWAYS_INLINE void rows_1(float *out, const float *in,
+                                                         const float *w, const float *bias,
+                                                         size_t n, int ni, int nu)
+{
+    for (size_t b = 0; b < n; b++)
+        for (int u = 0; u < nu; u++)
+            out[b * nu + u] = (bias ? bias[u] : 0.0f) + dot_1x1(in + b * ni, w + (size_t)u * ni, ni);
 }
 
 #if defined(__x86_64__) && defined(__has_attribute)
@@ -124,21 +153,8 @@ static void dense_rows(float *out, const float *in, const float *w, const float 
                        int ni, int nu)
 {
     size_t b = 0;
-    for (; b + 4 <= n; b += 4) {
-        const float *x = in + b * ni;
-        int u = 0;
-        for (; u + 2 <= nu; u += 2) {
-            float b2[2] = {bias ? bias[u] : 0.0f, bias ? bias[u + 1] : 0.0f};
-            dot_4x2(out + b * nu + u, nu, x, ni, w + (size_t)u * ni, b2);
-        }
-        for (; u < nu; u++)
-            for (size_t i = 0; i < 4; i++)
-                out[(b + i) * nu + u] =
-                    (bias ? bias[u] : 0.0f) + dot_1x1(x + i * ni, w + (size_t)u * ni, ni);
-    }
-    for (; b < n; b++)
-        for (int u = 0; u < nu; u++)
-            out[b * nu + u] = (bias ? bias[u] : 0.0f) + dot_1x1(in + b * ni, w + (size_t)u * ni, ni);
+    for (; b + 4 <= n; b += 4) units_4(out + b * nu, in + b * ni, w, bias, 0, ni, nu);
+    rows_1(out + b * nu, in + b * ni, w, bias, n - b, ni, nu);
 }
 
 #if CNN_AVX512
@@ -210,19 +226,9 @@ CNN_TARGET_AVX512 static void dense_rows_512(float *out, const float *in, const 
             for (int i = 0; i < 4; i++) b4[i] = bias ? bias[u + i] : 0.0f;
             dot_4x4_512(out + b * nu + u, nu, x, ni, w + (size_t)u * ni, b4);
         }
-        for (; u + 2 <= nu; u += 2) {
-            float b2[2] = {bias ? bias[u] : 0.0f, bias ? bias[u + 1] : 0.0f};
-            dot_4x2(out + b * nu + u, nu, x, ni, w + (size_t)u * ni, b2);
-        }
-        for (; u < nu; u++)
-            for (size_t i = 0; i < 4; i++)
-                out[(b + i) * nu + u] =
-                    (bias ? bias[u] : 0.0f) + dot_1x1(x + i * ni, w + (size_t)u * ni, ni);
+        units_4(out + b * nu, x, w, bias, u, ni, nu);
     }
-    for (; b < n; b++)
-        for (int u = 0; u < nu; u++)
-            out[b * nu + u] =
-                (bias ? bias[u] : 0.0f) + dot_1x1(in + b * ni, w + (size_t)u * ni, ni);
+    rows_1(out + b * nu, in + b * ni, w, bias, n - b, ni, nu);
 }
 #endif
 
