@@ -18,22 +18,21 @@ struct cnn_net {
     const cnn_model *m;
     int max_batch;
 
-    /* One block (cnn_big_calloc, `mapped` bytes) with named pointers into it:
-     * the parameters, the activations, then the gradients and the optimizer
-     * state.  Parameters and activations first and side by side: a prediction
-     * of one image touches them only, within one 2 MiB page (bigmem.h). */
-    float *block;
-    size_t mapped;
+    /* One block of 4 * nparams floats with named pointers into it. */
+    float *param_block; /* cnn_big_calloc: param_mapped bytes */
+    size_t param_mapped;
     float *params; /* (nparams) in model order */
     float *grads;  /* (nparams) same layout */
     float *opt_m;  /* (nparams) SGD velocity / Adam first moment */
     float *opt_v;  /* (nparams) Adam second moment */
 
-    /* In the block: activations, their gradients and the layers' state, per
+    /* One block for activations, their gradients and the layers' state, per
      * layer (max_batch, out) each.  post == pre and dpost == dpre when the
      * layer's activation is linear; dpost == dpre also under relu, whose
      * backward goes elementwise in place (the lecture model's first
      * convolution alone saves 4.3 MB at batch 64: bench/README.md). */
+    float *act_block; /* cnn_big_calloc: act_mapped bytes */
+    size_t act_mapped;
     float *input; /* (max_batch, C, H, W): a copy of the last forward's x, which
                    * layer 0's backward reads */
     float **pre, **post, **dpre, **dpost, **state;
@@ -86,6 +85,9 @@ static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, c
     net->max_batch = max_batch;
     net->lean = lean;
 
+    /* parameters, gradients, optimizer state: one block */
+    size_t np = m->nparams;
+    net->param_block = cnn_big_calloc((4 * np + 1) * sizeof(float), 0, &net->param_mapped);
     net->pre = calloc((size_t)nl, sizeof(float *));
     net->post = calloc((size_t)nl, sizeof(float *));
     net->dpre = calloc((size_t)nl, sizeof(float *));
@@ -93,11 +95,15 @@ static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, c
     net->state = calloc((size_t)nl, sizeof(float *));
     net->range_off = calloc((size_t)nl * CNN_MAX_LAYER_TENSORS + 1, sizeof(size_t));
     net->range_len = calloc((size_t)nl * CNN_MAX_LAYER_TENSORS + 1, sizeof(size_t));
-    if (!net->pre || !net->post || !net->dpre || !net->dpost || !net->state || !net->range_off ||
-        !net->range_len)
+    if (!net->param_block || !net->pre || !net->post || !net->dpre || !net->dpost ||
+        !net->state || !net->range_off || !net->range_len)
         goto oom;
+    net->params = net->param_block;
+    net->grads = net->params + np;
+    net->opt_m = net->grads + np;
+    net->opt_v = net->opt_m + np;
 
-    /* activations, gradients and state: sized first */
+    /* activations, gradients and state: sized first, then one block */
     double total = (double)cnn_shape_size(m->input) * max_batch, scratch = 0;
     for (int i = 0; i < nl; i++) {
         const cnn_layer *L = &m->layers[i];
@@ -116,22 +122,16 @@ static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, c
     if (total * sizeof(float) > (double)SIZE_MAX / 2)
         return cnn_net_free(net), cnn_errorf(err, "the activations for batch %d do not fit in "
                                                   "memory", max_batch);
-    /* then the block: zeroed by the kernel, not by memset, so that pages no
-     * pass writes (gradients in a prediction, the scratch slots of threads
-     * that do not run, a batch smaller than max_batch) never count in the RSS
-     * (to 2 MiB, bigmem.h) */
-    size_t np = m->nparams;
-    net->block = cnn_big_calloc(((size_t)total + 4 * np + 1) * sizeof(float), 0, &net->mapped);
-    if (!net->block) {
+    /* zeroed by the kernel, not by memset: pages no pass writes (the scratch
+     * slots of threads that do not run, a batch smaller than max_batch) then
+     * never count in the RSS (to 2 MiB, bigmem.h) */
+    net->act_block = cnn_big_calloc(((size_t)total + 1) * sizeof(float), 0, &net->act_mapped);
+    if (!net->act_block) {
         cnn_net_free(net);
-        return cnn_errorf(err, "out of memory: %.0f MB of parameters and activations for batch "
-                               "size %d", (total + 4.0 * np) * sizeof(float) / 1e6, max_batch);
+        return cnn_errorf(err, "out of memory: %.0f MB of activations for batch size %d",
+                          total * sizeof(float) / 1e6, max_batch);
     }
-    net->params = net->block;
-    net->grads = net->params + np + (size_t)total;
-    net->opt_m = net->grads + np;
-    net->opt_v = net->opt_m + np;
-    float *p = net->params + np;
+    float *p = net->act_block;
     net->input = p, p += cnn_shape_size(m->input) * (size_t)max_batch;
     for (int i = 0; i < nl; i++) {
         const cnn_layer *L = &m->layers[i];
@@ -177,7 +177,8 @@ oom:
 void cnn_net_free(cnn_net *net)
 {
     if (!net) return;
-    cnn_big_free(net->block, net->mapped);
+    cnn_big_free(net->param_block, net->param_mapped);
+    cnn_big_free(net->act_block, net->act_mapped);
     free(net->pre);
     free(net->post);
     free(net->dpre);
