@@ -7,7 +7,6 @@
 
 #define HUGE_PAGE ((size_t)2 << 20)
 #define PAGE ((size_t)4096)
-#define SMALL ((size_t)256 << 10)
 
 #if defined(__SANITIZE_ADDRESS__)
 #define USE_CALLOC 1
@@ -25,7 +24,7 @@ void *cnn_big_calloc(size_t bytes, int whole, size_t *mapped)
     (void)whole;
     return calloc(1, bytes);
 #else
-    size_t unit = bytes < SMALL ? PAGE : bytes < HUGE_PAGE || whole ? HUGE_PAGE : PAGE;
+    size_t unit = bytes < CNN_BIG_MIN ? PAGE : bytes < HUGE_PAGE || whole ? HUGE_PAGE : PAGE;
     if (bytes > SIZE_MAX - 2 * HUGE_PAGE) return NULL;
     size_t len = (bytes + unit - 1) / unit * unit;
     /* HUGE_PAGE more than needed, then the ends cut off: the rest starts on a

@@ -22,6 +22,10 @@
 
 #include <stddef.h>
 
+/* Below this, a block is in 4 KiB pages (see above); callers choosing
+ * whether a buffer is worth a block of cnn_big_calloc use the same line. */
+#define CNN_BIG_MIN ((size_t)256 << 10)
+
 /* A zeroed block of at least `bytes` (at least 1), or NULL; *mapped is what
  * cnn_big_free needs back. */
 void *cnn_big_calloc(size_t bytes, int whole, size_t *mapped);

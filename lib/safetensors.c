@@ -510,9 +510,6 @@ int cnn_st_load_mem(const void *buf, size_t len, const char *name, cnn_st_file *
     return load(buf, len, buf, NULL, NULL, name ? name : "(memory)", out, err);
 }
 
-/* Files from this size on are read into a block of cnn_big_calloc. */
-#define BIG_FILE ((size_t)256 << 10)
-
 /* A regular file of `size` bytes, the first plen of them (prefix) read
  * already, read whole into a block of cnn_big_calloc (*mapped); NULL with err
  * filled when it cannot be, or when it is not `size` bytes long any more. */
@@ -568,8 +565,8 @@ int cnn_st_load_fp(FILE *fp, const char *name, long long size, size_t max_bytes,
     if (!header_only || got < sizeof head) {
         /* a large regular file in 2 MiB pages (bigmem.h) */
         size_t mapped = 0;
-        if (!header_only && size >= (long long)BIG_FILE && (unsigned long long)size <= max_bytes &&
-            got == sizeof head) {
+        if (!header_only && size >= (long long)CNN_BIG_MIN &&
+            (unsigned long long)size <= max_bytes && got == sizeof head) {
             len = (size_t)size;
             buf = (char *)read_big(fp, name, len, head, got, &mapped, err);
             rc = buf ? 0 : -1;
