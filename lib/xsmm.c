@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "cpu.h"
+
 typedef void (*kernel_fn)(const float *a, const float *b, float *c);
 
 /* The kernels made so far, one per shape (NULL fn: libxsmm declined it, or no
@@ -37,21 +39,21 @@ static char name[96];
 
 /* libxsmm's id of this CPU, by libxsmm 1.17's own rule (libxsmm_cpuid_x86:
  * AVX-512 F and CD, then DQ, BW and VL for the Skylake-SP core, VNNI for
- * Cascade Lake, BF16 for Cooper Lake), from the features libgcc read once at
- * start (which include the OS's saving of the AVX-512 registers), or 0 below
+ * Cascade Lake, BF16 for Cooper Lake), from the features read once at start
+ * (cpu.h: they include the OS's saving of the AVX-512 registers), or 0 below
  * the AVX-512 core.  libxsmm_cpuid_x86 asks the CPU again, some 20 CPUID
  * instructions, each a trap to the hypervisor on a virtual machine: 0.15 ms
  * of a 5 ms prediction of one PNG (bench/README.md, "Start-up"). */
 static int avx512_arch(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512cd") ||
-        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl"))
+    if (!CNN_CPU_HAS(AVX512F, "avx512f") || !CNN_CPU_HAS(AVX512CD, "avx512cd") ||
+        !CNN_CPU_HAS(AVX512DQ, "avx512dq") || !CNN_CPU_HAS(AVX512BW, "avx512bw") ||
+        !CNN_CPU_HAS(AVX512VL, "avx512vl"))
         return 0;
-    if (!__builtin_cpu_supports("avx512vnni")) return LIBXSMM_X86_AVX512_CORE;
-    return __builtin_cpu_supports("avx512bf16") ? LIBXSMM_X86_AVX512_CPX : LIBXSMM_X86_AVX512_CLX;
+    if (!CNN_CPU_HAS(AVX512_VNNI, "avx512vnni")) return LIBXSMM_X86_AVX512_CORE;
+    return CNN_CPU_HAS(AVX512_BF16, "avx512bf16") ? LIBXSMM_X86_AVX512_CPX
+                                                  : LIBXSMM_X86_AVX512_CLX;
 #else
     int cpu = libxsmm_cpuid_x86(NULL);
     return cpu >= LIBXSMM_X86_AVX512_CORE && cpu <= LIBXSMM_X86_AVX512_CPX ? cpu : 0;

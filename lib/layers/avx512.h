@@ -13,15 +13,16 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CNN_NO_AVX512)
 #include <immintrin.h>
 
+#include "cpu.h"
+
 #define CNN_AVX512 1
 #define CNN_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-/* Whether the AVX-512 paths may run (F, BW and VL; libgcc also checks that the
- * OS saves the registers).  Under Valgrind, which hides AVX-512, they do not. */
+/* Whether the AVX-512 paths may run (cpu.h).  Under Valgrind, which hides
+ * AVX-512, they do not. */
 static inline int cnn_avx512(void)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
+    return cnn_cpu_avx512();
 }
 
 /* The lanes [a, b) of 16, with a and b clipped to [0, 16]. */

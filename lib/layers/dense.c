@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "cpu.h"
 #include "avx512.h"
 #include "blas.h"
 #include "threads.h"
@@ -69,7 +70,7 @@ typedef struct {
  *
  * Blocks of 4 images x 2 units share their loads; the edges run the same
  * arithmetic one output at a time.  On x86-64 a second copy is compiled for
- * AVX2 (x86-64-v3) and picked at load time; -std=c11 keeps the compiler from
+ * AVX2 (x86-64-v3) and picked at run time (cpu.h); -std=c11 keeps the compiler from
  * fusing a*b+c, so each copy rounds as written. */
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -77,8 +78,8 @@ typedef float v8f __attribute__((vector_size(32)));
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
 
 /* The eight partial sums added pairwise, then the tail x[k] w[k], k >= k8. */
-/* always_inline, here and below: compiled into each target_clones copy of
- * dense_rows (and dense_rows_512), not called as the default x86-64 code. */
+/* always_inline, here and below: compiled into each copy (dense_rows,
+ * dense_rows_v3, dense_rows_512), not called as the default x86-64 code. */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 static ALWAYS_INLINE float finish_dot(const v8f *acc, const float *x, const float *w, int k8, int n)
@@ -144,18 +145,28 @@ static ALWAYS_INLINE void rows_1(float *out, const float *in,
             out[b * nu + u] = (bias ? bias[u] : 0.0f) + dot_1x1(in + b * ni, w + (size_t)u * ni, ni);
 }
 
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-__attribute__((target_clones("arch=x86-64-v3", "default")))
-#endif
-#endif
-static void dense_rows(float *out, const float *in, const float *w, const float *bias, size_t n,
-                       int ni, int nu)
+static ALWAYS_INLINE void rows_4_then_1(float *out, const float *in, const float *w,
+                                        const float *bias, size_t n, int ni, int nu)
 {
     size_t b = 0;
     for (; b + 4 <= n; b += 4) units_4(out + b * nu, in + b * ni, w, bias, 0, ni, nu);
     rows_1(out + b * nu, in + b * ni, w, bias, n - b, ni, nu);
 }
+
+static void dense_rows(float *out, const float *in, const float *w, const float *bias, size_t n,
+                       int ni, int nu)
+{
+    rows_4_then_1(out, in, w, bias, n, ni, nu);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) /* (also with -DCNN_NO_AVX512) */
+#define DENSE_V3 1
+__attribute__((target("arch=x86-64-v3"))) static void dense_rows_v3(
+    float *out, const float *in, const float *w, const float *bias, size_t n, int ni, int nu)
+{
+    rows_4_then_1(out, in, w, bias, n, ni, nu);
+}
+#endif
 
 #if CNN_AVX512
 /* With AVX-512 (avx512.h), blocks of 4 images x 4 units: a 16-lane register
@@ -243,6 +254,12 @@ static void forward_share(void *arg, int i, int t)
 #if CNN_AVX512
     if (cnn_avx512()) {
         dense_rows_512(j->out + b0 * NU, j->in + b0 * NI, j->w, j->bias, b1 - b0, NI, NU);
+        return;
+    }
+#endif
+#ifdef DENSE_V3
+    if (cnn_cpu_x86_64_v3()) {
+        dense_rows_v3(j->out + b0 * NU, j->in + b0 * NI, j->w, j->bias, b1 - b0, NI, NU);
         return;
     }
 #endif
