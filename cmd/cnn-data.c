@@ -298,7 +298,7 @@ int main(int argc, char **argv)
         const cnn_file_role outs[] = {{"OUT", argv[optind + 1], NULL}, {"OUT", lpath, NULL}};
         cli_check_files(ins, 1, outs, 2);
     }
-    cnn_set_threads(threads ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    if (threads) cnn_set_threads(threads); /* else the library's default: all cores */
     cnn_model shape = {0};
     shape.input.h = h, shape.input.w = w, shape.input.c = channels;
     cnn_error err;

@@ -586,11 +586,7 @@ int main(int argc, char **argv)
     char **names = NULL;
     status = 1;
     if (r.confusion && check_confusion_output(&a, r.confusion, &err)) goto fail;
-    if (a.threads) cnn_set_threads(a.threads);
-    else {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        cnn_set_threads(cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores);
-    }
+    if (a.threads) cnn_set_threads(a.threads); /* else the library's default: all cores */
     long batch = batch_size(&a, argv);
     int rc = open_predictor(&a, batch, &r, &names, &err);
     if (rc == 2) {

@@ -815,7 +815,7 @@ int cnn_train_cli(int argc, char **argv, const cnn_comm *comm)
     const cnn_dataset *val = test ? test : (nval ? train : NULL);
 
     a.u.title = m->name[0] ? m->name : NULL;
-    cnn_set_threads(a.threads ? a.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    if (a.threads) cnn_set_threads(a.threads); /* else the library's default: all cores */
     a.u.tty = isatty(STDERR_FILENO);
     if (rank) a.u.quiet = 1, a.json = 0;
     a.u.held = test ? "test" : "val";
