@@ -11,8 +11,10 @@ PKGS    := libcjson libpng zlib libjpeg
 # cairo is compiled against but not linked: lib/cairo_load.c loads it at the
 # first picture (17 shared libraries that a run drawing nothing never loads).
 # Recursive (=) so pkg-config runs only when a recipe needs it, after `make deps`.
+# libjpeg likewise: lib/jpeg.c loads it at the first JPEG (lib/dynload.h).
+LINK_PKGS := $(filter-out libjpeg,$(PKGS))
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) cairo) $(BLAS_CFLAGS)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(LINK_PKGS))
 # OpenBLAS is not linked: lib/blas.c loads it at the first GEMM (a program that
 # never multiplies, like cnn-summary, never pays for it), preferring the file
 # pkg-config names.  Only programs that call OpenBLAS themselves link it.
@@ -95,7 +97,7 @@ $(BUILD)/cnn.pc: cnn.pc.in include/cnn/version.h FORCE
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(PKGS)|' -e 's|@XSMM_LIBS@|$(XSMM_LIBS)|' cnn.pc.in > $@
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@REQUIRES@|$(LINK_PKGS)|' -e 's|@XSMM_LIBS@|$(XSMM_LIBS)|' cnn.pc.in > $@
 
 $(BIN)/%: $(BUILD)/cmd/%.o $(LIBCNN)
 	@mkdir -p $(dir $@)
@@ -141,6 +143,8 @@ $(BIN)/cnn-train-mpi: $(BUILD)/mpi/cnn-train-mpi.o $(BUILD)/mpi/cnn-train-cli.o 
 
 # test_threads sets OpenBLAS's thread count as a host program would.
 $(BUILD)/tests/test_threads: LDLIBS += $(BLAS_LIBS)
+# test_image writes its JPEGs with libjpeg itself.
+$(BUILD)/tests/test_image: LDLIBS += $(shell pkg-config --libs libjpeg)
 # The drawing tests share their PNG-reading helpers (tests/png_test.c).
 $(BUILD)/tests/test_draw $(BUILD)/tests/test_plot: $(BUILD)/tests/png_test.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBCNN)

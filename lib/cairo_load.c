@@ -4,11 +4,9 @@
 #define CNN_CAIRO_LOADER
 #include "cairo_load.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
-#include <stdio.h>
 
-#define SONAME "libcairo.so.2"
+#include "dynload.h"
 
 cnn_cairo_fns cnn_cairo;
 
@@ -17,19 +15,18 @@ static char why[CNN_ERROR_MAX]; /* the loading failure, for every caller */
 
 static void load(void)
 {
-    void *h = dlopen(SONAME, RTLD_LAZY | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(why, sizeof why, "cannot load cairo to draw the picture (%s); install Debian's "
-                                  "libcairo2", e ? e : SONAME);
+#define NAME(f) #f,
+    static const char *const names[] = {CNN_CAIRO_FUNCS(NAME)};
+#undef NAME
+    void *fns[sizeof names / sizeof *names];
+    if (cnn_dl_resolve("libcairo.so.2", "cairo", "draw the picture", "libcairo2", names, fns,
+                       (int)(sizeof names / sizeof *names), why, sizeof why))
         return;
-    }
-    /* dlsym returns void *; POSIX guarantees it converts to a function pointer. */
-#define RESOLVE(f)                                                                        \
-    if (!why[0] && !(*(void **)&cnn_cairo.f = dlsym(h, #f)))                             \
-        snprintf(why, sizeof why, "%s has no %s: cannot draw the picture", SONAME, #f);
-    CNN_CAIRO_FUNCS(RESOLVE)
-#undef RESOLVE
+    /* the table's fields are the functions in the list's order */
+    int i = 0;
+#define SET(f) *(void **)&cnn_cairo.f = fns[i++];
+    CNN_CAIRO_FUNCS(SET)
+#undef SET
 }
 
 int cnn_cairo_load(cnn_error *err)

@@ -1,5 +1,10 @@
 /* JPEG decoding through libjpeg-turbo, and image loading by content (PNG or
- * JPEG recognised by their first bytes, never by the file name); see image.h. */
+ * JPEG recognised by their first bytes, never by the file name); see image.h.
+ *
+ * libjpeg is loaded at the first JPEG (dynload.h), not linked: a run on PNGs
+ * or IDX files never maps it.  Its functions are called through the table
+ * below under their own names. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +14,62 @@
 
 #include <zlib.h>
 
+#include "dynload.h"
 #include "fileio.h"
 #include "image.h"
 #include "image_internal.h"
+
+/* Every libjpeg function called here (jpeg_create_decompress is a macro for
+ * jpeg_CreateDecompress). */
+#define JPEG_FUNCS(X) \
+    X(jpeg_std_error) \
+    X(jpeg_CreateDecompress) \
+    X(jpeg_mem_src) \
+    X(jpeg_read_header) \
+    X(jpeg_start_decompress) \
+    X(jpeg_read_scanlines) \
+    X(jpeg_finish_decompress) \
+    X(jpeg_destroy_decompress)
+
+#define FIELD(f) __typeof__(&f) f;
+static struct {
+    JPEG_FUNCS(FIELD)
+} jpeg;
+#undef FIELD
+
+static pthread_once_t jpeg_once = PTHREAD_ONCE_INIT;
+static char jpeg_why[CNN_ERROR_MAX]; /* the loading failure, for every caller */
+
+static void jpeg_resolve(void)
+{
+#define NAME(f) #f,
+    static const char *const names[] = {JPEG_FUNCS(NAME)};
+#undef NAME
+    void *fns[sizeof names / sizeof *names];
+    if (cnn_dl_resolve("libjpeg.so.62", "libjpeg", "decode a JPEG", "libjpeg62-turbo", names,
+                       fns, (int)(sizeof names / sizeof *names), jpeg_why, sizeof jpeg_why))
+        return;
+    int i = 0;
+#define SET(f) *(void **)&jpeg.f = fns[i++];
+    JPEG_FUNCS(SET)
+#undef SET
+}
+
+/* 0 once libjpeg is loaded; -1 with err (prefixed by name) when it cannot be. */
+static int jpeg_load(const char *name, cnn_error *err)
+{
+    pthread_once(&jpeg_once, jpeg_resolve);
+    return jpeg_why[0] ? cnn_errorf(err, "%s: %s", name, jpeg_why) : 0;
+}
+
+#define jpeg_std_error (jpeg.jpeg_std_error)
+#define jpeg_CreateDecompress (jpeg.jpeg_CreateDecompress)
+#define jpeg_mem_src (jpeg.jpeg_mem_src)
+#define jpeg_read_header (jpeg.jpeg_read_header)
+#define jpeg_start_decompress (jpeg.jpeg_start_decompress)
+#define jpeg_read_scanlines (jpeg.jpeg_read_scanlines)
+#define jpeg_finish_decompress (jpeg.jpeg_finish_decompress)
+#define jpeg_destroy_decompress (jpeg.jpeg_destroy_decompress)
 
 /* libjpeg reports errors through error_exit, which must not return: jump back
  * to the decoder with the library's message. */
@@ -43,6 +101,7 @@ int cnn_jpeg_load_mem(const void *buf, size_t len, const char *name, int want_ch
                           want_channels);
     if (len < 3 || memcmp(buf, "\xff\xd8\xff", 3) != 0)
         return cnn_errorf(err, "%s: not a JPEG file", name);
+    if (jpeg_load(name, err)) return -1;
     uint64_t max_w = lim && lim->max_width ? lim->max_width : CNN_PNG_MAX_WIDTH;
     uint64_t max_h = lim && lim->max_height ? lim->max_height : CNN_PNG_MAX_HEIGHT;
     uint64_t max_px = lim && lim->max_pixels ? lim->max_pixels : CNN_PNG_MAX_PIXELS;
@@ -164,6 +223,8 @@ int cnn_image_header_size(const void *buf, size_t len, uint32_t *w, uint32_t *h)
 {
     if (!buf) return -1;
     if (len < 3 || memcmp(buf, "\xff\xd8\xff", 3) != 0) return png_header_size(buf, len, w, h);
+    cnn_error ignored;
+    if (jpeg_load("", &ignored)) return -1; /* the decoder names the problem */
     struct jpeg_decompress_struct cinfo;
     jerr_mgr jerr;
     cinfo.err = jpeg_std_error(&jerr.pub);

@@ -325,7 +325,43 @@ test_jpeg_files_are_read_as_djpeg_decodes_them() {
     done
 }
 
+# libjpeg is loaded at the first JPEG (lib/jpeg.c), not linked: no tool lists
+# it, a run on PNGs never loads it (the dynamic loader's own trace), a JPEG
+# loads it once by dlopen, and without it (a private mount of /dev/null over
+# the library: root, as in CI) a JPEG fails with a clear message while PNGs
+# are still read.
+test_libjpeg_is_loaded_only_for_jpegs() {
+    local b lib
+    for b in cnn-summary cnn-infer cnn-train cnn-data cnn-visualize; do
+        ldd "$BIN/$b" | grep -q libjpeg && fail "$b links libjpeg: $(ldd "$BIN/$b" | grep libjpeg)"
+    done
+    LD_DEBUG=files "$INFER" -w "$W" "$F/rec0.png" >"$TMP/out" 2>"$TMP/trace" ||
+        fail "cnn-infer on a PNG failed: $(tail -n 3 "$TMP/trace")"
+    grep -q 'file=[^ ]*libpng' "$TMP/trace" || fail "no loader trace (LD_DEBUG ignored?)"
+    grep -q 'file=[^ ]*libjpeg' "$TMP/trace" && fail "a PNG loaded libjpeg"
+    LD_DEBUG=files "$INFER" -w "$W" --resize tests/jpeg/gray28.jpg tests/jpeg/rgb28.jpg \
+        >"$TMP/out" 2>"$TMP/trace" || fail "cnn-infer on JPEGs failed: $(tail -n 3 "$TMP/trace")"
+    [ "$(wc -l <"$TMP/out")" = 2 ] || fail "two JPEGs gave: $(cat "$TMP/out")"
+    grep 'file=[^ ]*libjpeg' "$TMP/trace" | grep -q 'dynamically loaded by' ||
+        fail "libjpeg was not loaded with dlopen: $(grep 'file=[^ ]*libjpeg' "$TMP/trace" | head -n 2)"
+    [ "$(grep -c 'calling init: [^ ]*libjpeg' "$TMP/trace")" = 1 ] || fail "libjpeg initialized other than once"
+    lib=$(ldconfig -p | awk '/libjpeg.so.62 /{print $NF; exit}')
+    if [ "$(id -u)" != 0 ] || [ -z "$lib" ] || ! unshare -m true 2>/dev/null; then
+        echo "  (skipped the missing-libjpeg case: needs root and unshare)" >&2; return
+    fi
+    run unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' sh "$lib" \
+        "$INFER" -w "$W" --resize tests/jpeg/gray28.jpg "$F/rec0.png"
+    expect_rc 1
+    expect_err_contains "cnn-infer: error: tests/jpeg/gray28.jpg: cannot load libjpeg to decode a JPEG ("
+    expect_err_contains "install Debian's libjpeg62-turbo"
+    expect_out_contains "$F/rec0.png"
+    run unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' sh "$lib" \
+        "$INFER" -w "$W" "$F/rec0.png"
+    expect_rc 0
+}
+
 run_test test_help_version_and_misuse
+run_test test_libjpeg_is_loaded_only_for_jpegs
 run_test test_one_png_gives_the_closed_form_probability
 run_test test_same_image_as_png_idx_record_and_stdin_agrees
 run_test test_bad_inputs_are_named_on_stderr_and_skipped_in_order
