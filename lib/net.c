@@ -18,7 +18,8 @@ struct cnn_net {
     const cnn_model *m;
     int max_batch;
 
-    /* One block of 4 * nparams floats with named pointers into it. */
+    /* One block of 4 * nparams floats with named pointers into it (and, in a
+     * net not made for training, the activations' block too: see net_new). */
     float *param_block; /* cnn_big_calloc: param_mapped bytes */
     size_t param_mapped;
     float *params; /* (nparams) in model order */
@@ -31,7 +32,7 @@ struct cnn_net {
      * layer's activation is linear; dpost == dpre also under relu, whose
      * backward goes elementwise in place (the lecture model's first
      * convolution alone saves 4.3 MB at batch 64: bench/README.md). */
-    float *act_block; /* cnn_big_calloc: act_mapped bytes */
+    float *act_block; /* cnn_big_calloc: act_mapped bytes (NULL: in param_block) */
     size_t act_mapped;
     float *input; /* (max_batch, C, H, W): a copy of the last forward's x, which
                    * layer 0's backward reads */
@@ -85,9 +86,6 @@ static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, c
     net->max_batch = max_batch;
     net->lean = lean;
 
-    /* parameters, gradients, optimizer state: one block */
-    size_t np = m->nparams;
-    net->param_block = cnn_big_calloc((4 * np + 1) * sizeof(float), 0, &net->param_mapped);
     net->pre = calloc((size_t)nl, sizeof(float *));
     net->post = calloc((size_t)nl, sizeof(float *));
     net->dpre = calloc((size_t)nl, sizeof(float *));
@@ -95,15 +93,11 @@ static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, c
     net->state = calloc((size_t)nl, sizeof(float *));
     net->range_off = calloc((size_t)nl * CNN_MAX_LAYER_TENSORS + 1, sizeof(size_t));
     net->range_len = calloc((size_t)nl * CNN_MAX_LAYER_TENSORS + 1, sizeof(size_t));
-    if (!net->param_block || !net->pre || !net->post || !net->dpre || !net->dpost ||
-        !net->state || !net->range_off || !net->range_len)
+    if (!net->pre || !net->post || !net->dpre || !net->dpost || !net->state ||
+        !net->range_off || !net->range_len)
         goto oom;
-    net->params = net->param_block;
-    net->grads = net->params + np;
-    net->opt_m = net->grads + np;
-    net->opt_v = net->opt_m + np;
 
-    /* activations, gradients and state: sized first, then one block */
+    /* activations, gradients and state: sized first */
     double total = (double)cnn_shape_size(m->input) * max_batch, scratch = 0;
     for (int i = 0; i < nl; i++) {
         const cnn_layer *L = &m->layers[i];
@@ -122,16 +116,32 @@ static int net_new(const cnn_model *m, int max_batch, int lean, cnn_net **out, c
     if (total * sizeof(float) > (double)SIZE_MAX / 2)
         return cnn_net_free(net), cnn_errorf(err, "the activations for batch %d do not fit in "
                                                   "memory", max_batch);
-    /* zeroed by the kernel, not by memset: pages no pass writes (the scratch
-     * slots of threads that do not run, a batch smaller than max_batch) then
-     * never count in the RSS (to 2 MiB, bigmem.h) */
-    net->act_block = cnn_big_calloc(((size_t)total + 1) * sizeof(float), 0, &net->act_mapped);
-    if (!net->act_block) {
+    /* Parameters, gradients and optimizer state in one block, the activations
+     * in another, each zeroed by the kernel, not by memset: pages no pass
+     * writes (the scratch slots of threads that do not run, a batch smaller
+     * than max_batch, gradients in a prediction) then never count in the RSS
+     * (to 2 MiB, bigmem.h).  A net not made for training has them in one
+     * block, parameters and activations side by side and first: a prediction
+     * of one image then touches one 2 MiB page where two blocks took two, each
+     * ~130 us to zero (bench/README.md, "Start-up").  (Training keeps two: in
+     * one block its gradients' tail took a 2 MiB page of its own, and
+     * Fashion-MNIST's peak RSS rose from 69.8 to 72.4 MiB.) */
+    size_t np = m->nparams, acts = (size_t)total + 1;
+    net->param_block = cnn_big_calloc((4 * np + (lean ? 1 : acts)) * sizeof(float), 0,
+                                      &net->param_mapped);
+    if (lean && net->param_block)
+        net->act_block = cnn_big_calloc(acts * sizeof(float), 0, &net->act_mapped);
+    if (!net->param_block || (lean && !net->act_block)) {
         cnn_net_free(net);
-        return cnn_errorf(err, "out of memory: %.0f MB of activations for batch size %d",
-                          total * sizeof(float) / 1e6, max_batch);
+        return cnn_errorf(err, "out of memory: %.0f MB of parameters and activations for "
+                               "batch size %d", (4.0 * np + acts) * sizeof(float) / 1e6,
+                          max_batch);
     }
-    float *p = net->act_block;
+    net->params = net->param_block;
+    float *p = lean ? net->act_block : net->params + np;
+    net->grads = lean ? net->params + np : p + acts;
+    net->opt_m = net->grads + np;
+    net->opt_v = net->opt_m + np;
     net->input = p, p += cnn_shape_size(m->input) * (size_t)max_batch;
     for (int i = 0; i < nl; i++) {
         const cnn_layer *L = &m->layers[i];
