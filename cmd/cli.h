@@ -294,14 +294,19 @@ static inline int cli_resolve_model(const cnn_weights *w, const char *model_path
 }
 
 /* The weights of -w FILE: "-" reads them from standard input ("<stdin>" in
- * messages), with the same --max-file-size limit as a file.  header_only: only
- * the model and tensor shapes (cnn_weights_open_header). */
-static inline int cli_weights_open(const char *path, int header_only, cnn_weights **w,
-                                   cnn_error *err)
+ * messages), with the same --max-file-size limit as a file.  what: CLI_VALUES
+ * (everything), CLI_HEADER (only the model and tensor shapes:
+ * cnn_weights_open_header) or CLI_DEFERRED (a file's values read when the
+ * net's parameters are: cnn_weights_open_deferred; standard input is read
+ * whole). */
+enum { CLI_VALUES, CLI_HEADER, CLI_DEFERRED };
+static inline int cli_weights_open(const char *path, int what, cnn_weights **w, cnn_error *err)
 {
     if (strcmp(path, "-") == 0)
-        return cnn_weights_open_stream(stdin, "<stdin>", NULL, 0, header_only, w, err);
-    return header_only ? cnn_weights_open_header(path, w, err) : cnn_weights_open(path, w, err);
+        return cnn_weights_open_stream(stdin, "<stdin>", NULL, 0, what == CLI_HEADER, w, err);
+    return what == CLI_HEADER     ? cnn_weights_open_header(path, w, err)
+           : what == CLI_DEFERRED ? cnn_weights_open_deferred(path, w, err)
+                                  : cnn_weights_open(path, w, err);
 }
 
 #endif

@@ -524,7 +524,7 @@ static int open_predictor(const infer_args *a, long batch, run *r, char ***names
 {
     cnn_weights *w = NULL;
     cnn_model *m = NULL;
-    int opened = cli_weights_open(a->weights, 0, &w, err) == 0;
+    int opened = cli_weights_open(a->weights, CLI_DEFERRED, &w, err) == 0;
     if (opened && a->model && strcmp(a->model, "-") == 0) /* -m -: the model from stdin */
         opened = cli_model_load(a->model, &m, err) == 0 &&
                  cnn_predictor_new_model(w, m, "<stdin>", (int)batch, &r->p, err) == 0;

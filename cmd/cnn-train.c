@@ -376,7 +376,7 @@ static int parse_args(int argc, char **argv, int rank, args *a)
 static int read_checkpoint(const char *path, cnn_weights **ckw, cnn_checkpoint *ck)
 {
     cnn_error err;
-    if (cli_weights_open(path, 0, ckw, &err) || cnn_checkpoint_read(*ckw, ck, &err)) {
+    if (cli_weights_open(path, CLI_VALUES, ckw, &err) || cnn_checkpoint_read(*ckw, ck, &err)) {
         cli_report(&err);
         cnn_checkpoint_clear(ck);
         cnn_weights_free(*ckw);

@@ -911,7 +911,7 @@ int main(int argc, char **argv)
     int names_failed, layer;
     status = 1;
     if (a.threads) cnn_set_threads(a.threads); /* else the library's default: all cores */
-    if (cli_weights_open(a.weights_path, 0, &wf, &err) ||
+    if (cli_weights_open(a.weights_path, CLI_VALUES, &wf, &err) ||
         cli_resolve_model(wf, a.model_path, &m, &err))
         goto fail;
     names = stored_class_names(wf, m, &err, &names_failed);

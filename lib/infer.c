@@ -115,7 +115,7 @@ int cnn_predictor_open(const char *weights_path, const char *model_path, int max
 {
     *out = NULL;
     cnn_weights *w = NULL;
-    if (cnn_weights_open(weights_path, &w, err)) return -1;
+    if (cnn_weights_open_deferred(weights_path, &w, err)) return -1;
     int rc = cnn_predictor_new(w, model_path, max_batch, out, err);
     cnn_weights_free(w);
     return rc;

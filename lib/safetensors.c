@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bigmem.h"
 #include "fileio.h"
@@ -27,6 +28,8 @@ struct cnn_st_file {
     float *data;        /* every tensor's values, back to back; NULL when they */
     void *file;         /* are the file's own bytes, kept here (load's `keep`), */
     size_t file_mapped; /* a block of cnn_big_calloc of this length (0: of malloc) */
+    size_t *begin;      /* n offsets of the tensors' bytes from data_off, */
+    size_t data_off;    /* the data's offset in the file (for cnn_st_read_values) */
     int nmeta;
     char **mkey, **mval;
 };
@@ -422,6 +425,20 @@ static int usable_in_place(const unsigned char *data, const entry *es, int n)
 #endif
 }
 
+/* NaN or infinity in weights makes every prediction NaN: refuse them, naming
+ * the tensor, rather than print "nan" and exit 0. */
+static int check_finite(const char *fname, const cnn_st_tensor *t, const float *v,
+                        cnn_error *err)
+{
+    size_t bad = 0, first = 0;
+    for (size_t k = 0; k < t->count; k++)
+        if (!isfinite(v[k]) && bad++ == 0) first = k;
+    if (!bad) return 0;
+    return cnn_errorf(err, "%s: tensor \"%s\" holds %zu non-finite value%s (NaN or infinity), "
+                           "the first at index %zu", fname, t->name, bad, bad > 1 ? "s" : "",
+                      first);
+}
+
 /* A file of len bytes whose header is at p: the header checked against the
  * data buffer's length (every tensor's range, the coverage), then, when data
  * is not NULL, the values converted and checked.  data NULL: the tensors have
@@ -454,9 +471,11 @@ static int load(const unsigned char *p, size_t len, const unsigned char *data_or
     size_t nt = f->n > 0 ? (size_t)f->n : 1;
     f->t = calloc(nt, sizeof *f->t);
     f->dtype = calloc(nt, sizeof *f->dtype);
+    f->begin = calloc(nt, sizeof *f->begin);
+    f->data_off = 8 + (size_t)hlen;
     int in_place = data && keep && usable_in_place(data, es, f->n);
     if (data && !in_place) f->data = malloc(sizeof(float) * (total ? total : 1));
-    if (!f->t || !f->dtype || (data && !in_place && !f->data)) {
+    if (!f->t || !f->dtype || !f->begin || (data && !in_place && !f->data)) {
         cnn_errorf(err, "%s: out of memory for %zu values", fname, total);
         goto fail;
     }
@@ -472,6 +491,7 @@ static int load(const unsigned char *p, size_t len, const unsigned char *data_or
         memcpy(t->shape, es[i].shape, sizeof t->shape);
         t->count = es[i].count;
         f->dtype[i] = es[i].dtype;
+        f->begin[i] = es[i].begin;
         if (!data) continue;
         if (in_place) {
             t->data = (const float *)(const void *)(data + es[i].begin);
@@ -479,17 +499,7 @@ static int load(const unsigned char *p, size_t len, const unsigned char *data_or
             t->data = f->data + at;
             convert(f->data + at, data + es[i].begin, es[i].count, es[i].dtype);
         }
-        /* NaN or infinity in weights makes every prediction NaN: refuse them here,
-         * naming the tensor, rather than print "nan" and exit 0. */
-        size_t bad = 0, first = 0;
-        for (size_t k = 0; k < t->count; k++)
-            if (!isfinite(t->data[k]) && bad++ == 0) first = k;
-        if (bad) {
-            cnn_errorf(err, "%s: tensor \"%s\" holds %zu non-finite value%s (NaN or infinity), "
-                            "the first at index %zu", fname, t->name, bad, bad > 1 ? "s" : "",
-                       first);
-            goto fail;
-        }
+        if (check_finite(fname, t, t->data, err)) goto fail;
         at += es[i].count;
     }
     free(es);
@@ -633,6 +643,38 @@ int cnn_st_load_header(const char *path, size_t max_bytes, cnn_st_file **out, cn
     return rc;
 }
 
+int cnn_st_read_values(const cnn_st_file *f, int fd, const char *fname, const cnn_st_tensor *t,
+                       float *dst, cnn_error *err)
+{
+    size_t i = (size_t)(t - f->t);
+    int dt = f->dtype[i];
+    size_t bytes = t->count * dtypes[dt].size;
+    unsigned char *tmp = NULL, *into = (unsigned char *)dst;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (dt != DT_F32) /* float32 in the host's order goes straight to dst */
+#endif
+        if (!(into = tmp = malloc(bytes ? bytes : 1)))
+            return cnn_errorf(err, "%s: out of memory for tensor %s", fname, t->name);
+    size_t got = 0;
+    ssize_t r = 1;
+    while (got < bytes) {
+        r = pread(fd, into + got, bytes - got, (off_t)(f->data_off + f->begin[i] + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    if (got < bytes) {
+        if (r < 0) cnn_errorf(err, "%s: read error: %s", fname, strerror(errno));
+        else cnn_errorf(err, "%s: shrank while it was read (tensor %s ends at byte %zu)", fname,
+                        t->name, f->data_off + f->begin[i] + bytes);
+        free(tmp);
+        return -1;
+    }
+    if (tmp) convert(dst, tmp, t->count, dt);
+    free(tmp);
+    return check_finite(fname, t, dst, err);
+}
+
 int cnn_st_count(const cnn_st_file *f)
 {
     return f->n;
@@ -690,6 +732,7 @@ void cnn_st_free(cnn_st_file *f)
     free(f->mval);
     free(f->t);
     free(f->dtype);
+    free(f->begin);
     free(f->data);
     if (f->file_mapped) cnn_big_free(f->file, f->file_mapped);
     else free(f->file);

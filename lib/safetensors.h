@@ -82,6 +82,15 @@ int cnn_st_load_fp(FILE *fp, const char *name, long long size, size_t max_bytes,
  * FIFO, a device), whose data is read to its end. */
 int cnn_st_load_header(const char *path, size_t max_bytes, cnn_st_file **out, cnn_error *err);
 
+/* Tensor t's values (t from f, a header-only load of the regular file open as
+ * fd) read from the file into dst (t->count floats, converted to float32 in
+ * host order) and checked as a full load checks them: a non-finite value, a
+ * read error or a file that ends before the tensor's bytes (it shrank since
+ * the header was read) fail, named.  A float32 tensor is read straight into
+ * dst; fd's file position is not used. */
+int cnn_st_read_values(const cnn_st_file *f, int fd, const char *fname, const cnn_st_tensor *t,
+                       float *dst, cnn_error *err);
+
 /* Number of tensors, in header order. */
 int cnn_st_count(const cnn_st_file *f);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fileio.h"
 #include "load_limits.h"
 #include "layer.h"
 
@@ -72,6 +73,23 @@ int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err)
     return open_with(path, NULL, -1, NULL, 0, 0, out, err);
 }
 
+int cnn_weights_open_deferred(const char *path, cnn_weights **out, cnn_error *err)
+{
+    *out = NULL;
+    long long size;
+    FILE *fp = cnn_open_input(path, cnn_limits_get()->max_weights_bytes, &size, err);
+    if (!fp) return -1;
+    /* a FIFO is read whole; a regular file, its header now */
+    int rc = open_with(path, fp, size, NULL, 0, size >= 0, out, err);
+    if (rc == 0 && size >= 0) {
+        (*out)->values = fp;
+        (*out)->size = size;
+    } else {
+        fclose(fp);
+    }
+    return rc;
+}
+
 int cnn_weights_open_header(const char *path, cnn_weights **out, cnn_error *err)
 {
     return open_with(path, NULL, -1, NULL, 0, 1, out, err);
@@ -98,6 +116,7 @@ int cnn_weights_open_stream(FILE *fp, const char *name, const void *prefix, size
 void cnn_weights_free(cnn_weights *w)
 {
     if (!w) return;
+    if (w->values) fclose(w->values);
     cnn_st_free(w->st);
     cnn_model_free(w->model);
     free(w->path);
@@ -180,14 +199,23 @@ int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_
                 return cnn_errorf(err, "%s: tensor %s has shape %s but the model needs %s",
                                   w->path, name, hs, ws);
             }
-            if (params && !st->data)
+            float *dst = params ? params + L->param_offset + t[k].offset : NULL;
+            if (dst && st->data) {
+                memcpy(dst, st->data, sizeof(float) * t[k].count);
+            } else if (dst && w->values) {
+                if (cnn_st_read_values(w->st, fileno(w->values), w->path, st, dst, err))
+                    return -1;
+            } else if (dst) {
                 return cnn_errorf(err, "%s: only the header was read (cnn_weights_open_header): "
                                        "no values for tensor %s", w->path, name);
-            if (params)
-                memcpy(params + L->param_offset + t[k].offset, st->data,
-                       sizeof(float) * t[k].count);
+            }
         }
     }
+    struct stat now;
+    if (params && w->values && fstat(fileno(w->values), &now) == 0 &&
+        (long long)now.st_size != w->size)
+        return cnn_errorf(err, "%s: changed size while it was read (%lld bytes, then %lld)",
+                          w->path, w->size, (long long)now.st_size);
     return 0;
 }
 

@@ -626,6 +626,59 @@ static void weights_of_a_different_model_are_refused(void)
     CHECK_CONTAINS(err.msg, "holds no model description");
 }
 
+/* The predictor reads a weights file's values when it makes its net
+ * (cnn_weights_open_deferred): a file that grew or shrank since it was opened
+ * is refused then, naming the file; the same file unchanged gives the same
+ * probabilities as one read whole. */
+static void weights_that_change_after_opening_are_refused(void)
+{
+    char src[256], w[256];
+    path_in(src, sizeof src, tmpdir, "tiny.safetensors");
+    path_in(w, sizeof w, tmpdir, "changing.safetensors");
+    char *buf = NULL;
+    size_t len = 0;
+    cnn_error err;
+    CHECK_INT_EQ(0, cnn_read_file(src, 1 << 20, &buf, &len, &err));
+    for (int grow = 0; grow < 3; grow++) {
+        FILE *fp = fopen(w, "wb");
+        CHECK(fp && fwrite(buf, 1, len, fp) == len);
+        if (fp) fclose(fp);
+        cnn_weights *deferred = NULL, *whole = NULL;
+        CHECK_INT_EQ(0, cnn_weights_open_deferred(w, &deferred, &err));
+        CHECK_INT_EQ(0, cnn_weights_open(w, &whole, &err));
+        if (grow == 1) { /* appended to */
+            fp = fopen(w, "ab");
+            CHECK(fp && fputc(0, fp) == 0);
+            if (fp) fclose(fp);
+        } else if (grow == 2) { /* cut by one byte */
+            CHECK_INT_EQ(0, truncate(w, (off_t)len - 1));
+        }
+        cnn_predictor *p = NULL, *q = NULL;
+        int rc = cnn_predictor_new(deferred, NULL, 1, &p, &err);
+        if (grow == 0) {
+            CHECK_INT_EQ(0, rc);
+            CHECK_INT_EQ(0, cnn_predictor_new(whole, NULL, 1, &q, &err));
+            if (p && q) {
+                float *x = cnn_predictor_input(p), *y = cnn_predictor_input(q);
+                for (int k = 0; k < 4; k++) x[k] = y[k] = 0.25f * (float)k;
+                CHECK_INT_EQ(0, cnn_predictor_run(p, 1, &err));
+                CHECK_INT_EQ(0, cnn_predictor_run(q, 1, &err));
+                CHECK(memcmp(cnn_predictor_probs(p), cnn_predictor_probs(q), 3 * sizeof(float)) == 0);
+            }
+        } else {
+            CHECK_INT_EQ(-1, rc);
+            CHECK_CONTAINS(err.msg, "changing.safetensors: ");
+            CHECK_CONTAINS(err.msg, grow == 1 ? "changed size while it was read (" : "shrank while it was read");
+        }
+        cnn_predictor_free(p);
+        cnn_predictor_free(q);
+        cnn_weights_free(deferred);
+        cnn_weights_free(whole);
+    }
+    free(buf);
+    unlink(w);
+}
+
 static void model_json_disagreeing_with_the_weights_is_refused(void)
 {
     char w[256], m[256];
@@ -1007,6 +1060,7 @@ int main(int argc, char **argv)
     RUN(last_layer_without_softmax_gets_one_applied);
     RUN(same_image_agrees_as_png_idx_record_and_memory);
     RUN(weights_of_a_different_model_are_refused);
+    RUN(weights_that_change_after_opening_are_refused);
     RUN(model_json_disagreeing_with_the_weights_is_refused);
     RUN(model_without_a_class_vector_is_refused);
     RUN(top_k_orders_by_probability_and_lower_class_on_ties);

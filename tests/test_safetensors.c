@@ -584,6 +584,70 @@ static void st_large_file_that_changed_size_is_refused(void)
     unlink(path);
 }
 
+/* A header-only load, then each tensor's values read from the file
+ * (cnn_st_read_values, what cnn_weights_open_deferred does): the same values
+ * as a full load, aligned or not, F32 or F16. */
+static void st_values_read_later_are_those_of_a_full_load(void)
+{
+    struct { int f16, pad; } cases[] = {{0, 0}, {0, 1}, {1, 0}, {1, 3}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const char *path = write_big("later.st", cases[c].f16, cases[c].pad, -1);
+        cnn_st_file *f = NULL;
+        cnn_error err = {{0}};
+        CHECK_INT_EQ(0, cnn_st_load_header(path, 1 << 24, &f, &err));
+        FILE *fp = fopen(path, "rb");
+        CHECK(f && fp);
+        if (!f || !fp) return;
+        const cnn_st_tensor *a = cnn_st_find(f, "a"), *b = cnn_st_find(f, "b");
+        CHECK(a && b && !a->data && !b->data);
+        float *va = malloc(sizeof(float) * BIG_N), *vb = malloc(sizeof(float) * BIG_N);
+        CHECK_INT_EQ(0, cnn_st_read_values(f, fileno(fp), "later.st", b, vb, &err));
+        CHECK_INT_EQ(0, cnn_st_read_values(f, fileno(fp), "later.st", a, va, &err));
+        size_t wrong = 0;
+        for (size_t i = 0; i < BIG_N; i++) {
+            if (va[i] != big_value(0, i)) wrong++;
+            if (vb[i] != (cases[c].f16 ? (float)((int)(i % 8) - 4) : big_value(1, i))) wrong++;
+        }
+        CHECK_INT_EQ(0, wrong);
+        free(va);
+        free(vb);
+        fclose(fp);
+        cnn_st_free(f);
+        unlink(path);
+    }
+}
+
+/* Read later, a NaN is refused as a full load refuses it, and a file cut
+ * short since its header was read is named, not read past. */
+static void st_values_read_later_are_checked(void)
+{
+    const char *path = write_big("later-nan.st", 0, 0, 777);
+    cnn_st_file *f = NULL;
+    cnn_error err = {{0}};
+    CHECK_INT_EQ(0, cnn_st_load_header(path, 1 << 24, &f, &err));
+    FILE *fp = fopen(path, "rb+");
+    CHECK(f && fp);
+    if (!f || !fp) return;
+    float *v = malloc(sizeof(float) * BIG_N);
+    CHECK_INT_EQ(-1, cnn_st_read_values(f, fileno(fp), "later-nan.st", cnn_st_find(f, "a"), v,
+                                        &err));
+    CHECK_CONTAINS(err.msg, "later-nan.st: tensor \"a\" holds 1 non-finite value (NaN or "
+                            "infinity), the first at index 777");
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    CHECK_INT_EQ(0, ftruncate(fileno(fp), size - 4));
+    CHECK_INT_EQ(-1, cnn_st_read_values(f, fileno(fp), "later-nan.st", cnn_st_find(f, "b"), v,
+                                        &err));
+    char want[128];
+    snprintf(want, sizeof want, "later-nan.st: shrank while it was read (tensor b ends at byte %ld)",
+             size);
+    CHECK_CONTAINS(err.msg, want);
+    free(v);
+    fclose(fp);
+    cnn_st_free(f);
+    unlink(path);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_safetensors.XXXXXX");
@@ -617,6 +681,8 @@ int main(void)
     RUN(st_large_files_load_the_same_values_aligned_or_not);
     RUN(st_large_file_with_nan_is_refused);
     RUN(st_large_file_that_changed_size_is_refused);
+    RUN(st_values_read_later_are_those_of_a_full_load);
+    RUN(st_values_read_later_are_checked);
     rmdir(tmpdir);
     return check_report();
 }

@@ -28,10 +28,21 @@ typedef struct cnn_weights {
     char *path;
     cnn_st_file *st;
     cnn_model *model; /* parsed from "cnn.model", or NULL when the file has none */
+    FILE *values;     /* cnn_weights_open_deferred: the file the values are read from */
+    long long size;   /* and its size when the header was read */
 } cnn_weights;
 
 CNN_API int cnn_weights_open(const char *path, cnn_weights **out, cnn_error *err);
 CNN_API void cnn_weights_free(cnn_weights *w);
+
+/* cnn_weights_open, but the values of a regular file are read only when
+ * cnn_weights_read_params asks for them, from the file (kept open until
+ * cnn_weights_free) straight into its params: a prediction's start then makes
+ * no copy of the file (bench/README.md, "Start-up").  They are checked then as
+ * cnn_weights_open checks them (non-finite values are refused), and a file
+ * whose size changed since it was opened is refused.  Another kind of path (a
+ * FIFO) is read whole, as by cnn_weights_open. */
+CNN_API int cnn_weights_open_deferred(const char *path, cnn_weights **out, cnn_error *err);
 
 /* Only what the header holds: the model (w->model) and the tensors' names and
  * shapes, checked as cnn_weights_open checks them, but not their values: the
@@ -78,7 +89,9 @@ CNN_API int cnn_weights_check_model(const cnn_weights *w, const cnn_model *m, co
 
 /* Copies the tensors "<prefix><layer>.<tensor>" of every layer of m into params
  * (m->nparams floats, model order).  A missing tensor or a shape that differs
- * is an error naming the tensor and both shapes.  params NULL only checks. */
+ * is an error naming the tensor and both shapes.  params NULL only checks.
+ * With w of cnn_weights_open_deferred, the values are read from the file here
+ * (and may fail as cnn_weights_open would have). */
 CNN_API int cnn_weights_read_params(const cnn_weights *w, const char *prefix, const cnn_model *m,
                             float *params, cnn_error *err);
 
