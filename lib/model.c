@@ -738,6 +738,22 @@ void cnn_model_free(cnn_model *m)
     free(m);
 }
 
+cnn_model *cnn_model_copy(const cnn_model *m)
+{
+    /* the layers are the only memory a model owns (their ops and the format
+     * name are static) */
+    cnn_model *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    *c = *m;
+    c->layers = malloc(sizeof *c->layers * (size_t)(m->nlayers > 0 ? m->nlayers : 1));
+    if (!c->layers) {
+        free(c);
+        return NULL;
+    }
+    if (m->nlayers > 0) memcpy(c->layers, m->layers, sizeof *c->layers * (size_t)m->nlayers);
+    return c;
+}
+
 int cnn_model_find_layer(const cnn_model *m, const char *name)
 {
     for (int i = 0; i < m->nlayers; i++)

@@ -131,11 +131,10 @@ int cnn_weights_resolve_model(const cnn_weights *w, const char *model_path, cnn_
         if (!w->model)
             return cnn_errorf(err, "%s: the weights file holds no model description (metadata "
                                    "\"cnn.model\"); give the model JSON file too", w->path);
-        /* the caller's own copy: the metadata parsed again (printing w->model
-         * as JSON to parse that cost more than the parse, cJSON checking
-         * each number it prints by reading it back) */
-        const char *json = cnn_st_meta(w->st, "cnn.model");
-        int rc = cnn_model_parse(json, strlen(json), w->path, m, err);
+        /* the caller's own copy (printed as JSON and parsed, it cost more than
+         * the parse: cJSON reads back every number it prints) */
+        *m = cnn_model_copy(w->model);
+        int rc = *m ? 0 : cnn_errorf(err, "out of memory");
         /* The model's size is only a claim until the tensors are there: check them
          * before a caller allocates a net of that size. */
         if (rc == 0 && cnn_weights_read_params(w, "", *m, NULL, err)) {

@@ -47,6 +47,24 @@ static void lee_mnist_has_137660_parameters(void)
     check_total("models/lee-mnist.json", t, t);
 }
 
+/* A copy is the same architecture as a model parsed again, and outlives the
+ * original. */
+static void a_copy_outlives_its_model_and_describes_the_same_one(void)
+{
+    cnn_model *m = load("models/cifar-cnn.json"), *again = load("models/cifar-cnn.json");
+    if (!m || !again) return;
+    cnn_model *c = cnn_model_copy(m);
+    CHECK(c != NULL && c->layers != m->layers);
+    cnn_model_free(m);
+    char why[256] = "";
+    CHECK(c && cnn_model_same(c, again, why, sizeof why));
+    CHECK_STR_EQ("", why);
+    CHECK(c && c->nparams == again->nparams && c->nlayers == again->nlayers &&
+          strcmp(c->layers[c->nlayers - 1].name, again->layers[again->nlayers - 1].name) == 0);
+    cnn_model_free(c);
+    cnn_model_free(again);
+}
+
 static void lenet5_parameters(void)
 {
     long long t = (5 * 5 * 1 * 6 + 6) + (5 * 5 * 6 * 16 + 16) + (5 * 5 * 16 * 120 + 120) +
@@ -445,6 +463,7 @@ int main(void)
 {
     RUN(lee_mnist_has_137660_parameters);
     RUN(lenet5_parameters);
+    RUN(a_copy_outlives_its_model_and_describes_the_same_one);
     RUN(cifar_parameters);
     RUN(alphago_policy_parameters);
     RUN(speech_filters_span_time_and_move_along_frequency);

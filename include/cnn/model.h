@@ -79,6 +79,9 @@ CNN_API int cnn_model_parse(const char *text, size_t len, const char *name, cnn_
 
 CNN_API void cnn_model_free(cnn_model *m);
 
+/* A copy of m, freed with cnn_model_free; NULL when out of memory. */
+CNN_API cnn_model *cnn_model_copy(const cnn_model *m);
+
 /* The model in our own JSON format, compact, with every field explicit (the
  * form stored in weights files).  malloc'd; NULL on out-of-memory. */
 CNN_API char *cnn_model_to_json(const cnn_model *m);
