@@ -122,13 +122,29 @@ part "Fashion-MNIST training"
 # ---- 4. start-up and cnn-infer -------------------------------------------------
 echo
 sed -n '/iVBOR/p' bench/infer.sh | sed 's/^echo "//; s/".*//' | base64 -d >"$TMP/digit.png"
-runs=40
-[ -z "$SMOKE" ] || runs=3
-hyperfine -N -w 5 -r "$runs" --export-csv "$TMP/hf.csv" \
-    "$BUILD/bench/empty" "$BIN/cnn-infer -w $W $TMP/digit.png" "$BIN/cnn-summary $MODEL" >/dev/null 2>&1
-awk -F, 'NR == 2 { e = $4 } NR > 1 { n = $1; sub(/ .*/, "", n); sub(/.*\//, "", n)
-    printf "  %-28s %6.2f ms  %5.2f x the empty program\n", n (NR == 3 ? " (one PNG)" : NR == 4 ? " (lecture model)" : ""), 1000 * $4, $4 / e }
-    BEGIN { print "start-up, process start to exit (hyperfine, side by side, medians):" }' "$TMP/hf.csv"
+# Three rounds of hyperfine, each timing the three side by side: a machine
+# whose speed drifts during one round (hyperfine runs each command's runs in a
+# row) then moves every round's ratios, not only one program's time.  Each
+# figure is the median over the rounds of the round's medians and ratios.
+runs=30 rounds=3
+[ -z "$SMOKE" ] || runs=3 rounds=1
+for r in $(seq "$rounds"); do
+    hyperfine -N -w 5 -r "$runs" --export-csv "$TMP/hf$r.csv" \
+        "$BUILD/bench/empty" "$BIN/cnn-infer -w $W $TMP/digit.png" "$BIN/cnn-summary $MODEL" >/dev/null 2>&1
+done
+awk -F, -v rounds="$rounds" -v runs="$runs" '
+    function med(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+                                    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    FNR == 1 { r++; next }
+    FNR == 2 { e = $4 }
+    { c = FNR - 1; n = $1; sub(/ .*/, "", n); sub(/.*\//, "", n); name[c] = n
+      t[c, r] = $4; q[c, r] = $4 / e }
+    END { printf "start-up, process start to exit (hyperfine, side by side, %d round%s of %d runs; the median of the rounds%s medians):\n", rounds, (rounds > 1 ? "s" : ""), runs, "\047"
+          for (c = 1; c <= 3; c++) { s = ""
+              for (i = 1; i <= rounds; i++) { a[i] = t[c, i]; b[i] = q[c, i]; s = s sprintf(" %.2f", q[c, i]) }
+              printf "  %-28s %6.2f ms  %5.2f x the empty program%s\n", name[c] (c == 2 ? " (one PNG)" : c == 3 ? " (lecture model)" : ""),
+                     1000 * med(a, rounds), med(b, rounds), (rounds > 1 && c > 1 ? "  (rounds:" s ")" : "") } }' \
+    "$TMP"/hf[0-9]*.csv
 if [ -n "$SMOKE" ]; then FASHION=$TMP/none RUNS=1 PNG_RUNS=0 WEIGHTS=$W BIN=$BIN bash bench/infer.sh 2>/dev/null
 else RUNS=3 PNG_RUNS=0 WEIGHTS=$W BIN=$BIN bash bench/infer.sh; fi
 
