@@ -24,12 +24,22 @@
  * level (AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE, and the v2 level's SSE4.2 and
  * POPCNT): code compiled for arch=x86-64-v3. */
 #ifdef CNN_CPU_GLIBC
-#define CNN_CPU_HAS(name, gcc_name) CPU_FEATURE_ACTIVE(name)
+/* glibc's CPU_FEATURE_ACTIVE, but with an unsigned shift: its inline
+ * x86_cpu_active computes 1 << 31 in an int for bit 31 (AVX512VL), which is
+ * undefined and which UBSan reports. */
+static inline int cnn_cpu_active(unsigned int index)
+{
+    const unsigned int per_leaf = 8 * sizeof(unsigned int) * 4, per_reg = 8 * sizeof(unsigned int);
+    const struct cpuid_feature *f = __x86_get_cpuid_feature_leaf(index / per_leaf);
+    unsigned int reg = index % per_leaf;
+    return (int)((f->active_array[reg / per_reg] >> (reg % per_reg)) & 1u);
+}
+#define CNN_CPU_HAS(name, gcc_name) cnn_cpu_active(x86_cpu_##name)
 static inline int cnn_cpu_x86_64_v3(void)
 {
-    return CPU_FEATURE_ACTIVE(AVX2) && CPU_FEATURE_ACTIVE(FMA) && CPU_FEATURE_ACTIVE(BMI1) &&
-           CPU_FEATURE_ACTIVE(BMI2) && CPU_FEATURE_ACTIVE(F16C) && CPU_FEATURE_ACTIVE(LZCNT) &&
-           CPU_FEATURE_ACTIVE(MOVBE) && CPU_FEATURE_ACTIVE(SSE4_2) && CPU_FEATURE_ACTIVE(POPCNT);
+    return CNN_CPU_HAS(AVX2, 0) && CNN_CPU_HAS(FMA, 0) && CNN_CPU_HAS(BMI1, 0) &&
+           CNN_CPU_HAS(BMI2, 0) && CNN_CPU_HAS(F16C, 0) && CNN_CPU_HAS(LZCNT, 0) &&
+           CNN_CPU_HAS(MOVBE, 0) && CNN_CPU_HAS(SSE4_2, 0) && CNN_CPU_HAS(POPCNT, 0);
 }
 #else
 #define CNN_CPU_HAS(name, gcc_name) __builtin_cpu_supports(gcc_name)
