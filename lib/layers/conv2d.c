@@ -4,6 +4,7 @@
  * JIT kernels for the image's shape where there are (xsmm.h), else OpenBLAS. */
 #include "layer.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "avx512.h"
@@ -130,11 +131,11 @@ static inline void add_row(float *d, const float *s, int len)
  * address order), unless that would pass end, the end of the columns (then
  * the store is masked to the row).  Masked stores cost more than whole ones
  * on the AMD cores here, and a row of 11 floats needs one store. */
-CNN_TARGET_AVX512 static inline void gather_row_512(float *d, const float *s, const __mmask16 *lm,
+CNN_TARGET_AVX512 static inline void gather_row_512(float *d, uintptr_t s, const __mmask16 *lm,
                                                     int nch, int len, const float *end)
 {
     for (int k = 0; k < nch; k++) {
-        __m512 v = _mm512_maskz_loadu_ps(lm[k], s + 16 * k);
+        __m512 v = _mm512_maskz_loadu_ps(lm[k], (const float *)(s + 16 * sizeof(float) * (unsigned)k));
         if (end - (d + 16 * k) < 16)
             _mm512_mask_storeu_ps(d + 16 * k, (__mmask16)cnn_lanes(0, len - 16 * k), v);
         else
@@ -177,19 +178,24 @@ CNN_TARGET_AVX512 static void im2col_image_512(const cnn_layer *L, float *col, c
         inside_cols(OH, SH, ky - L->pad_top, H, &ylo, &yhi); /* the same rule for rows */
         __mmask16 lm[4];
         for (int k = 0; k < nch; k++) lm[k] = (__mmask16)cnn_lanes(lo - 16 * k, hi - 16 * k);
-        /* (OH, W) from row ylo of the plane: input row iy = oy * SH - pad_top + ky */
-        const float *s = src + (size_t)c * H * W + (size_t)(ylo * SH - L->pad_top + ky) * W + off;
+        /* (OH, W) from row ylo of the plane: input row iy = oy * SH - pad_top + ky.
+         * An address, not a pointer: with off < 0, or no row inside, it lies
+         * outside src, where only masked lanes point (a pointer there would be
+         * undefined in C even unread). */
+        uintptr_t s = (uintptr_t)src + (uintptr_t)((((intptr_t)c * H + ylo * SH - L->pad_top + ky) *
+                                                        W + off) * (intptr_t)sizeof(float));
+        uintptr_t row = (uintptr_t)SH * (uintptr_t)W * sizeof(float);
         float *dst = col + r * ohw;      /* (OH, OW) */
         for (int oy = 0; oy < ylo; oy++) /* all lanes masked: zeros */
-            gather_row_512(dst + (size_t)oy * OW, src, none, nch, OW, end);
-        if (lo == 0 && hi == OW && OW >= 8)
-            copy_rows_512(dst + (size_t)ylo * OW, s, (size_t)SH * W, OW, yhi - ylo);
+            gather_row_512(dst + (size_t)oy * OW, (uintptr_t)src, none, nch, OW, end);
+        if (lo == 0 && hi == OW && OW >= 8) /* (rows inside: s is in src) */
+            copy_rows_512(dst + (size_t)ylo * OW, (const float *)s, (size_t)SH * W, OW, yhi - ylo);
         else
             for (int oy = ylo; oy < yhi; oy++)
-                gather_row_512(dst + (size_t)oy * OW, s + (size_t)(oy - ylo) * SH * W, lm, nch, OW,
+                gather_row_512(dst + (size_t)oy * OW, s + (uintptr_t)(oy - ylo) * row, lm, nch, OW,
                                end);
         for (int oy = yhi; oy < OH; oy++)
-            gather_row_512(dst + (size_t)oy * OW, src, none, nch, OW, end);
+            gather_row_512(dst + (size_t)oy * OW, (uintptr_t)src, none, nch, OW, end);
     }
 }
 #endif
@@ -236,11 +242,12 @@ static void im2col_image(const cnn_layer *L, float *col, const float *src)
 /* acc + the columns' terms (row ky of the kernel, lanes m) for pixel row iy,
  * where that row's window reaches it. */
 CNN_TARGET_AVX512 static inline __m512 col2im_term(__m512 acc, const cnn_layer *L, int iy, int ky,
-                                                   __mmask16 m, const float *s)
+                                                   __mmask16 m, uintptr_t s)
 {
     int oy = iy + L->pad_top - ky; /* stride 1 */
     if (iy >= L->in.h || oy < 0 || oy >= L->out.h) return acc;
-    return _mm512_mask_add_ps(acc, m, acc, _mm512_maskz_loadu_ps(m, s + (size_t)oy * L->out.w));
+    const float *p = (const float *)(s + (uintptr_t)oy * (uintptr_t)L->out.w * sizeof(float));
+    return _mm512_mask_add_ps(acc, m, acc, _mm512_maskz_loadu_ps(m, p));
 }
 
 /* 16 floats at d, the first n of them where d + 16 passes end. */
@@ -277,7 +284,9 @@ CNN_TARGET_AVX512 static void col2im_image_512(const cnn_layer *L, float *dst, c
                     /* lane i is pixel x0 + i, from column x0 + i - off */
                     __mmask16 m = (__mmask16)cnn_lanes(lo + off - x0, hi + off - x0);
                     for (int ky = 0; ky < KH; ky++) {
-                        const float *s = col + (((size_t)c * KH + ky) * KW + kx) * ohw + x0 - off;
+                        /* an address: x0 - off < 0 lies before col (masked lanes only) */
+                        uintptr_t s = (uintptr_t)(col + (((size_t)c * KH + ky) * KW + kx) * ohw) +
+                                      (uintptr_t)((intptr_t)(x0 - off) * (intptr_t)sizeof(float));
                         a0 = col2im_term(a0, L, iy, ky, m, s);
                         a1 = col2im_term(a1, L, iy + 1, ky, m, s);
                         a2 = col2im_term(a2, L, iy + 2, ky, m, s);
